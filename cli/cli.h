@@ -1,0 +1,35 @@
+/*
+ * cli/cli.h - shared helpers of the bulwark command line. Only cli/ prints and
+ * chooses exit codes; the library never does.
+ */
+#ifndef BW_CLI_H
+#define BW_CLI_H
+
+#include <stdio.h>
+
+#include "bulwark/bulwark.h"
+
+/* Exit codes, the same for every subcommand (README.md "Exit codes"). */
+enum bw_exit {
+	BW_EXIT_OK = 0,        /* clean / verified / success */
+	BW_EXIT_FINDINGS = 1,  /* findings at or above the threshold / verification failed */
+	BW_EXIT_USAGE = 2,     /* usage error */
+	BW_EXIT_INCOMPLETE = 3 /* something could not be fully processed (unreadable input) */
+};
+
+enum bw_out_format { BW_OUT_TEXT, BW_OUT_JSON, BW_OUT_SARIF };
+
+/* Parse "text|json|sarif"; -1 if unknown. allow_sarif 0 refuses sarif. */
+int cli_parse_format(const char *s, int allow_sarif);
+/* Print "bulwark <cmd>: message" on stderr. */
+void cli_err(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Print the help text of a subcommand (defined in each cmd_<name>.c as <name>_help). */
+int cli_help(const char *cmd);
+/* 1 when colour may be used on this stream (a terminal, NO_COLOR unset). */
+int cli_use_color(FILE *f);
+
+#define BW_CMD(name, fn, summary) int fn(int argc, char **argv); extern const char name##_help[];
+#include "commands.def"
+#undef BW_CMD
+
+#endif

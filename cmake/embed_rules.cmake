@@ -1,0 +1,22 @@
+# Turn every rules/*.rules file into one C array of text (bw_rules_text),
+# concatenated in file-name order, so the binary needs no data files at run time.
+file(GLOB files ${RULES_DIR}/*.rules)
+list(SORT files)
+set(out "/* generated from the files in rules/ by cmake/embed_rules.cmake; do not edit */\n")
+string(APPEND out "#include <stddef.h>\nextern const char bw_rules_text[];\nextern const size_t bw_rules_text_len;\nconst char bw_rules_text[] = {\n")
+set(total 0)
+foreach(f ${files})
+  get_filename_component(base ${f} NAME)
+  file(READ ${f} hex HEX)
+  # a file marker line so diagnostics can name the file
+  string(HEX "#@file ${base}\n" mhex)
+  string(APPEND hex "0a")
+  set(hex "${mhex}${hex}")
+  string(LENGTH "${hex}" hl)
+  math(EXPR total "${total} + ${hl} / 2")
+  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," hex "${hex}")
+  string(APPEND out "${hex}\n")
+endforeach()
+string(APPEND out "0x00};\nconst size_t bw_rules_text_len = ${total};\n")
+file(WRITE ${OUT}.tmp "${out}")
+file(COPY_FILE ${OUT}.tmp ${OUT} ONLY_IF_DIFFERENT)

@@ -1,0 +1,12 @@
+/*
+ * bulwark/bulwark.h - umbrella header of libbulwark.
+ * Every public header is self-contained; include this one for all of them.
+ */
+#ifndef BULWARK_BULWARK_H
+#define BULWARK_BULWARK_H
+
+#include "bulwark/error.h"
+#include "bulwark/scan.h"
+#include "bulwark/version.h"
+
+#endif
