@@ -115,6 +115,25 @@ BW_MUST_CHECK enum bw_err bw_scan_mem(const struct bw_scan_opts *o, const char *
                                       struct bw_scan_result **out);
 void bw_scan_result_free(struct bw_scan_result *r);
 
+/*
+ * Called once per path, in order (directories expanded depth-first in name
+ * order, a directory's files before its subdirectories), on the caller's
+ * thread. index counts from 0 to total-1. The callback owns r (free it with
+ * bw_scan_result_free).
+ */
+typedef void (*bw_scan_each_fn)(void *user, size_t index, size_t total, struct bw_scan_result *r);
+
+/*
+ * Scan files and directories on `threads` threads (0: one per core). Symbolic
+ * links found inside a directory are not followed out of it (a finding
+ * instead); paths named by the caller are followed. Unreadable paths and
+ * special files produce results marked not scanned. Returns BW_OK, BW_ERR_ARG,
+ * BW_ERR_NOMEM or BW_ERR_LIMIT (more than 10 million files); diag says why.
+ */
+BW_MUST_CHECK enum bw_err bw_scan_paths(const struct bw_scan_opts *o, const char *const *paths,
+                                        size_t n_paths, unsigned threads, bw_scan_each_fn fn,
+                                        void *user, struct bw_diag *diag);
+
 /* ---- rules (rules/NAME.rules, docs/RULES.md) ---- */
 
 /* The built-in rule set compiled into the library (shared, immutable; never free it). */

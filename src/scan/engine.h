@@ -1,0 +1,22 @@
+/*
+ * scan/engine.h - internal helpers of the scan engine shared with the walker.
+ */
+#ifndef BW_SCAN_ENGINE_H
+#define BW_SCAN_ENGINE_H
+
+#include "bulwark/scan.h"
+
+/* Recompute verdict and max_severity from findings and incompleteness. */
+void bw_result_finish(struct bw_scan_result *r);
+/* Mark a result as not scanned at all because of err (e.g. unreadable). */
+void bw_result_set_error(struct bw_scan_result *r, enum bw_err err, uint64_t offset,
+                         const char *msg);
+/*
+ * A result for a path that was not scanned, with one finding of anomaly rule
+ * `rule` (a string with static lifetime) and msg; always incomplete.
+ */
+BW_MUST_CHECK enum bw_err bw_result_new_note(const char *path, const struct bw_scan_opts *o,
+                                             const char *rule, const char *msg,
+                                             struct bw_scan_result **out);
+
+#endif
