@@ -595,8 +595,20 @@ void bw_result_set_error(struct bw_scan_result *r, enum bw_err err, uint64_t off
 	bw_result_finish(r);
 }
 
+enum bw_err bw_result_new_error(const char *path, enum bw_err err, const char *msg,
+                                struct bw_scan_result **out)
+{
+	struct bw_scan_result *r = result_new(path);
+
+	*out = r;
+	if (r == NULL)
+		return BW_ERR_NOMEM;
+	bw_result_set_error(r, err, BW_NO_OFFSET, msg);
+	return BW_OK;
+}
+
 enum bw_err bw_result_new_note(const char *path, const struct bw_scan_opts *o, const char *rule,
-                               const char *msg, struct bw_scan_result **out)
+                               const char *msg, int incomplete, struct bw_scan_result **out)
 {
 	struct bw_scan_result *r = result_new(path);
 	struct bw_arena *a;
@@ -630,8 +642,9 @@ enum bw_err bw_result_new_note(const char *path, const struct bw_scan_opts *o, c
 		f->message = "";
 	r->findings = f;
 	r->n_findings = 1;
-	r->incomplete = 1;
-	r->incomplete_reason = f->message;
+	r->incomplete = incomplete;
+	if (incomplete)
+		r->incomplete_reason = f->message;
 	bw_result_finish(r);
 	*out = r;
 	return BW_OK;

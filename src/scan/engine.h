@@ -13,10 +13,13 @@ void bw_result_set_error(struct bw_scan_result *r, enum bw_err err, uint64_t off
                          const char *msg);
 /*
  * A result for a path that was not scanned, with one finding of anomaly rule
- * `rule` (a string with static lifetime) and msg; always incomplete.
+ * `rule` (a string with static lifetime) and msg; incomplete when asked.
  */
 BW_MUST_CHECK enum bw_err bw_result_new_note(const char *path, const struct bw_scan_opts *o,
-                                             const char *rule, const char *msg,
+                                             const char *rule, const char *msg, int incomplete,
                                              struct bw_scan_result **out);
+/* A result for a path that could not be read at all: no finding, incomplete. */
+BW_MUST_CHECK enum bw_err bw_result_new_error(const char *path, enum bw_err err, const char *msg,
+                                              struct bw_scan_result **out);
 
 #endif

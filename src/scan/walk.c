@@ -23,7 +23,7 @@
 
 #define WALK_MAX_FILES 10000000u
 
-enum item_kind { ITEM_SCAN, ITEM_NOTE };
+enum item_kind { ITEM_SCAN, ITEM_NOTE, ITEM_ERROR };
 
 struct item {
 	char *path;
@@ -142,7 +142,7 @@ static enum bw_err walk_dir(const char *root, struct list *l)
 	enum bw_err e = BW_OK;
 
 	if (realpath(root, root_real) == NULL)
-		return list_push(l, root, ITEM_NOTE, "walk.unreadable", strerror(errno));
+		return list_push(l, root, ITEM_ERROR, "walk.unreadable", strerror(errno));
 	e = list_push(&stack, root, ITEM_SCAN, NULL, NULL);
 	while (e == BW_OK && stack.n > 0) {
 		char **names = NULL;
@@ -150,7 +150,7 @@ static enum bw_err walk_dir(const char *root, struct list *l)
 		struct item top = stack.v[--stack.n];
 
 		if (read_dir(top.path, &names, &n) != BW_OK) {
-			e = list_push(l, top.path, ITEM_NOTE, "walk.unreadable",
+			e = list_push(l, top.path, ITEM_ERROR, "walk.unreadable",
 			              "directory could not be read; its files were not scanned");
 			bw_free(top.path);
 			continue;
@@ -160,11 +160,11 @@ static enum bw_err walk_dir(const char *root, struct list *l)
 			struct stat st;
 
 			if ((size_t)snprintf(path, sizeof path, "%s/%s", top.path, names[i]) >= sizeof path) {
-				e = list_push(l, top.path, ITEM_NOTE, "walk.unreadable", "path too long; not scanned");
+				e = list_push(l, top.path, ITEM_ERROR, "walk.unreadable", "path too long; not scanned");
 				continue;
 			}
 			if (lstat(path, &st) != 0) {
-				e = list_push(l, path, ITEM_NOTE, "walk.unreadable", strerror(errno));
+				e = list_push(l, path, ITEM_ERROR, "walk.unreadable", strerror(errno));
 			} else if (S_ISREG(st.st_mode)) {
 				e = list_push(l, path, ITEM_SCAN, NULL, NULL);
 			} else if (S_ISLNK(st.st_mode)) {
@@ -182,7 +182,7 @@ static enum bw_err walk_dir(const char *root, struct list *l)
 					              "symbolic link to a directory inside the folder; not followed "
 					              "(its target is scanned where it lies)");
 			} else if (!S_ISDIR(st.st_mode)) {
-				e = list_push(l, path, ITEM_NOTE, "walk.not-regular",
+				e = list_push(l, path, ITEM_ERROR, "walk.not-regular",
 				              "not a regular file (FIFO, device or socket); not opened");
 			}
 		}
@@ -231,8 +231,11 @@ static void *worker(void *arg)
 		i = p->next++;
 		pthread_mutex_unlock(&p->mu);
 		it = &p->items->v[i];
-		if (it->kind == ITEM_NOTE)
-			e = bw_result_new_note(it->path, p->o, it->rule, it->msg, &r);
+		if (it->kind == ITEM_ERROR)
+			e = bw_result_new_error(it->path, BW_ERR_IO, it->msg, &r);
+		else if (it->kind == ITEM_NOTE)
+			e = bw_result_new_note(it->path, p->o, it->rule, it->msg,
+			                       strcmp(it->rule, "walk.symlink-escape") == 0, &r);
 		else
 			e = bw_scan_file(p->o, it->path, &r);
 		pthread_mutex_lock(&p->mu);
@@ -261,13 +264,13 @@ enum bw_err bw_scan_paths(const struct bw_scan_opts *o, const char *const *paths
 
 		/* The user named this path: follow it even when it is a link. */
 		if (stat(paths[i], &st) != 0)
-			e = list_push(&items, paths[i], ITEM_NOTE, "walk.unreadable", strerror(errno));
+			e = list_push(&items, paths[i], ITEM_ERROR, "walk.unreadable", strerror(errno));
 		else if (S_ISDIR(st.st_mode))
 			e = walk_dir(paths[i], &items);
 		else if (S_ISREG(st.st_mode))
 			e = list_push(&items, paths[i], ITEM_SCAN, NULL, NULL);
 		else
-			e = list_push(&items, paths[i], ITEM_NOTE, "walk.not-regular",
+			e = list_push(&items, paths[i], ITEM_ERROR, "walk.not-regular",
 			              "not a regular file (FIFO, device or socket); not opened");
 	}
 	if (e != BW_OK) {
