@@ -28,6 +28,8 @@ const char scan_help[] =
 	"  -j, --threads N      scanning threads (default: one per core)\n"
 	"      --color WHEN     auto (default), always, never\n"
 	"      --max-depth N    container nesting limit (default 8)\n"
+	"      --no-sandbox     do not confine the scanning process (seccomp: no file\n"
+	"                       writes, sockets or new processes once scanning starts)\n"
 	"\n"
 	"exit codes: 0 every file clean (or findings below --fail-on), 1 a finding at or\n"
 	"above --fail-on, 2 usage error, 3 a file could not be fully scanned and nothing\n"
@@ -103,6 +105,7 @@ int cmd_scan(int argc, char **argv)
 		{"threads", required_argument, NULL, 'j'},
 		{"color", required_argument, NULL, 'C'},
 		{"max-depth", required_argument, NULL, 'D'},
+		{"no-sandbox", no_argument, NULL, 'S'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -113,7 +116,7 @@ int cmd_scan(int argc, char **argv)
 	const char *out_path = NULL, *color = "auto";
 	unsigned long threads = 0, depth;
 	char *doc = NULL;
-	int c, rc = BW_EXIT_USAGE, i;
+	int c, rc = BW_EXIT_USAGE, i, sandbox = 1;
 	enum bw_err e;
 
 	memset(&s, 0, sizeof s);
@@ -172,6 +175,9 @@ int cmd_scan(int argc, char **argv)
 			}
 			so.limits.max_depth = (uint32_t)depth;
 			break;
+		case 'S':
+			sandbox = 0;
+			break;
 		case 'h':
 			rc = cli_help("scan");
 			goto out;
@@ -197,6 +203,10 @@ int cmd_scan(int argc, char **argv)
 	s.progress = s.format == BW_OUT_TEXT ? cli_use_color(stderr) && (out_path != NULL || !isatty(1))
 	                                     : cli_use_color(stderr);
 	bw_summary_init(&s.sum);
+	bw_diag_clear(&diag);
+	/* Inputs are opened read-only and the report descriptor is open: drop the rest. */
+	if (sandbox && bw_sandbox_enter(&diag) != BW_OK)
+		cli_err("scan", "warning: running without the sandbox: %s", diag.what);
 	bw_diag_clear(&diag);
 	e = bw_scan_paths(&so, (const char *const *)(argv + optind), (size_t)(argc - optind),
 	                  (unsigned)threads, on_result, &s, &diag);

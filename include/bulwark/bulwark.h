@@ -7,6 +7,7 @@
 
 #include "bulwark/error.h"
 #include "bulwark/report.h"
+#include "bulwark/sandbox.h"
 #include "bulwark/scan.h"
 #include "bulwark/version.h"
 
