@@ -226,6 +226,76 @@ static const struct bw_rule *callable_rule(struct scan_ctx *c, const char *fulln
 	return r != NULL ? r : bw_rules_unknown(c->rules);
 }
 
+static int is_dunder(const char *s, size_t n)
+{
+	return n > 4 && s[0] == '_' && s[1] == '_' && s[n - 1] == '_' && s[n - 2] == '_';
+}
+
+/*
+ * The rule for an import of `name` from `module`. A dotted name is an
+ * attribute walk (protocol 4 find_class): "pathlib" + "os.system" reaches
+ * os.system, "builtins" + "print.__self__.exec" reaches exec. So every
+ * suffix of the name that starts at a dot is matched too, and the most
+ * severe deny wins over whatever the full name matched (allow included).
+ * *dunder is set when the walk passes through a __dunder__ attribute.
+ */
+static const struct bw_rule *classify(struct scan_ctx *c, const char *module, const char *name,
+                                      const char *full, int *dunder)
+{
+	const struct bw_rule *r = callable_rule(c, full), *s;
+	const char *p, *comp;
+	char *tail;
+
+	*dunder = 0;
+	(void)module;
+	if (name == NULL || strchr(name, '.') == NULL)
+		return r;
+	for (comp = name; comp != NULL; comp = p ? p + 1 : NULL) {
+		p = strchr(comp, '.');
+		if (is_dunder(comp, p ? (size_t)(p - comp) : strlen(comp)))
+			*dunder = 1;
+		if (comp == name)
+			continue;
+		s = bw_rules_match_callable(c->rules, comp);
+		if (s != NULL && s->kind == BW_RULE_DENY &&
+		    (r->kind != BW_RULE_DENY || s->severity > r->severity))
+			r = s;
+	}
+	/* "builtins" + "print.__self__.exec": after a dunder hop the last part is what runs. */
+	if (*dunder) {
+		tail = strrchr(name, '.');
+		tail = tail ? bw_arena_printf(c->arena, "%s.%s", module, tail + 1) : NULL;
+		if (tail != NULL) {
+			s = bw_rules_match_callable(c->rules, tail);
+			if (s != NULL && s->kind == BW_RULE_DENY &&
+			    (r->kind != BW_RULE_DENY || s->severity > r->severity))
+				r = s;
+		}
+	}
+	return r;
+}
+
+static void dunder_finding(struct scan_ctx *c, const char *location, const char *full,
+                           uint64_t offset)
+{
+	struct bw_rule tmp;
+	const struct bw_rule *r = anomaly_rule(c, "import.dunder-walk", &tmp);
+	struct bw_finding *f;
+	char *key = bw_arena_printf(c->arena, "%s\n%s#dunder", location, full);
+	int created;
+
+	if (key == NULL)
+		return;
+	f = finding_for_name(c, r, location, key, offset, &created);
+	if (f != NULL && created) {
+		f->callable = bw_arena_strdup(c->arena, full);
+		f->message = bw_arena_printf(c->arena, "imports %s: an attribute walk through a "
+		                             "__dunder__ attribute reaches objects the module does not export", full);
+		if (f->message == NULL)
+			f->message = "";
+	}
+}
+
 static char *join_name(struct bw_arena *a, const char *module, const char *name)
 {
 	if (module == NULL || *module == '\0')
@@ -243,13 +313,15 @@ static void sink_import(void *user, const char *module, const char *name, const 
 	char *full = join_name(c->arena, module, name);
 	const struct bw_rule *r;
 	struct bw_finding *f;
-	int created;
+	int created, dunder;
 
 	if (full == NULL) {
 		c->nomem = 1;
 		return;
 	}
-	r = callable_rule(c, full);
+	r = classify(c, module, name, full, &dunder);
+	if (dunder)
+		dunder_finding(c, fr->location, full, offset);
 	if (r->kind == BW_RULE_ALLOW)
 		return;
 	f = finding_for_name(c, r, fr->location, full, offset, &created);
@@ -275,13 +347,15 @@ static void sink_call(void *user, const struct bw_fmt_call *call)
 	char *full = join_name(c->arena, call->module, call->name);
 	const struct bw_rule *r;
 	struct bw_finding *f;
-	int created;
+	int created, dunder;
 
 	if (full == NULL) {
 		c->nomem = 1;
 		return;
 	}
-	r = callable_rule(c, full);
+	r = classify(c, call->module, call->name, full, &dunder);
+	if (dunder)
+		dunder_finding(c, fr->location, full, call->offset);
 	if (r->kind != BW_RULE_ALLOW) {
 		f = finding_for_name(c, r, fr->location, full, call->offset, &created);
 		if (f != NULL && (created || f->args == NULL)) {
