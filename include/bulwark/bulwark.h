@@ -5,6 +5,7 @@
 #ifndef BULWARK_BULWARK_H
 #define BULWARK_BULWARK_H
 
+#include "bulwark/convert.h"
 #include "bulwark/error.h"
 #include "bulwark/policy.h"
 #include "bulwark/report.h"
