@@ -115,36 +115,47 @@ static enum bw_err convert_legacy(const uint8_t *data, size_t len, struct bw_are
 	return bw_convert_write(main_r, &cs, out, diag);
 }
 
-enum bw_err bw_convert_file(const char *in_path, const char *out_path,
-                            struct bw_convert_report *rep, struct bw_diag *diag)
+enum bw_err bw_convert_mem(const uint8_t *data, size_t len, struct bw_buf *out,
+                           struct bw_convert_report *rep, struct bw_diag *diag)
 {
-	struct bw_file_map m;
 	struct bw_arena a;
 	struct bw_rresult r;
-	struct bw_buf out;
 	enum bw_err e;
 
 	memset(rep, 0, sizeof *rep);
 	bw_arena_init(&a, CONVERT_ARENA_BUDGET);
-	bw_buf_init(&out, 0);
-	e = bw_file_map(in_path, CONVERT_MAX_INPUT, &m, diag);
-	if (e != BW_OK)
-		return e;
-	if (m.len >= sizeof legacy_magic && memcmp(m.data, legacy_magic, sizeof legacy_magic) == 0) {
+	if (len >= sizeof legacy_magic && memcmp(data, legacy_magic, sizeof legacy_magic) == 0) {
 		rep->input_format = "pytorch-legacy";
-		e = convert_legacy(m.data, m.len, &a, &r, &out, diag);
+		e = convert_legacy(data, len, &a, &r, out, diag);
 	} else {
 		e = bw_diag_set(diag, BW_ERR_UNSUPPORTED, 0,
-		                "%s: not a checkpoint format this build converts (PyTorch legacy)", in_path);
+		                "not a checkpoint format this build converts (PyTorch legacy)");
 	}
 	if (e == BW_OK) {
 		rep->n_tensors = r.n_tensors;
 		rep->n_other_leaves = r.n_other_leaves;
-		rep->bytes_written = out.len;
-		e = bw_file_write_atomic(out_path, out.data, out.len, 0, diag);
+		rep->bytes_written = out->len;
 	}
+	bw_arena_release(&a);
+	return e;
+}
+
+enum bw_err bw_convert_file(const char *in_path, const char *out_path,
+                            struct bw_convert_report *rep, struct bw_diag *diag)
+{
+	struct bw_file_map m;
+	struct bw_buf out;
+	enum bw_err e;
+
+	memset(rep, 0, sizeof *rep);
+	bw_buf_init(&out, 0);
+	e = bw_file_map(in_path, CONVERT_MAX_INPUT, &m, diag);
+	if (e != BW_OK)
+		return e;
+	e = bw_convert_mem(m.data, m.len, &out, rep, diag);
+	if (e == BW_OK)
+		e = bw_file_write_atomic(out_path, out.data, out.len, 0, diag);
 	bw_file_unmap(&m);
 	bw_buf_release(&out);
-	bw_arena_release(&a);
 	return e;
 }

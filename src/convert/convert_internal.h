@@ -24,4 +24,9 @@ BW_MUST_CHECK enum bw_err bw_convert_write(const struct bw_rresult *r,
                                            const struct bw_convert_source *src,
                                            struct bw_buf *out, struct bw_diag *diag);
 
+struct bw_convert_report;
+/* Convert checkpoint bytes into safetensors bytes appended to out (no file I/O). */
+BW_MUST_CHECK enum bw_err bw_convert_mem(const uint8_t *data, size_t len, struct bw_buf *out,
+                                         struct bw_convert_report *rep, struct bw_diag *diag);
+
 #endif
