@@ -10,7 +10,6 @@
 
 #include "bulwark/policy.h"
 #include "cli.h"
-#include "formats/hdf5/hdf5.h"
 
 const char gate_help[] =
 	"usage: bulwark gate [--policy FILE] [options] PATH...\n"
@@ -108,8 +107,8 @@ int cmd_gate(int argc, char **argv)
 		return BW_EXIT_USAGE;
 	}
 	bw_diag_clear(&diag);
-	if (bw_hdf5_helper_start("/proc/self/exe", &diag) != BW_OK)
-		cli_err("gate", "warning: HDF5 files will not be read: %s", diag.what);
+	if (bw_scan_service_start("/proc/self/exe", &diag) != BW_OK)
+		cli_err("gate", "warning: HDF5 and archive files will not be read: %s", diag.what);
 	bw_diag_clear(&diag);
 	if (bw_sandbox_enter(&diag) != BW_OK)
 		cli_err("gate", "warning: running without the sandbox: %s", diag.what);
@@ -147,7 +146,7 @@ int cmd_gate(int argc, char **argv)
 	     : res->decision == BW_DECISION_DENY ? BW_EXIT_FINDINGS
 	                                           : BW_EXIT_INCOMPLETE;
 out:
-	bw_hdf5_helper_stop();
+	bw_scan_service_stop();
 	bw_report_free(doc);
 	bw_gate_result_free(res);
 	bw_policy_free(pol);

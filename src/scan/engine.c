@@ -639,6 +639,7 @@ static enum bw_err scan_bytes(const struct bw_scan_opts *o, struct bw_scan_resul
 	c = bw_calloc(1, sizeof *c);
 	if (c == NULL)
 		return BW_ERR_NOMEM;
+	bw_scan_workers_init();
 	c->o = o;
 	c->arena = a;
 	a->budget = (size_t)(o->limits.mem_budget > SIZE_MAX ? SIZE_MAX : o->limits.mem_budget);
