@@ -33,6 +33,9 @@ const char hash_help[] =
 	"  --order spec|python     resource order: byte-wise (OMS spec, Go; default) or\n"
 	"                          path components (model_signing); the root digest follows it\n"
 	"  --model-name NAME       subject name (default: the model's basename)\n"
+	"  --single-file-name basename|dot\n"
+	"                          resource name of a single-file model: its basename (OMS\n"
+	"                          spec, Go; default) or \".\" (what model_signing 1.x verifies)\n"
 	"  --threads N             hashing threads (default: online CPUs)\n"
 	"  --statement             print the in-toto statement that `sign` would sign\n"
 	"  --format text|json      output format (default text)\n"
@@ -168,6 +171,15 @@ int cli_sign_hash_opt(const char *cmd, int argc, char **argv, int *i, struct bw_
 	if (strcmp(a, "--no-default-ignores") == 0) {
 		o->no_default_ignores = 1;
 		return 1;
+	}
+	if (strcmp(a, "--single-file-name") == 0 && v != NULL) {
+		(*i)++;
+		if (strcmp(v, "dot") == 0 || strcmp(v, "basename") == 0) {
+			o->single_file_dot = v[0] == 'd';
+			return 1;
+		}
+		cli_err(cmd, "--single-file-name must be basename or dot");
+		return -1;
 	}
 	if (strcmp(a, "--method") != 0 && strcmp(a, "--shard-size") != 0 && strcmp(a, "--ignore-paths") != 0 &&
 	    strcmp(a, "--threads") != 0 && strcmp(a, "--order") != 0 && strcmp(a, "--model-name") != 0)

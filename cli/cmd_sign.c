@@ -33,7 +33,8 @@ const char sign_help[] =
 	"                          (default BULWARK_KEY_PASSPHRASE; else asked on the terminal)\n"
 	"  --format text|json      report format (default text)\n"
 	"  hashing options as for `bulwark hash`: --method, --shard-size, --ignore-paths,\n"
-	"  --no-default-ignores, --allow-symlinks, --order, --threads, --model-name\n"
+	"  --no-default-ignores, --allow-symlinks, --order, --threads, --model-name,\n"
+	"  --single-file-name\n"
 	"Keyless (Sigstore Fulcio/Rekor) signing needs network services and is not built in.\n"
 	"exit codes: 0 signed, 2 usage or bad key/passphrase, 3 unreadable input or write error\n";
 

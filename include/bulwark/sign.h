@@ -50,6 +50,8 @@ struct bw_hash_opts {
 	enum bw_order order;
 	unsigned threads;             /* 0 = number of online CPUs */
 	const char *model_name;       /* subject name; NULL = basename of the model path */
+	int single_file_dot;          /* single-file model: name the resource "." (model_signing)
+	                                 instead of its basename (OMS spec 6.1.2 rule 5, Go) */
 	/* Progress callback (called from worker threads, serialised by a lock);
 	 * NULL for none. done/total in bytes. */
 	void (*progress)(void *ctx, uint64_t done, uint64_t total);
@@ -60,7 +62,7 @@ struct bw_hash_opts {
 void bw_hash_opts_init(struct bw_hash_opts *o);
 
 struct bw_manifest_item {
-	char *name;       /* resource name: "a/b.bin", "a/b.bin:0:8", or "." for a single file */
+	char *name;       /* resource name: "a/b.bin", "a/b.bin:0:8"; a single file: its basename or "." */
 	char *path;       /* '/'-separated path relative to the model root ("" for a single file) */
 	uint64_t start, end; /* byte range (files mode: 0..size) */
 	char algorithm[40];  /* "sha256" or "sha256-sharded-<N>" */
@@ -209,6 +211,7 @@ struct bw_verify_result {
 	char signer[256];        /* key hint, leaf subject or SAN */
 	char ser_method[8];      /* "files" / "shards" */
 	size_t n_resources;
+	int hint_mismatch;       /* publicKey.hint names a key other than the given one */
 	struct bw_check checks[BW_MAX_CHECKS];
 	size_t n_checks;
 	struct bw_file_diff *diffs;

@@ -727,6 +727,7 @@ enum bw_err bw_manifest_build(const char *model_path, const char *sig_path, cons
 	char namebuf[256];
 	struct pool pool;
 	int pool_init = 0;
+	const char *fbase = "";
 
 	*out = NULL;
 	if (stat(model_path, &st) != 0)
@@ -847,10 +848,15 @@ enum bw_err bw_manifest_build(const char *model_path, const char *sig_path, cons
 		goto out;
 	}
 
+	{
+		const char *sl = strrchr(model_path, '/');
+
+		fbase = sl ? sl + 1 : model_path;
+	}
 	for (j = 0; j < n_jobs; j++) {
 		struct bw_manifest_item *it = &m->items[j];
 		const struct mfile *f = &w.files[jobs[j].file];
-		const char *nm = m->single_file ? "." : f->rel;
+		const char *nm = m->single_file ? (o->single_file_dot ? "." : fbase) : f->rel;
 
 		it->path = bw_strdup(m->single_file ? "" : f->rel);
 		it->start = jobs[j].start;

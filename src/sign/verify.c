@@ -108,8 +108,9 @@ static enum bw_err check_dsse(const struct bw_bundle *b, const struct bw_pkey *k
 		return BW_OK;
 	}
 	if (err == BW_ERR_VERIFY) {
-		bw_verify_check(r, "signature", 0, "DSSE signature does not verify with the %s", r->method[0] == 'k'
-		                ? "given public key" : "certificate's public key");
+		bw_verify_check(r, "signature", 0, "DSSE signature does not verify with the %s%s", r->method[0] == 'k'
+		                ? "given public key" : "certificate's public key",
+		                r->hint_mismatch ? " (the bundle names another key by its hint)" : "");
 		return BW_ERR_VERIFY;
 	}
 	bw_verify_check(r, "signature", 0, "signature check failed: %s", bw_err_str(err));
@@ -141,10 +142,13 @@ static enum bw_err key_material(const struct bw_bundle *b, const struct bw_verif
 		/* The hint only identifies the key; the signature is what proves it.
 		 * A different hint still means the bundle names another key. */
 		if (strcmp(b->hint, hint) != 0) {
-			bw_verify_check(r, "material", 0, "bundle names key %.70s, the given key is %s", b->hint, hint);
-			return BW_ERR_VERIFY;
+			/* Unsigned and computed differently by some producers: only
+			 * the signature decides, but a failure names both keys. */
+			bw_verify_check(r, "material", 1, "bundle names key %.70s, the given key is %s", b->hint, hint);
+			r->hint_mismatch = 1;
+		} else {
+			bw_verify_check(r, "material", 1, "publicKey.hint matches the given key");
 		}
-		bw_verify_check(r, "material", 1, "publicKey.hint matches the given key");
 	} else {
 		struct bw_pkey *raw = NULL;
 

@@ -228,7 +228,8 @@ with tempfile.TemporaryDirectory() as tmp:
                 golden = os.path.join(UG, kind, "TestSerializer", name + suffix)
                 if not os.path.exists(golden):
                     continue
-                rc, out, err = run(["hash", path, "--format", "json", "--allow-symlinks", "--order", "python"]
+                rc, out, err = run(["hash", path, "--format", "json", "--allow-symlinks", "--order", "python",
+                                    "--single-file-name", "dot"]
                                    + args + extra)
                 check(rc == 0, f"unit golden {kind}/{name}{suffix}: exit {rc} {err}")
                 if rc != 0:
