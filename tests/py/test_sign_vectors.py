@@ -242,5 +242,68 @@ with tempfile.TemporaryDirectory() as tmp:
                 got = [(r["name"], r["digest"]) for r in json.loads(out)["resources"]]
                 check(sorted(got) == sorted(want), f"unit golden {kind}/{name}{suffix}: {got} != {want}")
 
+
+# ---- 6. Sigstore layer: sigstore-conformance DSSE (Rekor v1 dsse 0.0.1) cases ----
+# These bundles carry non-OMS statements: the happy path must pass every
+# Sigstore check and fail only at "statement"; the _fail cases must fail
+# before the statement.
+SC = os.path.join(V, "sigstore-conformance", "bundle-verify")
+SC_ID = ["--identity", "https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/"
+         ".github/workflows/extremely-dangerous-oidc-beacon.yml@refs/heads/main",
+         "--issuer", "https://token.actions.githubusercontent.com"]
+with tempfile.TemporaryDirectory() as tmp:
+    for case in ("happy-path-intoto-in-dsse-v3", "dsse-invalid-sig_fail", "dsse-mismatch-envelope_fail",
+                 "dsse-mismatch-sig_fail"):
+        rc, out, err = run(["verify", tmp, "--signature", os.path.join(SC, case, "bundle.sigstore.json"),
+                            "--trusted-root", TROOT, "--format", "json"] + SC_ID)
+        doc = json.loads(out)
+        bad = [c["check"] for c in doc["checks"] if not c["ok"]]
+        check(rc == 1, f"sigstore-conformance {case}: exit {rc}")
+        if case.endswith("_fail"):
+            check(bad and bad[0] not in ("statement", "manifest"), f"sigstore-conformance {case}: failed at {bad}")
+        else:
+            check(bad == ["statement"], f"sigstore-conformance {case}: failed at {bad}")
+
+# ---- 7. Sigstore tampering: each log field we check, altered, fails its check ----
+GOLD = os.path.join(MT, "v1.1.0-sigstore")
+orig = json.load(open(os.path.join(GOLD, "model.sig")))
+
+
+def b64flip(s, i=0):
+    raw = bytearray(base64.b64decode(s))
+    raw[i % len(raw)] ^= 1
+    return base64.b64encode(bytes(raw)).decode()
+
+
+mutations = {
+    "tlog-set": lambda e: e["inclusionPromise"].__setitem__("signedEntryTimestamp",
+                                                             b64flip(e["inclusionPromise"]["signedEntryTimestamp"], 20)),
+    "tlog-set ": lambda e: e.__setitem__("integratedTime", str(int(e["integratedTime"]) + 1)),
+    "tlog-inclusion": lambda e: e["inclusionProof"]["hashes"].__setitem__(3, b64flip(e["inclusionProof"]["hashes"][3])),
+    "tlog-inclusion ": lambda e: e["inclusionProof"].__setitem__("logIndex", str(int(e["inclusionProof"]["logIndex"]) - 1)),
+    "tlog-checkpoint": lambda e: e["inclusionProof"]["checkpoint"].__setitem__(
+        "envelope", e["inclusionProof"]["checkpoint"]["envelope"].replace("\u2014 rekor.sigstore.dev wNI9aj",
+                                                                          "\u2014 rekor.sigstore.dev wNI9ak")),
+    "tlog": lambda e: e["logId"].__setitem__("keyId", b64flip(e["logId"]["keyId"])),
+    "tlog-body": lambda e: e.__setitem__("canonicalizedBody", b64flip(e["canonicalizedBody"], 40)),
+}
+with tempfile.TemporaryDirectory() as tmp:
+    for want, mut in mutations.items():
+        b = json.loads(json.dumps(orig))
+        mut(b["verificationMaterial"]["tlogEntries"][0])
+        p = os.path.join(tmp, "m.sig")
+        json.dump(b, open(p, "w"))
+        rc, out, err = run(["verify", GOLD, "--signature", p, "--trusted-root", TROOT, "--format", "json",
+                            "--ignore-paths", "ignore-me"] + IDENT)
+        doc = json.loads(out)
+        bad = [c["check"] for c in doc["checks"] if not c["ok"]]
+        check(rc == 1 and bad[:1] == [want.strip()], f"sigstore mutation {want!r}: exit {rc}, failed {bad}")
+    b = json.loads(json.dumps(orig))
+    b["verificationMaterial"]["tlogEntries"] = []
+    json.dump(b, open(p, "w"))
+    rc, out, err = run(["verify", GOLD, "--signature", p, "--trusted-root", TROOT, "--ignore-paths", "ignore-me"]
+                       + IDENT)
+    check(rc == 1 and "transparency-log entry" in out, "sigstore bundle without tlog entry refused")
+
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed or not passed else 0)
