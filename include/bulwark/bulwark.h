@@ -11,6 +11,7 @@
 #include "bulwark/report.h"
 #include "bulwark/sandbox.h"
 #include "bulwark/scan.h"
+#include "bulwark/translog.h"
 #include "bulwark/version.h"
 
 #endif

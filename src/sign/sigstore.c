@@ -22,49 +22,11 @@
 #include "core/alloc.h"
 #include "sign/sign_internal.h"
 #include "sign/sigstore.h"
+#include "crypto/merkle.h"
 
 #define OID_ISSUER_V2 "1.3.6.1.4.1.57264.1.8"
 #define OID_ISSUER_V1 "1.3.6.1.4.1.57264.1.1"
 #define MAX_PROOF 64
-
-enum bw_err bw_merkle_verify_inclusion(const uint8_t leaf_hash[32], uint64_t index, uint64_t size,
-                                       const uint8_t (*path)[32], size_t n_path, const uint8_t root[32])
-{
-	uint64_t fn = index, sn;
-	uint8_t r[32], buf[65];
-	size_t i;
-
-	if (size == 0 || index >= size)
-		return BW_ERR_VERIFY;
-	sn = size - 1;
-	memcpy(r, leaf_hash, 32);
-	buf[0] = 0x01;
-	for (i = 0; i < n_path; i++) {
-		if (sn == 0)
-			return BW_ERR_VERIFY;
-		if ((fn & 1) == 1 || fn == sn) {
-			memcpy(buf + 1, path[i], 32);
-			memcpy(buf + 33, r, 32);
-			if (bw_sha256(buf, 65, r) != BW_OK)
-				return BW_ERR_CRYPTO;
-			if ((fn & 1) == 0)
-				while ((fn & 1) == 0 && fn != 0) {
-					fn >>= 1;
-					sn >>= 1;
-				}
-		} else {
-			memcpy(buf + 1, r, 32);
-			memcpy(buf + 33, path[i], 32);
-			if (bw_sha256(buf, 65, r) != BW_OK)
-				return BW_ERR_CRYPTO;
-		}
-		fn >>= 1;
-		sn >>= 1;
-	}
-	if (sn != 0 || bw_ct_memcmp(r, root, 32) != 0)
-		return BW_ERR_VERIFY;
-	return BW_OK;
-}
 
 /* RFC 3339 UTC time ("2021-01-12T11:53:27.000Z") to epoch seconds. */
 static int parse_time(const char *s, int64_t *out)
@@ -441,8 +403,9 @@ static enum bw_err check_entry(const struct bw_bundle *b, const struct trust *t,
 	if (bw_sha256(lbuf, bl + 1, leaf) != BW_OK)
 		goto out;
 	if (pidx < 0 || psize <= 0 ||
-	    bw_merkle_verify_inclusion(leaf, (uint64_t)pidx, (uint64_t)psize, (const uint8_t (*)[32])path,
-	                               json_array_size(hashes), rootb) != BW_OK) {
+	    bw_merkle_verify_inclusion((uint64_t)pidx, (uint64_t)psize, (const struct bw_mhash *)leaf,
+	                               (const struct bw_mhash *)path, json_array_size(hashes),
+	                               (const struct bw_mhash *)rootb) != BW_OK) {
 		bw_verify_check(r, "tlog-inclusion", 0, "the entry is not included in the tree of the proof");
 		goto out;
 	}

@@ -26,10 +26,4 @@ BW_MUST_CHECK enum bw_err bw_sigstore_verify(const struct bw_bundle *b, const st
                                              struct bw_verify_result *r, struct bw_pkey **leafkey,
                                              struct bw_diag *diag);
 
-/* RFC 6962 section 2.1.1 / RFC 9162 section 2.1.3.2 inclusion proof check.
- * BW_OK when leaf at index in a tree of size chains to root. */
-BW_MUST_CHECK enum bw_err bw_merkle_verify_inclusion(const uint8_t leaf_hash[32], uint64_t index, uint64_t size,
-                                                     const uint8_t (*path)[32], size_t n_path,
-                                                     const uint8_t root[32]);
-
 #endif

@@ -49,6 +49,18 @@ pol 'version: 1' 'signature: {required: true, keys: [k.pub]}'
 run "$BW" gate --policy "$TMP/p.yaml" "$TMP/data.bin"; expect_rc 1 "signature required: fail closed"
 expect_out_has "fails closed" "fail closed msg"
 
+# --- every decision lands in the audit log, bound to the policy and inputs ---
+(cd "$TMP" && "$BW" keygen --out logkey >/dev/null 2>&1)
+pol 'version: 1'
+run "$BW" gate --policy "$TMP/p.yaml" --log "$TMP/audit" --log-key "$TMP/logkey.priv.pem" "$TMP/data.bin"
+expect_rc 0 "gate with log"; expect_err_has "audit-log entry 0" "entry index"
+run "$BW" gate --log "$TMP/audit" --log-key "$TMP/logkey.priv.pem" "$TMP/missing.pt"; expect_rc 1 "denied decision logged"
+run "$BW" log verify "$TMP/audit" --key "$TMP/logkey.pub.pem"; expect_rc 0 "audit log verifies"; expect_out_has "2 entries" "two decisions"
+run "$BW" log show "$TMP/audit" --entry 0
+expect_out_has '"kind":"gate"' "entry kind"; expect_out_has "$(sha256sum "$TMP/data.bin" | cut -c1-64)" "input digest"
+expect_out_has "$(sha256sum "$TMP/p.yaml" | cut -c1-64)" "policy digest"
+run "$BW" gate --log "$TMP/audit" "$TMP/data.bin"; expect_rc 2 "--log without --log-key"
+
 # --- the example policies parse ---
 for f in "$BW_SRC"/docs/examples/policy-*.yaml; do
   run "$BW" gate --policy "$f" "$TMP/data.bin"; [ "$RC" -ne 2 ] && ok || bad "example $f refused: $(cat "$ERR")"
