@@ -8,6 +8,7 @@
 #include "bulwark/convert.h"
 #include "bulwark/error.h"
 #include "bulwark/policy.h"
+#include "bulwark/provenance.h"
 #include "bulwark/report.h"
 #include "bulwark/sandbox.h"
 #include "bulwark/scan.h"
