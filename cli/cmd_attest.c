@@ -307,11 +307,12 @@ int cmd_lineage(int argc, char **argv)
 			                                       r->links[i].attestation, "kind", r->links[i].kind,
 			                                       "name", r->links[i].name, "ok", r->links[i].ok,
 			                                       "detail", r->links[i].detail));
-		s = json_dumps(json_pack("{s:s,s:s,s:s,s:I,s:I,s:o}", "schema", "bulwark.lineage/1", "model",
+		json_t *doc = json_pack("{s:s,s:s,s:s,s:I,s:I,s:o}", "schema", "bulwark.lineage/1", "model",
 		                         argv[optind], "sha256", r->model_sha256, "attestations",
 		                         (json_int_t)r->n_attestations, "broken", (json_int_t)r->broken,
-		                         "links", links),
-		               JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		                         "links", links);
+		s = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		json_decref(doc);
 		if (s)
 			puts(s);
 		free(s);

@@ -102,9 +102,10 @@ static int diff(int argc, char **argv)
 				json_object_set_new(o, "new_path", json_string(ch[i].new_path));
 			json_array_append_new(arr, o);
 		}
-		s = json_dumps(json_pack("{s:s,s:s,s:s,s:I,s:o}", "schema", "bulwark.data-diff/1", "old",
-		                         a->digest, "new", b->digest, "changes", (json_int_t)n, "files", arr),
-		               JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		json_t *doc = json_pack("{s:s,s:s,s:s,s:I,s:o}", "schema", "bulwark.data-diff/1", "old",
+		                         a->digest, "new", b->digest, "changes", (json_int_t)n, "files", arr);
+		s = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		json_decref(doc);
 		if (s)
 			puts(s);
 		free(s);
