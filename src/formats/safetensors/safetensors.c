@@ -79,21 +79,25 @@ int bw_safetensors_detect(const uint8_t *data, size_t len)
 {
 	struct bw_reader r;
 	uint64_t n;
-	size_t i;
+	size_t i, end;
+	int sane;
 
 	if (data == NULL || len < 10)
 		return 0;
 	bw_rd_init(&r, data, len, 0);
 	n = bw_rd_u64le(&r);
-	if (n < 2 || n > BW_ST_MAX_HEADER || n > len - 8)
-		return 0;
 	/* the header is a JSON object: '{' then whitespace and '"' or '}' */
 	if (data[8] != '{')
 		return 0;
-	for (i = 9; i < 8 + n; i++) {
+	sane = n >= 2 && n <= BW_ST_MAX_HEADER && n <= len - 8;
+	end = sane ? 8 + (size_t)n : len;
+	for (i = 9; i < end; i++) {
 		if (data[i] == ' ' || data[i] == '\n' || data[i] == '\r' || data[i] == '\t')
 			continue;
-		return (data[i] == '"' || data[i] == '}') ? 95 : 0;
+		if (data[i] != '"' && data[i] != '}')
+			return 0;
+		/* a broken length still looks like safetensors: scan it to report the damage */
+		return sane ? 95 : (n > 0 && data[i] == '"') ? 60 : 0;
 	}
 	return 0;
 }
