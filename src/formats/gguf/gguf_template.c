@@ -19,7 +19,7 @@
  *   - a gadget root or a process/eval name used as code: cycler, joiner, lipsum,
  *     url_for, get_flashed_messages, request, config, self, popen, subprocess,
  *     import_module, eval, exec, getattr, globals, builtins, mro, subclasses,
- *     func_globals, f_globals, gi_frame, tb_frame, f_back, os. / .system.
+ *     func_globals, f_globals, gi_frame, tb_frame, f_back, os. / .system(.
  * Role names inside string literals ('system') are not code and are skipped.
  * Must not: evaluate anything, allocate, or read past n.
  */
@@ -115,7 +115,7 @@ static int tp_block(const char *t, size_t s, size_t e, size_t *hit, const char *
 				*why = "os module attribute";
 				return 1;
 			}
-			if (tp_ideq(id, n, "system") && i > s && t[i - 1] == '.') {
+			if (tp_ideq(id, n, "system") && i > s && t[i - 1] == '.' && j < e && t[j] == '(') {
 				*hit = i;
 				*why = "system() call";
 				return 1;
