@@ -348,7 +348,7 @@ static void kc_object(struct kc_ctx *c, json_t *o)
 	}
 	if (cls != NULL && strcmp(cls, "TorchModuleWrapper") == 0)
 		kc_torch_wrapper(c, o);
-	if (cls == NULL)
+	if (cls == NULL || strcmp(cls, "__lambda__") == 0)
 		return;
 	for (i = 0; i < sizeof modkeys / sizeof modkeys[0]; i++) {
 		const char *m = json_string_value(json_object_get(o, modkeys[i]));

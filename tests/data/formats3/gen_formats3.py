@@ -214,9 +214,9 @@ def gen_keras():
                                                     dense("d1", 4, module=False)]}}))
     code = lambda_code_b64()
     lam3 = {"module": "keras.layers", "class_name": "Lambda", "registered_name": None, "config": {
-        "name": "evil", "function": {"module": "builtins", "class_name": "__lambda__",
-                                     "config": {"code": code, "defaults": None, "closure": None},
-                                     "registered_name": "function"}, "arguments": {}}}
+        "name": "evil", "function": {"class_name": "__lambda__",
+                                     "config": {"code": code, "defaults": None, "closure": None}},
+        "arguments": {}}}
     out("keras_lambda_k3.json", j(k3_model([dense("d1", 4), lam3])))
     lam2 = {"class_name": "Lambda", "config": {"name": "lambda_1", "function": [code, None, None],
                                                "function_type": "lambda", "module": "__main__",
@@ -240,6 +240,9 @@ def gen_keras():
     out("keras_get_file.json", j(k3_model([dense("d1", 4), {
         "module": "keras.layers", "class_name": "Activation", "registered_name": None,
         "config": {"name": "a", "activation": gf}}])))
+    act = {"module": "keras.layers", "class_name": "Activation", "registered_name": None,
+           "config": {"name": "a", "activation": {"class_name": "__lambda__", "config": {"value": [code, None, None]}}}}
+    out("keras_lambda_arg.json", j(k3_model([dense("d1", 4), act])))
     un = {"module": "keras.config", "class_name": "function", "config": "enable_unsafe_deserialization",
           "registered_name": None}
     out("keras_unsafe_deser.json", j(k3_model([{"module": "keras.layers", "class_name": "Activation",
@@ -395,6 +398,8 @@ def gen_onnx():
     # honest external data written by onnx itself
     m = model([helper.make_node("Add", ["x", "w"], ["y"])], [numpy_helper.from_array(
         np.arange(4096, dtype=np.float32), "w")])
+    if os.path.exists(os.path.join(HERE, "onnx_honest_external.bin")):
+        os.unlink(os.path.join(HERE, "onnx_honest_external.bin"))  # onnx appends to an existing file
     onnx.save_model(m, os.path.join(HERE, "onnx_honest_external.onnx"), save_as_external_data=True,
                     all_tensors_to_one_file=True, location="onnx_honest_external.bin", size_threshold=0)
     out("onnx_ext_abs.onnx", ext_model("/etc/passwd").SerializeToString())
