@@ -61,7 +61,7 @@ int main(void)
 	CHECK_EQ_INT(rec_run_table(km_cases, 2, bw_keras_metadata_pb_detect, bw_keras_metadata_pb_scan,
 	                           "tf-keras-metadata", r), 0);
 	CHECK_EQ_INT(r->n_mem, 3);
-	CHECK_STR(r->members[2], "keras_metadata/root.layer-1");
+	CHECK_STR(rec_str(r->members[2]), "keras_metadata/root.layer-1");
 	/* op table */
 	CHECK_STR(bw_savedmodel_op_rule((const uint8_t *)"EagerPyFunc", 11, &why), "savedmodel.op-python");
 	CHECK(bw_savedmodel_op_rule((const uint8_t *)"SaveV2", 6, &why) == NULL);
