@@ -210,11 +210,21 @@ static void kc_lambda_code(struct kc_ctx *c, const char *layer, const char *modu
 		c->ret = e;
 		return;
 	}
-	if (e == BW_OK)
+	if (e == BW_OK) {
 		kc_marshal_names(code, n, names, sizeof names);
-	kc_find(c, "keras.lambda",
-	        "Lambda layer \"%s\" carries marshalled Python bytecode (%zu bytes) that runs when the model is called%s%s",
-	        lb, n, names[0] ? "; code names: " : "", names);
+		kc_find(c, "keras.lambda",
+		        "Lambda layer \"%s\" carries marshalled Python bytecode (%zu bytes) that runs when the model is called%s%s",
+		        lb, n, names[0] ? "; code names: " : "", names);
+	} else if (code_b64 != NULL) {
+		/* not base64: Python source text (hand-made or older writers) */
+		char src[240];
+
+		kc_clip(code_b64, src, sizeof src);
+		kc_find(c, "keras.lambda", "Lambda layer \"%s\" carries Python code that runs when the model is called: %s",
+		        lb, src);
+	} else {
+		kc_find(c, "keras.lambda", "Lambda layer \"%s\" runs a function that cannot be shown", lb);
+	}
 	memset(&call, 0, sizeof call);
 	call.module = mb;
 	call.name = "<lambda>";
@@ -383,6 +393,13 @@ static void kc_object(struct kc_ctx *c, json_t *o)
 
 enum bw_err bw_keras_config_scan(const uint8_t *data, size_t len, const struct bw_fmt_sink *sink)
 {
+	if (sink->format != NULL)
+		sink->format(sink->user, "keras-config");
+	return bw_keras_config_walk(data, len, sink);
+}
+
+enum bw_err bw_keras_config_walk(const uint8_t *data, size_t len, const struct bw_fmt_sink *sink)
+{
 	struct kc_ctx c;
 	struct kc_item *st = NULL;
 	size_t n_st = 0, cap_st = 0, visited = 0;
@@ -394,8 +411,6 @@ enum bw_err bw_keras_config_scan(const uint8_t *data, size_t len, const struct b
 	memset(&c, 0, sizeof c);
 	c.sink = sink;
 	c.ret = BW_OK;
-	if (sink->format != NULL)
-		sink->format(sink->user, "keras-config");
 	if (sink->lim->max_nesting != 0 && sink->lim->max_nesting < max_depth)
 		max_depth = sink->lim->max_nesting;
 	if (len > BW_KERAS_MAX_JSON || (sink->lim->mem_budget != 0 && len > sink->lim->mem_budget / 8)) {

@@ -438,8 +438,55 @@ def gen_onnx():
         .SerializeToString())
 
 
+# ---------------------------------------------------------------- Keras HDF5
+def gen_h5():
+    import h5py
+    import numpy as np
+
+    cfg = {"class_name": "Sequential", "config": {"name": "s", "layers": [dense("d1", 4, module=False)]}}
+    lam = {"class_name": "Sequential", "config": {"name": "s", "layers": [
+        dense("d1", 4, module=False),
+        {"class_name": "Lambda", "config": {"name": "lambda_1", "function": [lambda_code_b64(), None, None],
+                                            "function_type": "lambda", "module": "__main__",
+                                            "output_shape": None, "arguments": {}}}]}}
+    train = {"loss": "mse", "metrics": ["mae"], "optimizer_config": {"class_name": "Adam",
+                                                                      "config": {"learning_rate": 0.001}}}
+
+    def write(name, model_cfg, libver="earliest", fixed=False, extra_attrs=0):
+        path = os.path.join(HERE, name)
+        # no object timestamps, so the output is reproducible
+        fcpl = h5py.h5p.create(h5py.h5p.FILE_CREATE)
+        fcpl.set_obj_track_times(False)
+        fapl = h5py.h5p.create(h5py.h5p.FILE_ACCESS)
+        lv = h5py.h5f.LIBVER_LATEST if libver == "latest" else h5py.h5f.LIBVER_EARLIEST
+        fapl.set_libver_bounds(lv, h5py.h5f.LIBVER_LATEST)
+        fid = h5py.h5f.create(path.encode(), h5py.h5f.ACC_TRUNC, fcpl=fcpl, fapl=fapl)
+        with h5py.File(fid) as f:
+            text = json.dumps(model_cfg)
+            f.attrs["backend"] = "tensorflow"
+            f.attrs["keras_version"] = "2.12.0"
+            f.attrs["model_config"] = np.bytes_(text.encode()) if fixed else text
+            f.attrs["training_config"] = json.dumps(train)
+            for i in range(extra_attrs):
+                f.attrs["pad_%02d" % i] = "x" * 16
+            # weights are irrelevant here (and datasets carry timestamps); an empty group stands in
+            gcpl = h5py.h5p.create(h5py.h5p.GROUP_CREATE)
+            gcpl.set_obj_track_times(False)
+            h5py.h5g.create(f.id, b"model_weights", gcpl=gcpl)
+
+    write("h5_honest.h5", cfg)
+    write("h5_honest_fixed.h5", cfg, fixed=True)
+    write("h5_honest_latest.h5", cfg, libver="latest")
+    write("h5_lambda.h5", lam)
+    write("h5_lambda_fixed.h5", lam, fixed=True)
+    write("h5_lambda_latest.h5", lam, libver="latest")
+    write("h5_lambda_many_attrs.h5", lam, extra_attrs=40)
+    write("h5_dense_attrs.h5", lam, libver="latest", extra_attrs=40)
+
+
 def main():
     gen_safetensors()
+    gen_h5()
     gen_gguf()
     gen_keras()
     gen_savedmodel()
