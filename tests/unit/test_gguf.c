@@ -112,6 +112,8 @@ int main(void)
 		CHECK(rec_msg_has(r, "tokenizer.chat_template"));
 	}
 	test_templates();
+	CHECK_EQ_INT(rec_alloc_sweep("gguf_honest.gguf", bw_gguf_scan, r), 0);
+	CHECK_EQ_INT(rec_alloc_sweep("gguf_dup_tensor.gguf", bw_gguf_scan, r), 0);
 	test_detect();
 	free(r);
 	return bw_test_done();

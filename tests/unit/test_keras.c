@@ -108,6 +108,8 @@ int main(void)
 		CHECK_EQ_INT(bw_keras_config_detect((const uint8_t *)"{\"a\": 1}", 8), 0);
 		CHECK(bw_keras_config_detect((const uint8_t *)"{\"class_name\": \"Dense\", \"config\": {}}", 38) > 0);
 	}
+	CHECK_EQ_INT(rec_alloc_sweep("keras_lambda_nested.json", bw_keras_config_scan, r), 0);
+	CHECK_EQ_INT(rec_alloc_sweep("keras_torch_wrapper.json", bw_keras_config_scan, r), 0);
 	free(r);
 	return bw_test_done();
 }

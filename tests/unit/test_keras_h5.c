@@ -88,6 +88,7 @@ int main(void)
 	CHECK_EQ_INT(bw_keras_h5_detect((const uint8_t *)"\x89HDF\r\n\x1a\n\0\0\0\0", 12), 0);
 	CHECK_EQ_INT(bw_keras_h5_detect((const uint8_t *)"model_config", 12), 0);
 	corpus(r);
+	CHECK_EQ_INT(rec_alloc_sweep("h5_lambda.h5", bw_keras_h5_scan, r), 0);
 	free(r);
 	return bw_test_done();
 }

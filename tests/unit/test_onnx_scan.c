@@ -71,6 +71,8 @@ int main(void)
 		CHECK_EQ_INT(bw_onnx_detect((const uint8_t *)"\x08\x07", 2), 0);
 		CHECK_EQ_INT(bw_onnx_detect((const uint8_t *)"hello world", 11), 0);
 	}
+	CHECK_EQ_INT(rec_alloc_sweep("onnx_nested_custom.onnx", bw_onnx_scan, r), 0);
+	CHECK_EQ_INT(rec_alloc_sweep("onnx_honest_cnn.onnx", bw_onnx_scan, r), 0);
 	free(r);
 	return bw_test_done();
 }

@@ -59,6 +59,8 @@ int main(void)
 	CHECK_EQ_INT(rec_run_table(cases, sizeof cases / sizeof cases[0], bw_safetensors_detect,
 	                           bw_safetensors_scan, "safetensors", r), 0);
 	test_edges();
+	CHECK_EQ_INT(rec_alloc_sweep("st_honest.safetensors", bw_safetensors_scan, r), 0);
+	CHECK_EQ_INT(rec_alloc_sweep("st_overlap.safetensors", bw_safetensors_scan, r), 0);
 	free(r);
 	return bw_test_done();
 }

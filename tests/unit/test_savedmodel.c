@@ -81,6 +81,7 @@ int main(void)
 		CHECK(d != NULL && bw_savedmodel_detect(d, len) == 0);
 		free(d);
 	}
+	CHECK_EQ_INT(rec_alloc_sweep("km_lambda.pb", bw_keras_metadata_pb_scan, r), 0);
 	free(r);
 	return bw_test_done();
 }

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "bulwark/scan.h"
+#include "core/alloc.h"
 #include "formats/fmt.h"
 #include "formats/gguf/gguf.h"
 #include "formats/keras/keras_config.h"
@@ -278,6 +279,44 @@ static inline int rec_run_table(const struct rec_case *t, size_t n, rec_detect_f
 		}
 		free(d);
 	}
+	return bad;
+}
+
+/*
+ * Allocation-failure sweep: scan the file with the k-th allocation (and all
+ * after it) failing, for every k up to the number a clean scan makes. Each
+ * run must return BW_OK or BW_ERR_NOMEM (ASan checks nothing leaks).
+ * Returns the number of bad runs.
+ */
+static inline int rec_alloc_sweep(const char *file, rec_scan_fn scan, struct rec *r)
+{
+	size_t len;
+	uint8_t *d = rec_read(rec_path(file), &len);
+	struct bw_fmt_sink s;
+	uint64_t n, k;
+	int bad = 0;
+
+	if (d == NULL)
+		return 1;
+	memset(r, 0, sizeof *r);
+	rec_sink(r, &s, NULL);
+	(void)bw_alloc_fail_after(0);
+	if (scan(d, len, &s) != BW_OK)
+		bad++;
+	n = bw_alloc_fail_after(0);
+	for (k = 1; k <= n + 1; k++) {
+		enum bw_err e;
+
+		memset(r, 0, sizeof *r);
+		(void)bw_alloc_fail_after(k);
+		e = scan(d, len, &s);
+		(void)bw_alloc_fail_after(0);
+		if (e != BW_OK && e != BW_ERR_NOMEM) {
+			fprintf(stderr, "%s: allocation %llu failing gave %s\n", file, (unsigned long long)k, bw_err_str(e));
+			bad++;
+		}
+	}
+	free(d);
 	return bad;
 }
 
