@@ -143,11 +143,11 @@ int bw_savedmodel_detect(const uint8_t *data, size_t len)
 			struct bw_pbw_field mf;
 			int has_graph = 0;
 
-			/* MetaGraphDef fields 1..9; graph_def (2) must be a message of GraphDef fields 1..4 */
+			/* MetaGraphDef fields 1..9; graph_def (2) must be a message of GraphDef fields (1..5 today) */
 			if (sm_fields_within(&f.sub, 9) <= 0)
 				return 0;
 			while (bw_pbw_next(&m, &mf) == 1)
-				if (mf.num == 2 && mf.wire == BW_PBW_LEN && sm_fields_within(&mf.sub, 4) >= 0)
+				if (mf.num == 2 && mf.wire == BW_PBW_LEN && sm_fields_within(&mf.sub, 8) >= 0)
 					has_graph = 1;
 			score = has_graph ? 85 : 40;
 		}
