@@ -57,6 +57,9 @@ static const struct {
 	{"{{ get_flashed_messages.__globals__ }}", 1},
 	{"{{ x.system('id') }}", 1},
 	{"{{ unterminated __import__", 1},
+	{"{{ x['__' + 'class' + '__'] }}", 1},
+	{"{{ x['_' * 2 ~ 'class' ~ '_' * 2] }}", 1},
+	{"{{ name.split('_') | join(' ') }}{{ t.replace('_', '-') }}", 0},
 };
 
 static void test_templates(void)

@@ -16,6 +16,7 @@
  *   - an identifier containing "__" (dunders, name-mangled privates),
  *   - the attr filter (attribute access by computed name),
  *   - an escaped underscore in a string literal (\x5f, \u005f, \137, \N{LOW LINE}),
+ *     a string of only underscores ('__') or '_' * n (dunder names built in pieces),
  *   - a gadget root or a process/eval name used as code: cycler, joiner, lipsum,
  *     url_for, get_flashed_messages, request, config, self, popen, subprocess,
  *     import_module, eval, exec, getattr, globals, builtins, mro, subclasses,
@@ -86,6 +87,28 @@ static int tp_block(const char *t, size_t s, size_t e, size_t *hit, const char *
 				}
 				if (j < e)
 					j++;
+			}
+			/* '__' or '_' * 2: building a dunder name out of pieces */
+			if (j < e && j > i + 1) {
+				size_t q = i + 1, u = 0;
+
+				while (q < j && t[q] == '_')
+					q++, u++;
+				if (q == j && u >= 2) {
+					*hit = i;
+					*why = "underscore-only string (building a dunder name)";
+					return 1;
+				}
+				if (q == j && u == 1) {
+					q = j + 1;
+					while (q < e && (t[q] == ' ' || t[q] == '\t'))
+						q++;
+					if (q < e && t[q] == '*') {
+						*hit = i;
+						*why = "repeated underscore string (building a dunder name)";
+						return 1;
+					}
+				}
 			}
 			i = j + 1;
 			continue;
