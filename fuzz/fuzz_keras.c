@@ -1,6 +1,5 @@
 /*
- * fuzz_keras.c - libFuzzer target for the Keras configuration checks and the
- * Keras HDF5 model_config reader (keras_h5.c).
+ * fuzz_keras.c - libFuzzer target for the Keras configuration checks.
  * A sink that discards everything: the target checks memory safety, bounded
  * time and that the parser never fails except for memory.
  */
@@ -78,7 +77,5 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	s.lim = &lim;
 	(void)bw_keras_config_detect(data, size);
 	(void)bw_keras_config_scan(data, size, &s);
-	(void)bw_keras_h5_detect(data, size);
-	(void)bw_keras_h5_scan(data, size, &s);
 	return 0;
 }

@@ -123,6 +123,14 @@ static int hf_blobs_dir(const char *root_real, char *out, size_t outlen)
 	return stat(out, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+/* "/" between a directory and a name, unless the directory already ends in one. */
+static const char *sep(const char *dir)
+{
+	size_t n = strlen(dir);
+
+	return n > 0 && dir[n - 1] == '/' ? "" : "/";
+}
+
 /* Read one directory's entry names, sorted. */
 static enum bw_err read_dir(const char *dir, char ***names, size_t *n)
 {
@@ -190,7 +198,8 @@ static enum bw_err walk_dir(const char *root, struct list *l)
 		for (i = 0; i < n && e == BW_OK; i++) {
 			struct stat st;
 
-			if ((size_t)snprintf(path, sizeof path, "%s/%s", top.path, names[i]) >= sizeof path) {
+			if ((size_t)snprintf(path, sizeof path, "%s%s%s", top.path, sep(top.path), names[i]) >=
+			    sizeof path) {
 				e = list_push(l, top.path, ITEM_ERROR, "walk.unreadable", "path too long; not scanned");
 				continue;
 			}
@@ -220,7 +229,8 @@ static enum bw_err walk_dir(const char *root, struct list *l)
 		for (i = n; i > 0 && e == BW_OK; i--) {
 			struct stat st;
 
-			if ((size_t)snprintf(path, sizeof path, "%s/%s", top.path, names[i - 1]) >= sizeof path)
+			if ((size_t)snprintf(path, sizeof path, "%s%s%s", top.path, sep(top.path), names[i - 1]) >=
+			    sizeof path)
 				continue;
 			if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
 				e = list_push(&stack, path, ITEM_SCAN, NULL, NULL);

@@ -22,16 +22,8 @@
 int bw_keras_config_detect(const uint8_t *data, size_t len);
 enum bw_err bw_keras_config_scan(const uint8_t *data, size_t len, const struct bw_fmt_sink *sink);
 
-/* The checks of bw_keras_config_scan without reporting a format (for keras_h5.c). */
+/* The checks of bw_keras_config_scan without reporting a format. */
 enum bw_err bw_keras_config_walk(const uint8_t *data, size_t len, const struct bw_fmt_sink *sink);
 
-/*
- * Keras HDF5 model files (model.save("x.h5")): the root group attributes
- * model_config and training_config are located without libhdf5 (keras_h5.c)
- * and walked like a config.json. detect: HDF5 signature and "model_config"
- * present (85); the general HDF5 reader stays with the hdf5 module.
- */
-int bw_keras_h5_detect(const uint8_t *data, size_t len);
-enum bw_err bw_keras_h5_scan(const uint8_t *data, size_t len, const struct bw_fmt_sink *sink);
 
 #endif
