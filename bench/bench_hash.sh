@@ -14,6 +14,7 @@ dir=$work/model-${mb}mb
 mkdir -p "$work"
 
 gen() {
+	set +o pipefail # openssl stops on SIGPIPE from head, by design
 	rm -rf "$dir.tmp"
 	mkdir -p "$dir.tmp/small"
 	local big=$(((mb - 40) / 4))
@@ -27,6 +28,7 @@ gen() {
 		head -c $((40 << 20)) >"$dir.tmp/blob"
 	(cd "$dir.tmp" && split -n 2000 -d -a 4 blob small/part- && rm blob)
 	mv "$dir.tmp" "$dir"
+	set -o pipefail
 }
 [ -d "$dir" ] || gen
 

@@ -27,8 +27,12 @@
 #include "crypto/crypto.h"
 #include "sign/sign_internal.h"
 
-const char *const bw_default_ignores[] = {".git", ".gitattributes", ".github", ".gitignore"};
-const size_t bw_n_default_ignores = sizeof bw_default_ignores / sizeof bw_default_ignores[0];
+const char *bw_default_ignore(size_t i)
+{
+	static const char *const names[BW_N_DEFAULT_IGNORES] = {".git", ".gitattributes", ".github", ".gitignore"};
+
+	return i < BW_N_DEFAULT_IGNORES ? names[i] : "";
+}
 
 #define HASH_BUF (1u << 20)
 #define MAX_THREADS 64u
@@ -252,8 +256,8 @@ static int is_ignored(const struct ignores *ig, const char *rel)
 
 	if (ig->defaults) {
 		/* Default exclusions are top-level components only (spec 6.2.1). */
-		for (i = 0; i < bw_n_default_ignores; i++)
-			if (bw_path_is_under(rel, bw_default_ignores[i]))
+		for (i = 0; i < BW_N_DEFAULT_IGNORES; i++)
+			if (bw_path_is_under(rel, bw_default_ignore(i)))
 				return 1;
 	}
 	for (i = 0; i < ig->n_user; i++)
@@ -753,8 +757,8 @@ enum bw_err bw_manifest_build(const char *model_path, const char *sig_path, cons
 		goto out;
 	}
 	if (!o->no_default_ignores)
-		for (i = 0; i < bw_n_default_ignores && err == BW_OK; i++)
-			err = add_ignore(m, bw_default_ignores[i]);
+		for (i = 0; i < BW_N_DEFAULT_IGNORES && err == BW_OK; i++)
+			err = add_ignore(m, bw_default_ignore(i));
 	sigrel = S_ISDIR(st.st_mode) ? sig_rel(model_path, sig_path) : NULL;
 	if (sigrel != NULL && err == BW_OK) {
 		err = add_ignore(m, sigrel);

@@ -501,7 +501,7 @@ enum bw_err bw_verify_model(const char *model_path, const char *sig_path, const 
 
 	/* Exclusions: the bundle's ignore_paths (what the signer excluded),
 	 * the caller's, and the defaults unless the signer signed such a path. */
-	ign = bw_calloc(sm->n_ignore_paths + o->n_ignore_paths + bw_n_default_ignores + 1, sizeof *ign);
+	ign = bw_calloc(sm->n_ignore_paths + o->n_ignore_paths + BW_N_DEFAULT_IGNORES + 1, sizeof *ign);
 	if (ign == NULL) {
 		err = BW_ERR_NOMEM;
 		goto out;
@@ -518,20 +518,20 @@ enum bw_err bw_verify_model(const char *model_path, const char *sig_path, const 
 	if (defaults) {
 		int hit = 0;
 
-		for (k = 0; k < bw_n_default_ignores; k++)
+		for (k = 0; k < BW_N_DEFAULT_IGNORES; k++)
 			for (i = 0; i < sm->n_items; i++)
-				if (bw_path_is_under(sm->items[i].path, bw_default_ignores[k]))
+				if (bw_path_is_under(sm->items[i].path, bw_default_ignore(k)))
 					hit = 1;
 		if (hit) {
 			defaults = 0;
-			for (k = 0; k < bw_n_default_ignores; k++) {
+			for (k = 0; k < BW_N_DEFAULT_IGNORES; k++) {
 				int signed_here = 0;
 
 				for (i = 0; i < sm->n_items; i++)
-					if (bw_path_is_under(sm->items[i].path, bw_default_ignores[k]))
+					if (bw_path_is_under(sm->items[i].path, bw_default_ignore(k)))
 						signed_here = 1;
 				if (!signed_here)
-					ign[n_ign++] = bw_default_ignores[k];
+					ign[n_ign++] = bw_default_ignore(k);
 			}
 		}
 	}
