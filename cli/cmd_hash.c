@@ -48,6 +48,21 @@ int cli_sign_hash_opt(const char *cmd, int argc, char **argv, int *i, struct bw_
                       const char **ign, size_t *n_ign, size_t max_ign, const char *model);
 int cli_sign_exit_for(enum bw_err err);
 void cli_sign_progress_done(void);
+void cli_sign_put_name(FILE *f, const char *s);
+
+/* A file name on a terminal line: control bytes as \xNN so a hostile name
+ * cannot forge output lines or terminal escapes. */
+void cli_sign_put_name(FILE *f, const char *s)
+{
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c < 0x20 || c == 0x7f || c == '\\')
+			fprintf(f, "\\x%02x", c);
+		else
+			fputc(c, f);
+	}
+}
 
 static int g_progress_shown;
 
@@ -367,7 +382,9 @@ int cmd_hash(int argc, char **argv)
 
 			for (b = 0; b < 32; b++)
 				snprintf(d + 2 * b, 3, "%02x", m->items[i].digest[b]);
-			printf("%s  %s\n", d, m->items[i].name);
+			printf("%s  ", d);
+			cli_sign_put_name(stdout, m->items[i].name);
+			fputc('\n', stdout);
 		}
 		printf("# root sha256:%s  model=%s  method=%s  files=%zu  resources=%zu  bytes=%llu\n", hex,
 		       m->model_name, m->method == BW_SER_SHARDS ? "shards" : "files", m->n_files, m->n_items,

@@ -318,7 +318,15 @@ static enum bw_err walk_tree(const char *root, const struct ignores *ig, int all
 			err = BW_ERR_NOMEM;
 			goto out;
 		}
-		d = opendir(dirfull);
+		/* Below the root, never follow a folder swapped for a link after
+		 * lstat (the root itself is what the caller named). */
+		{
+			int dfd = open(dirfull, O_RDONLY | O_DIRECTORY | O_CLOEXEC | (cur[0] ? O_NOFOLLOW : 0));
+
+			d = dfd >= 0 ? fdopendir(dfd) : NULL;
+			if (d == NULL && dfd >= 0)
+				close(dfd);
+		}
 		if (d == NULL) {
 			err = bw_diag_set(diag, errno == ENOENT ? BW_ERR_NOTFOUND : BW_ERR_IO, BW_NO_OFFSET,
 			                  "%s: %s", dirfull, strerror(errno));
