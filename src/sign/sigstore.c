@@ -9,7 +9,8 @@
  * carrying that root, that the logged dsse body names this envelope's payload
  * hash, signature and certificate, the certificate chain to a Fulcio CA of the
  * trusted root at the integrated time, and the SAN / OIDC issuer.
- * Not checked (docs/signing.md): SCTs embedded in the certificate, RFC 3161
+ * Also: at least one embedded SCT verified with a CT log of the trusted root.
+ * Not checked (docs/signing.md): RFC 3161
  * timestamps, Rekor v2 entries, and anything that needs the network (fresh
  * TUF metadata, online log queries).
  * Must not: accept an entry without a verified SET or inclusion proof.
@@ -112,6 +113,8 @@ struct trust {
 	json_t *root;
 	struct tlog_key tlogs[16];
 	size_t n_tlogs;
+	struct tlog_key ctlogs[16];
+	size_t n_ctlogs;
 };
 
 static void trust_release(struct trust *t)
@@ -120,30 +123,22 @@ static void trust_release(struct trust *t)
 
 	for (i = 0; i < t->n_tlogs; i++)
 		bw_pkey_free(t->tlogs[i].key);
+	for (i = 0; i < t->n_ctlogs; i++)
+		bw_pkey_free(t->ctlogs[i].key);
 	json_decref(t->root);
 	memset(t, 0, sizeof *t);
 }
 
-static enum bw_err trust_load(const uint8_t *p, size_t n, struct trust *t, struct bw_diag *diag)
+/* Keys of "tlogs" or "ctlogs" (TransparencyLogInstance list). */
+static void load_logs(json_t *tl, struct tlog_key *out, size_t *n_out)
 {
-	json_error_t jerr;
-	json_t *tl, *mt;
 	size_t i;
 
-	memset(t, 0, sizeof *t);
-	t->root = json_loadb((const char *)p, n, JSON_REJECT_DUPLICATES, &jerr);
-	if (!json_is_object(t->root))
-		return bw_diag_set(diag, BW_ERR_MALFORMED, BW_NO_OFFSET, "trusted root is not a JSON object: %s",
-		                   jerr.text);
-	mt = json_object_get(t->root, "mediaType");
-	if (!json_is_string(mt) || strncmp(json_string_value(mt), "application/vnd.dev.sigstore.trustedroot", 40) != 0)
-		return bw_diag_set(diag, BW_ERR_MALFORMED, BW_NO_OFFSET, "trusted root has no TrustedRoot mediaType");
-	tl = json_object_get(t->root, "tlogs");
-	for (i = 0; json_is_array(tl) && i < json_array_size(tl) && t->n_tlogs < 16; i++) {
+	for (i = 0; json_is_array(tl) && i < json_array_size(tl) && *n_out < 16; i++) {
 		json_t *e = json_array_get(tl, i), *pk = json_object_get(e, "publicKey");
 		uint8_t *der = NULL, *id = NULL;
 		size_t dl = 0, il = 0;
-		struct tlog_key *k = &t->tlogs[t->n_tlogs];
+		struct tlog_key *k = &out[*n_out];
 
 		if (bw_json_b64(pk, "rawBytes", &der, &dl, NULL) != BW_OK)
 			continue;
@@ -158,13 +153,31 @@ static enum bw_err trust_load(const uint8_t *p, size_t n, struct trust *t, struc
 		k->valid = json_object_get(pk, "validFor");
 		bw_free(der);
 		bw_free(id);
-		t->n_tlogs++;
+		(*n_out)++;
 	}
+}
+
+static enum bw_err trust_load(const uint8_t *p, size_t n, struct trust *t, struct bw_diag *diag)
+{
+	json_error_t jerr;
+	json_t *mt;
+
+	memset(t, 0, sizeof *t);
+	t->root = json_loadb((const char *)p, n, JSON_REJECT_DUPLICATES, &jerr);
+	if (!json_is_object(t->root))
+		return bw_diag_set(diag, BW_ERR_MALFORMED, BW_NO_OFFSET, "trusted root is not a JSON object: %s",
+		                   jerr.text);
+	mt = json_object_get(t->root, "mediaType");
+	if (!json_is_string(mt) || strncmp(json_string_value(mt), "application/vnd.dev.sigstore.trustedroot", 40) != 0)
+		return bw_diag_set(diag, BW_ERR_MALFORMED, BW_NO_OFFSET, "trusted root has no TrustedRoot mediaType");
+	load_logs(json_object_get(t->root, "tlogs"), t->tlogs, &t->n_tlogs);
+	load_logs(json_object_get(t->root, "ctlogs"), t->ctlogs, &t->n_ctlogs);
 	return BW_OK;
 }
 
 /* Verify the leaf against every Fulcio CA valid at time at. */
-static enum bw_err check_chain(const struct trust *t, struct bw_x509 *leaf, int64_t at, char *why, size_t wn)
+static enum bw_err check_chain(const struct trust *t, struct bw_x509 *leaf, int64_t at, struct bw_x509 **issuer,
+                               char *why, size_t wn)
 {
 	json_t *cas = json_object_get(t->root, "certificateAuthorities");
 	size_t i, j;
@@ -195,10 +208,12 @@ static enum bw_err check_chain(const struct trust *t, struct bw_x509 *leaf, int6
 		bw_diag_clear(&d);
 		/* chain = [intermediate..., root]: the last one is the anchor. */
 		err = bw_x509_verify_chain(leaf, chain, n - 1, chain + n - 1, 1, at, 1, &d);
-		for (j = 0; j < n; j++)
+		for (j = err == BW_OK ? 1 : 0; j < n; j++)
 			bw_x509_free(chain[j]);
-		if (err == BW_OK)
+		if (err == BW_OK) {
+			*issuer = chain[0]; /* the CA chain starts with the leaf's issuer */
 			return BW_OK;
+		}
 		snprintf(why, wn, "%s", d.what);
 	}
 	return res;
@@ -474,6 +489,7 @@ enum bw_err bw_sigstore_verify(const struct bw_bundle *b, const struct bw_verify
                                struct bw_verify_result *r, struct bw_pkey **leafkey, struct bw_diag *diag)
 {
 	struct trust t;
+	struct bw_x509 *issuer = NULL;
 	enum bw_err err;
 	int64_t itime = 0, nb, na;
 	size_t i;
@@ -506,12 +522,37 @@ enum bw_err bw_sigstore_verify(const struct bw_bundle *b, const struct bw_verify
 		err = BW_ERR_VERIFY;
 		goto out;
 	}
-	if (check_chain(&t, b->certs[0], itime, why, sizeof why) != BW_OK) {
+	if (check_chain(&t, b->certs[0], itime, &issuer, why, sizeof why) != BW_OK) {
 		bw_verify_check(r, "certificate-chain", 0, "%s", why);
 		err = BW_ERR_VERIFY;
 		goto out;
 	}
 	bw_verify_check(r, "certificate-chain", 1, "certificate chains to a Fulcio CA of the trusted root");
+	/* Embedded SCTs: at least one from a CT log of the trusted root valid at
+	 * the signing time (RFC 6962 section 3.3; Sigstore clients require one). */
+	{
+		struct bw_ct_log logs[16];
+		size_t nl = 0, n_scts = 0, n_valid = 0;
+		uint64_t ts = 0;
+		enum bw_err e2;
+
+		for (i = 0; i < t.n_ctlogs; i++)
+			if (valid_for(t.ctlogs[i].valid, itime)) {
+				logs[nl].id = t.ctlogs[i].id;
+				logs[nl].id_len = t.ctlogs[i].id_len;
+				logs[nl].key = t.ctlogs[i].key;
+				nl++;
+			}
+		e2 = bw_x509_verify_scts(b->certs[0], issuer, logs, nl, &n_scts, &n_valid, &ts);
+		if (e2 != BW_OK || n_valid == 0) {
+			bw_verify_check(r, "sct", 0, "%s", e2 == BW_ERR_NOTFOUND ? "the certificate carries no SCT"
+			                : e2 != BW_OK ? "SCT check failed"
+			                : "no embedded SCT verifies with a CT log of the trusted root");
+			err = BW_ERR_VERIFY;
+			goto out;
+		}
+		bw_verify_check(r, "sct", 1, "%zu of %zu embedded SCTs verify with a trusted CT log", n_valid, n_scts);
+	}
 	if (bw_x509_san(b->certs[0], san, sizeof san) != BW_OK)
 		san[0] = '\0';
 	if (bw_x509_ext_string(b->certs[0], OID_ISSUER_V2, iss, sizeof iss) != BW_OK &&
@@ -531,6 +572,7 @@ enum bw_err bw_sigstore_verify(const struct bw_bundle *b, const struct bw_verify
 	bw_verify_check(r, "identity", 1, "%s issued by %s", san, iss);
 	err = bw_x509_pubkey(b->certs[0], leafkey);
 out:
+	bw_x509_free(issuer);
 	trust_release(&t);
 	return err;
 }

@@ -298,6 +298,24 @@ with tempfile.TemporaryDirectory() as tmp:
         doc = json.loads(out)
         bad = [c["check"] for c in doc["checks"] if not c["ok"]]
         check(rc == 1 and bad[:1] == [want.strip()], f"sigstore mutation {want!r}: exit {rc}, failed {bad}")
+    # A trusted root without the CT log: the embedded SCT no longer verifies.
+    tr = json.load(open(TROOT))
+    tr["ctlogs"] = [c for c in tr["ctlogs"] if not c["baseUrl"].endswith("/2022")]
+    trp = os.path.join(tmp, "tr.json")
+    json.dump(tr, open(trp, "w"))
+    rc, out, err = run(["verify", GOLD, "--trusted-root", trp, "--format", "json", "--ignore-paths", "ignore-me"]
+                       + IDENT)
+    doc = json.loads(out)
+    check(rc == 1 and [c["check"] for c in doc["checks"] if not c["ok"]] == ["sct"], "SCT needs a trusted CT log")
+    # A trusted root without the Fulcio CAs: the chain fails.
+    tr = json.load(open(TROOT))
+    tr["certificateAuthorities"] = []
+    json.dump(tr, open(trp, "w"))
+    rc, out, err = run(["verify", GOLD, "--trusted-root", trp, "--format", "json", "--ignore-paths", "ignore-me"]
+                       + IDENT)
+    doc = json.loads(out)
+    check(rc == 1 and [c["check"] for c in doc["checks"] if not c["ok"]] == ["certificate-chain"],
+          "Fulcio chain needs a trusted CA")
     b = json.loads(json.dumps(orig))
     b["verificationMaterial"]["tlogEntries"] = []
     json.dump(b, open(p, "w"))
