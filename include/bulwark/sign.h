@@ -193,13 +193,14 @@ struct bw_file_diff {
 
 /* One check performed, in order, for the report. */
 struct bw_check {
-	char name[40];      /* "bundle", "signature", "certificate-chain", "identity", "tlog-set",
-	                       "tlog-inclusion", "tlog-checkpoint", "statement", "manifest" */
+	char name[40];      /* "bundle", "material", "tlog", "tlog-body", "tlog-set", "tlog-inclusion",
+	                       "tlog-checkpoint", "certificate-chain", "sct", "identity", "timestamp",
+	                       "signature", "statement", "manifest" */
 	int ok;
 	char detail[200];
 };
 
-#define BW_MAX_CHECKS 16
+#define BW_MAX_CHECKS 32
 
 struct bw_verify_result {
 	int verified;            /* 1 only when every check passed */

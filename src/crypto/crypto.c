@@ -17,6 +17,7 @@
 #include <openssl/evp.h>
 #include <openssl/objects.h>
 #include <openssl/pem.h>
+#include <openssl/ts.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
@@ -901,6 +902,70 @@ out:
 	OPENSSL_free(spki);
 	X509_free(pre);
 	SCT_LIST_free(scts);
+	return err;
+}
+
+enum bw_err bw_rfc3161_verify(const uint8_t *resp, size_t resp_len, const uint8_t *data, size_t data_len,
+                              struct bw_x509 *const *chain, size_t n_chain, int64_t *gen_time,
+                              struct bw_diag *diag)
+{
+	const unsigned char *p = resp;
+	TS_RESP *r = NULL;
+	TS_VERIFY_CTX *ctx = NULL;
+	X509_STORE *store = NULL;
+	STACK_OF(X509) *certs = NULL;
+	BIO *bio = NULL;
+	TS_TST_INFO *tst;
+	enum bw_err err = BW_ERR_NOMEM;
+	size_t i;
+
+	*gen_time = 0;
+	if (n_chain == 0 || !fits_int(resp_len) || !fits_int(data_len))
+		return bw_diag_set(diag, BW_ERR_ARG, BW_NO_OFFSET, "timestamp: no TSA certificate or input too large");
+	r = d2i_TS_RESP(NULL, &p, (long)resp_len);
+	if (r == NULL || p != resp + resp_len) {
+		err = ossl_fail(diag, BW_ERR_MALFORMED, "timestamp: not a DER TimeStampResp");
+		goto out;
+	}
+	tst = TS_RESP_get_tst_info(r);
+	if (tst == NULL || asn1_time_to_epoch(TS_TST_INFO_get_time(tst), gen_time) != BW_OK) {
+		err = bw_diag_set(diag, BW_ERR_MALFORMED, BW_NO_OFFSET, "timestamp: no TSTInfo time");
+		goto out;
+	}
+	store = X509_STORE_new();
+	certs = sk_X509_new_null();
+	ctx = TS_VERIFY_CTX_new();
+	bio = BIO_new_mem_buf(data, (int)data_len);
+	if (store == NULL || certs == NULL || ctx == NULL || bio == NULL)
+		goto out;
+	if (X509_STORE_add_cert(store, chain[n_chain - 1]->c) != 1)
+		goto out;
+	for (i = 0; i + 1 < n_chain; i++)
+		if (sk_X509_push(certs, X509_dup(chain[i]->c)) <= 0)
+			goto out;
+	/* The TSA certificate must be valid when it issued the token. */
+	X509_VERIFY_PARAM_set_time(X509_STORE_get0_param(store), (time_t)*gen_time);
+	TS_VERIFY_CTX_set_flags(ctx, TS_VFY_VERSION | TS_VFY_SIGNATURE | TS_VFY_DATA);
+	/* The context owns store, certs and bio from here on. */
+	TS_VERIFY_CTX_set_store(ctx, store);
+	store = NULL;
+	TS_VERIFY_CTX_set_certs(ctx, certs);
+	certs = NULL;
+	TS_VERIFY_CTX_set_data(ctx, bio);
+	bio = NULL;
+	if (TS_RESP_verify_response(ctx, r) != 1) {
+		err = ossl_fail(diag, BW_ERR_VERIFY, "timestamp does not verify");
+		goto out;
+	}
+	err = BW_OK;
+out:
+	ERR_clear_error();
+	TS_VERIFY_CTX_free(ctx);
+	X509_STORE_free(store);
+	if (certs != NULL)
+		sk_X509_pop_free(certs, X509_free);
+	BIO_free(bio);
+	TS_RESP_free(r);
 	return err;
 }
 

@@ -9,9 +9,9 @@
  * carrying that root, that the logged dsse body names this envelope's payload
  * hash, signature and certificate, the certificate chain to a Fulcio CA of the
  * trusted root at the integrated time, and the SAN / OIDC issuer.
- * Also: at least one embedded SCT verified with a CT log of the trusted root.
- * Not checked (docs/signing.md): RFC 3161
- * timestamps, Rekor v2 entries, and anything that needs the network (fresh
+ * Also: at least one embedded SCT verified with a CT log of the trusted root,
+ * and every RFC 3161 timestamp present verified with a trusted TSA.
+ * Not checked (docs/signing.md): Rekor v2 entries, and anything that needs the network (fresh
  * TUF metadata, online log queries).
  * Must not: accept an entry without a verified SET or inclusion proof.
  */
@@ -485,6 +485,73 @@ out:
 	return err;
 }
 
+/* RFC 3161 timestamps of timestampVerificationData, over the signature bytes:
+ * each must verify with a TSA of the trusted root valid at its time, and the
+ * certificate must have been valid at that time. */
+static enum bw_err check_timestamps(const struct bw_bundle *b, const struct trust *t, struct bw_verify_result *r)
+{
+	json_t *ts = json_object_get(b->tsdata, "rfc3161Timestamps");
+	json_t *tsas = json_object_get(t->root, "timestampAuthorities");
+	size_t i, j, k, n_ok = 0;
+	int64_t nb, na;
+
+	if (!json_is_array(ts) || json_array_size(ts) == 0)
+		return BW_OK;
+	if (bw_x509_validity(b->certs[0], &nb, &na) != BW_OK)
+		return BW_ERR_VERIFY;
+	for (i = 0; i < json_array_size(ts); i++) {
+		uint8_t *der = NULL;
+		size_t dl = 0;
+		int ok = 0;
+		char why[160] = "no timestamp authority of the trusted root signed it";
+
+		if (bw_json_b64(json_array_get(ts, i), "signedTimestamp", &der, &dl, NULL) != BW_OK) {
+			bw_verify_check(r, "timestamp", 0, "rfc3161Timestamps[%zu] has no signedTimestamp", i);
+			return BW_ERR_VERIFY;
+		}
+		for (j = 0; !ok && json_is_array(tsas) && j < json_array_size(tsas); j++) {
+			json_t *ta = json_array_get(tsas, j);
+			json_t *certs = json_object_get(json_object_get(ta, "certChain"), "certificates");
+			struct bw_x509 *chain[8];
+			size_t n = 0;
+			int64_t gt = 0;
+			struct bw_diag d;
+
+			for (k = 0; json_is_array(certs) && k < json_array_size(certs) && n < 8; k++) {
+				uint8_t *c = NULL;
+				size_t cl = 0;
+
+				if (bw_json_b64(json_array_get(certs, k), "rawBytes", &c, &cl, NULL) == BW_OK &&
+				    bw_x509_from_der(c, cl, &chain[n], NULL) == BW_OK)
+					n++;
+				bw_free(c);
+			}
+			bw_diag_clear(&d);
+			if (n > 0 && bw_rfc3161_verify(der, dl, b->sig, b->sig_len, chain, n, &gt, &d) == BW_OK) {
+				if (!valid_for(json_object_get(ta, "validFor"), gt))
+					snprintf(why, sizeof why, "the timestamp authority was not valid at the timestamp");
+				else if (gt < nb || gt > na)
+					snprintf(why, sizeof why, "the certificate was not valid at the timestamp");
+				else
+					ok = 1;
+			} else if (n > 0) {
+				snprintf(why, sizeof why, "%s", d.what);
+			}
+			for (k = 0; k < n; k++)
+				bw_x509_free(chain[k]);
+		}
+		bw_free(der);
+		if (!ok) {
+			bw_verify_check(r, "timestamp", 0, "RFC 3161 timestamp %zu: %s", i, why);
+			return BW_ERR_VERIFY;
+		}
+		n_ok++;
+	}
+	bw_verify_check(r, "timestamp", 1, "%zu RFC 3161 timestamp%s verified with a trusted TSA", n_ok,
+	                n_ok == 1 ? "" : "s");
+	return BW_OK;
+}
+
 enum bw_err bw_sigstore_verify(const struct bw_bundle *b, const struct bw_verify_opts *o,
                                struct bw_verify_result *r, struct bw_pkey **leafkey, struct bw_diag *diag)
 {
@@ -570,6 +637,9 @@ enum bw_err bw_sigstore_verify(const struct bw_bundle *b, const struct bw_verify
 		goto out;
 	}
 	bw_verify_check(r, "identity", 1, "%s issued by %s", san, iss);
+	err = check_timestamps(b, &t, r);
+	if (err != BW_OK)
+		goto out;
 	err = bw_x509_pubkey(b->certs[0], leafkey);
 out:
 	bw_x509_free(issuer);

@@ -44,12 +44,11 @@ void bw_verify_result_release(struct bw_verify_result *r)
 
 void bw_verify_check(struct bw_verify_result *r, const char *name, int ok, const char *fmt, ...)
 {
-	struct bw_check *c;
+	struct bw_check spare, *c;
 	va_list ap;
 
-	if (r->n_checks == BW_MAX_CHECKS)
-		return;
-	c = &r->checks[r->n_checks++];
+	/* A full list still records the first failure as the reason. */
+	c = r->n_checks < BW_MAX_CHECKS ? &r->checks[r->n_checks++] : &spare;
 	snprintf(c->name, sizeof c->name, "%s", name);
 	c->ok = ok;
 	va_start(ap, fmt);

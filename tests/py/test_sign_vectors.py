@@ -307,6 +307,22 @@ with tempfile.TemporaryDirectory() as tmp:
                        + IDENT)
     doc = json.loads(out)
     check(rc == 1 and [c["check"] for c in doc["checks"] if not c["ok"]] == ["sct"], "SCT needs a trusted CT log")
+    # RFC 3161: a damaged token, and a trusted root without the TSA, both fail.
+    b = json.loads(json.dumps(orig))
+    tsd = b["verificationMaterial"]["timestampVerificationData"]["rfc3161Timestamps"][0]
+    tsd["signedTimestamp"] = b64flip(tsd["signedTimestamp"], 300)
+    json.dump(b, open(p, "w"))
+    rc, out, err = run(["verify", GOLD, "--signature", p, "--trusted-root", TROOT, "--format", "json",
+                        "--ignore-paths", "ignore-me"] + IDENT)
+    doc = json.loads(out)
+    check(rc == 1 and [c["check"] for c in doc["checks"] if not c["ok"]] == ["timestamp"], "damaged RFC 3161 token")
+    tr = json.load(open(TROOT))
+    tr["timestampAuthorities"] = []
+    json.dump(tr, open(trp, "w"))
+    rc, out, err = run(["verify", GOLD, "--trusted-root", trp, "--format", "json", "--ignore-paths", "ignore-me"]
+                       + IDENT)
+    doc = json.loads(out)
+    check(rc == 1 and [c["check"] for c in doc["checks"] if not c["ok"]] == ["timestamp"], "TSA must be trusted")
     # A trusted root without the Fulcio CAs: the chain fails.
     tr = json.load(open(TROOT))
     tr["certificateAuthorities"] = []
