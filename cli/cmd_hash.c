@@ -102,13 +102,20 @@ int cli_sign_read_file(const char *cmd, const char *path, size_t max, unsigned c
 				cli_err(cmd, "%s: larger than %zu bytes", path, max);
 				goto fail;
 			}
-			cap = cap ? cap * 2 : 4096;
-			nb = realloc(buf, cap + 1);
+			/* Grow by copy + wipe, never realloc: the old block may
+			 * hold key bytes and must not be freed uncleared. */
+			nb = malloc((cap ? cap * 2 : 4096) + 1);
 			if (nb == NULL) {
 				cli_err(cmd, "out of memory");
 				goto fail;
 			}
+			if (buf != NULL) {
+				memcpy(nb, buf, n);
+				bw_sign_wipe(buf, cap);
+				free(buf);
+			}
 			buf = nb;
+			cap = cap ? cap * 2 : 4096;
 		}
 		got = fread(buf + n, 1, cap - n, f);
 		n += got;
