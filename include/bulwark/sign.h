@@ -63,7 +63,7 @@ void bw_hash_opts_init(struct bw_hash_opts *o);
 
 struct bw_manifest_item {
 	char *name;       /* resource name: "a/b.bin", "a/b.bin:0:8"; a single file: its basename or "." */
-	char *path;       /* '/'-separated path relative to the model root ("" for a single file) */
+	char *path;       /* '/'-separated path relative to the model root (a single file: its basename) */
 	uint64_t start, end; /* byte range (files mode: 0..size) */
 	char algorithm[40];  /* "sha256" or "sha256-sharded-<N>" */
 	uint8_t digest[32];

@@ -870,7 +870,7 @@ enum bw_err bw_manifest_build(const char *model_path, const char *sig_path, cons
 		const struct mfile *f = &w.files[jobs[j].file];
 		const char *nm = m->single_file ? (o->single_file_dot ? "." : fbase) : f->rel;
 
-		it->path = bw_strdup(m->single_file ? "" : f->rel);
+		it->path = bw_strdup(m->single_file ? fbase : f->rel);
 		it->start = jobs[j].start;
 		it->end = jobs[j].end;
 		memcpy(it->digest, dg[j], 32);

@@ -479,18 +479,9 @@ enum bw_err bw_verify_model(const char *model_path, const char *sig_path, const 
 
 		base = base ? base + 1 : model_path;
 		for (i = 0; i < sm->n_items; i++)
-			if (strcmp(sm->items[i].path, base) == 0) {
-				bw_free(sm->items[i].path);
-				sm->items[i].path = bw_strdup(".");
-				if (sm->items[i].path == NULL) {
-					err = BW_ERR_NOMEM;
-					goto out;
-				}
-			}
-		for (i = 0; i < sm->n_items; i++)
 			if (strcmp(sm->items[i].path, ".") == 0) {
 				bw_free(sm->items[i].path);
-				sm->items[i].path = bw_strdup("");
+				sm->items[i].path = bw_strdup(base);
 				if (sm->items[i].path == NULL) {
 					err = BW_ERR_NOMEM;
 					goto out;
@@ -561,8 +552,8 @@ enum bw_err bw_verify_model(const char *model_path, const char *sig_path, const 
 
 		snprintf(first, sizeof first, "%s%s%s", r->diffs[0].name, r->diffs[0].new_name ? " -> " : "",
 		         r->diffs[0].new_name ? r->diffs[0].new_name : "");
-		bw_verify_check(r, "manifest", 0, "%zu file%s differ from the signed manifest; first: %.120s %s",
-		                r->n_diffs, r->n_diffs == 1 ? "" : "s", first, diff_word(r->diffs[0].kind));
+		bw_verify_check(r, "manifest", 0, "%zu file%s from the signed manifest; first: %.120s %s",
+		                r->n_diffs, r->n_diffs == 1 ? " differs" : "s differ", first, diff_word(r->diffs[0].kind));
 		err = BW_ERR_VERIFY;
 		goto out;
 	}
