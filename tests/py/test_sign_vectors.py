@@ -243,7 +243,8 @@ with tempfile.TemporaryDirectory() as tmp:
                 check(sorted(got) == sorted(want), f"unit golden {kind}/{name}{suffix}: {got} != {want}")
 
 
-# ---- 6. Sigstore layer: sigstore-conformance DSSE (Rekor v1 dsse 0.0.1) cases ----
+# ---- 6. Sigstore layer: sigstore-conformance DSSE cases (Rekor v1 dsse 0.0.1, Rekor v2
+# hashedrekord-over-DSSE 0.0.2 with Ed25519 checkpoints and RFC 3161 time) ----
 # These bundles carry non-OMS statements: the happy path must pass every
 # Sigstore check and fail only at "statement"; the _fail cases must fail
 # before the statement.
@@ -253,9 +254,11 @@ SC_ID = ["--identity", "https://github.com/sigstore-conformance/extremely-danger
          "--issuer", "https://token.actions.githubusercontent.com"]
 with tempfile.TemporaryDirectory() as tmp:
     for case in ("happy-path-intoto-in-dsse-v3", "dsse-invalid-sig_fail", "dsse-mismatch-envelope_fail",
-                 "dsse-mismatch-sig_fail"):
+                 "dsse-mismatch-sig_fail", "rekor2-dsse-happy-path", "rekor2-dsse-invalid-sig_fail",
+                 "rekor2-dsse-mismatch-envelope_fail", "rekor2-dsse-mismatch-sig_fail"):
+        own = os.path.join(SC, case, "trusted_root.json")
         rc, out, err = run(["verify", tmp, "--signature", os.path.join(SC, case, "bundle.sigstore.json"),
-                            "--trusted-root", TROOT, "--format", "json"] + SC_ID)
+                            "--trusted-root", own if os.path.exists(own) else TROOT, "--format", "json"] + SC_ID)
         doc = json.loads(out)
         bad = [c["check"] for c in doc["checks"] if not c["ok"]]
         check(rc == 1, f"sigstore-conformance {case}: exit {rc}")
@@ -263,6 +266,29 @@ with tempfile.TemporaryDirectory() as tmp:
             check(bad and bad[0] not in ("statement", "manifest"), f"sigstore-conformance {case}: failed at {bad}")
         else:
             check(bad == ["statement"], f"sigstore-conformance {case}: failed at {bad}")
+
+    # Rekor v2 has no signed entry timestamp: without an RFC 3161 timestamp
+    # there is no trusted signing time, and the bundle must fail.
+    case = "rekor2-dsse-happy-path"
+    b = json.load(open(os.path.join(SC, case, "bundle.sigstore.json")))
+    del b["verificationMaterial"]["timestampVerificationData"]
+    p = os.path.join(tmp, "nots.json")
+    json.dump(b, open(p, "w"))
+    rc, out, err = run(["verify", tmp, "--signature", p, "--trusted-root", os.path.join(SC, case, "trusted_root.json"),
+                        "--format", "json"] + SC_ID)
+    doc = json.loads(out)
+    bad = [c["check"] for c in doc["checks"] if not c["ok"]]
+    check(rc == 1 and bad == ["timestamp"], f"rekor v2 without timestamp: {bad}")
+    # ...and a checkpoint whose log signature is damaged fails.
+    b = json.load(open(os.path.join(SC, case, "bundle.sigstore.json")))
+    cp = b["verificationMaterial"]["tlogEntries"][0]["inclusionProof"]["checkpoint"]
+    cp["envelope"] = cp["envelope"].replace("\n4026479\n", "\n4026480\n")
+    json.dump(b, open(p, "w"))
+    rc, out, err = run(["verify", tmp, "--signature", p, "--trusted-root", os.path.join(SC, case, "trusted_root.json"),
+                        "--format", "json"] + SC_ID)
+    doc = json.loads(out)
+    bad = [c["check"] for c in doc["checks"] if not c["ok"]]
+    check(rc == 1 and bad == ["tlog-checkpoint"], f"rekor v2 altered checkpoint: {bad}")
 
 # ---- 7. Sigstore tampering: each log field we check, altered, fails its check ----
 GOLD = os.path.join(MT, "v1.1.0-sigstore")
