@@ -669,7 +669,12 @@ enum bw_err bw_sigstore_verify(const struct bw_bundle *b, const struct bw_verify
 		err = BW_ERR_VERIFY;
 		goto out;
 	}
-	for (i = 0; i < json_array_size(b->tlog) && i < 8; i++) {
+	if (json_array_size(b->tlog) > 8) {
+		bw_verify_check(r, "tlog", 0, "more than 8 transparency-log entries");
+		err = BW_ERR_VERIFY;
+		goto out;
+	}
+	for (i = 0; i < json_array_size(b->tlog); i++) {
 		int64_t et = 0;
 
 		err = check_entry(b, &t, json_array_get(b->tlog, i), r, &et, &logs[i]);
