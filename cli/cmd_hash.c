@@ -371,11 +371,14 @@ int cmd_hash(int argc, char **argv)
 		}
 		for (i = 0; i < m->n_ignore_paths; i++)
 			json_array_append_new(ig, json_string(m->ignore_paths[i]));
-		doc = json_pack("{s:s, s:{s:s}, s:{s:s, s:s, s:I, s:b, s:o}, s:I, s:I, s:o}", "model", m->model_name,
+		doc = json_pack("{s:s, s:{s:s}, s:{s:s, s:s, s:b, s:o}, s:I, s:I, s:o}", "model", m->model_name,
 		                "root_digest", "sha256", hex, "serialization", "method",
-		                m->method == BW_SER_SHARDS ? "shards" : "files", "hash_type", "sha256", "shard_size",
-		                (json_int_t)m->shard_size, "allow_symlinks", m->allow_symlinks, "ignore_paths", ig,
+		                m->method == BW_SER_SHARDS ? "shards" : "files", "hash_type", "sha256",
+		                "allow_symlinks", m->allow_symlinks, "ignore_paths", ig,
 		                "files", (json_int_t)m->n_files, "bytes", (json_int_t)m->total_bytes, "resources", res);
+		if (doc != NULL && m->method == BW_SER_SHARDS)
+			json_object_set_new(json_object_get(doc, "serialization"), "shard_size",
+			                    json_integer((json_int_t)m->shard_size));
 		txt = doc ? json_dumps(doc, JSON_INDENT(2)) : NULL;
 		if (txt != NULL) {
 			puts(txt);
