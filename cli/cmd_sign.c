@@ -13,6 +13,8 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "cli.h"
 #include "bulwark/sign.h"
 
@@ -169,6 +171,11 @@ int cmd_sign(int argc, char **argv)
 			return BW_EXIT_USAGE;
 		}
 	}
+	if (o.order == BW_ORDER_PYTHON) {
+		cli_err("sign", "--order python is for `bulwark hash` only: the Go verifier rejects resources that "
+		        "are not in byte order");
+		return BW_EXIT_USAGE;
+	}
 	if (model == NULL || key_path == NULL) {
 		cli_err("sign", model == NULL ? "no model given" : "--key is required (keyless signing needs "
 		        "Sigstore network services and is not built in)");
@@ -252,13 +259,20 @@ int cmd_sign(int argc, char **argv)
 
 		for (i = 0; i < 32; i++)
 			snprintf(hex + 2 * i, 3, "%02x", m->root[i]);
-		if (fmt == BW_OUT_JSON)
-			printf("{\"signature\": \"%s\", \"method\": \"%s\", \"model\": \"%s\", \"resources\": %zu, "
-			       "\"root_digest\": {\"sha256\": \"%s\"}}\n", out, signer->method, m->model_name, m->n_items,
-			       hex);
-		else
+		if (fmt == BW_OUT_JSON) {
+			json_t *doc = json_pack("{s:s, s:s, s:s, s:I, s:I, s:{s:s}}", "signature", out, "method",
+			                        signer->method, "model", m->model_name, "files", (json_int_t)m->n_files,
+			                        "resources", (json_int_t)m->n_items, "root_digest", "sha256", hex);
+			char *txt = doc ? json_dumps(doc, JSON_INDENT(2)) : NULL;
+
+			if (txt != NULL)
+				puts(txt);
+			free(txt);
+			json_decref(doc);
+		} else {
 			printf("signed %s (%zu files, %zu resources, root sha256:%s) with %s signing -> %s\n", model,
 			       m->n_files, m->n_items, hex, signer->method, out);
+		}
 	}
 	rc = BW_EXIT_OK;
 done:

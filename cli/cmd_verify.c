@@ -38,6 +38,7 @@ int cli_sign_read_file(const char *cmd, const char *path, size_t max, unsigned c
 void cli_sign_progress(void *ctx, uint64_t done, uint64_t total);
 int cli_sign_exit_for(enum bw_err err);
 void cli_sign_progress_done(void);
+void cli_sign_put_name(FILE *f, const char *s);
 
 static const char *kind_str(enum bw_diff_kind k)
 {
@@ -83,10 +84,13 @@ static void print_text(const struct bw_verify_result *r, const char *model, cons
 	for (i = 0; i < r->n_checks; i++)
 		printf("  [%s] %-17s %s\n", r->checks[i].ok ? " ok " : "FAIL", r->checks[i].name, r->checks[i].detail);
 	for (i = 0; i < r->n_diffs; i++) {
-		if (r->diffs[i].kind == BW_DIFF_RENAMED)
-			printf("  renamed: %s -> %s\n", r->diffs[i].name, r->diffs[i].new_name);
-		else
-			printf("  %s: %s\n", kind_str(r->diffs[i].kind), r->diffs[i].name);
+		printf("  %s: ", kind_str(r->diffs[i].kind));
+		cli_sign_put_name(stdout, r->diffs[i].name);
+		if (r->diffs[i].kind == BW_DIFF_RENAMED) {
+			fputs(" -> ", stdout);
+			cli_sign_put_name(stdout, r->diffs[i].new_name);
+		}
+		fputc('\n', stdout);
 	}
 	if (r->verified)
 		printf("VERIFIED %s with %s (%s signing, signer %s, %zu resources)\n", model, sig, r->method, r->signer,
