@@ -12,6 +12,7 @@
 #include "bulwark/report.h"
 #include "bulwark/sandbox.h"
 #include "bulwark/scan.h"
+#include "bulwark/sign.h"
 #include "bulwark/translog.h"
 #include "bulwark/version.h"
 
