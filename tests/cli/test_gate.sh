@@ -82,6 +82,14 @@ run "$BW" log show "$TMP/audit" --entry 0
 expect_out_has '"kind":"gate"' "entry kind"; expect_out_has "$(sha256sum "$TMP/data.bin" | cut -c1-64)" "input digest"
 expect_out_has "$(sha256sum "$TMP/p.yaml" | cut -c1-64)" "policy digest"
 run "$BW" gate --log "$TMP/audit" "$TMP/data.bin"; expect_rc 2 "--log without --log-key"
+# sign and verify are recorded too, when asked
+mkdir -p "$TMP/lm"; echo w > "$TMP/lm/w.bin"
+run "$BW" sign --key "$TMP/logkey.priv.pem" --log "$TMP/audit" --log-key "$TMP/logkey.priv.pem" "$TMP/lm"
+expect_rc 0 "sign with log"; expect_err_has "audit-log entry 2" "sign entry"
+run "$BW" verify "$TMP/lm" --key "$TMP/logkey.pub.pem" --log "$TMP/audit" --log-key "$TMP/logkey.priv.pem"
+expect_rc 0 "verify with log"; expect_err_has "audit-log entry 3" "verify entry"
+run "$BW" log show "$TMP/audit" --entry 3; expect_out_has '"kind":"verify"' "verify entry kind"; expect_out_has '"verified":true' "verify result logged"
+run "$BW" log verify "$TMP/audit" --key "$TMP/logkey.pub.pem"; expect_rc 0 "log with sign and verify verifies"
 
 # --- the example policies parse ---
 for f in "$BW_SRC"/docs/examples/policy-*.yaml; do
