@@ -361,7 +361,7 @@ enum bw_err bw_zip_open(struct bw_zip *z, const uint8_t *d, size_t len, const st
 	max_entries = o->max_entries == 0 ? 1000000u : o->max_entries;
 
 	if (!find_eocd(d, len, &eocd))
-		return bw_diag_set(diag, BW_ERR_MALFORMED, BW_NO_OFFSET,
+		return bw_diag_set(diag, BW_ERR_MALFORMED, len,
 		                   "no end of central directory record in the last 64 KiB");
 	p = d + eocd;
 	z->eocd_offset = eocd;
