@@ -163,7 +163,7 @@ static enum bw_err rec_scan(struct rec *r, const char *prefix, unsigned depth, c
 }
 
 /* Scan with one named parser at depth 0. */
-static enum bw_err rec_run(struct rec *r, enum bw_err (*scan)(const uint8_t *, size_t,
+static inline enum bw_err rec_run(struct rec *r, enum bw_err (*scan)(const uint8_t *, size_t,
                                                              const struct bw_fmt_sink *),
                            const uint8_t *d, size_t n)
 {
@@ -185,7 +185,7 @@ static enum bw_err rec_run(struct rec *r, enum bw_err (*scan)(const uint8_t *, s
 	return scan(d, n, &s);
 }
 
-static int rec_has_finding(const struct rec *r, const char *rule)
+static inline int rec_has_finding(const struct rec *r, const char *rule)
 {
 	int i;
 
@@ -195,7 +195,7 @@ static int rec_has_finding(const struct rec *r, const char *rule)
 	return 0;
 }
 
-static int rec_member(const struct rec *r, const char *name)
+static inline int rec_member(const struct rec *r, const char *name)
 {
 	int i;
 
@@ -205,7 +205,7 @@ static int rec_member(const struct rec *r, const char *name)
 	return -1;
 }
 
-static int rec_has_format(const struct rec *r, const char *f)
+static inline int rec_has_format(const struct rec *r, const char *f)
 {
 	int i;
 
@@ -215,7 +215,7 @@ static int rec_has_format(const struct rec *r, const char *f)
 	return 0;
 }
 
-static int rec_has_inc(const struct rec *r, enum bw_err why)
+static inline int rec_has_inc(const struct rec *r, enum bw_err why)
 {
 	int i;
 
@@ -226,7 +226,7 @@ static int rec_has_inc(const struct rec *r, enum bw_err why)
 }
 
 /* Read tests/data/containers/NAME (BW_SRC set by ctest); exits loudly if absent. */
-static uint8_t *rec_load(const char *name, size_t *len)
+static inline uint8_t *rec_load(const char *name, size_t *len)
 {
 	const char *src = getenv("BW_SRC");
 	char path[4096];
@@ -262,7 +262,7 @@ struct row {
 	const char *format;
 };
 
-static void run_rows(const struct row *rows, size_t n,
+static inline void run_rows(const struct row *rows, size_t n,
                      enum bw_err (*scan)(const uint8_t *, size_t, const struct bw_fmt_sink *),
                      int (*detect)(const uint8_t *, size_t), int min_detect)
 {
