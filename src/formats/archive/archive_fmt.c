@@ -3,18 +3,30 @@
  * memory. Members are decoded under the caps of sink->lim (total output,
  * ratio of output to the whole archive's size, member count) and handed back;
  * encrypted members make the scan incomplete.
- * Must not: let libarchive touch the file system (read-only from memory, no
- * disk extraction), enable libarchive's zip/tar/filter readers (ours read those
- * as the loaders do), or hand back more than the cap.
- * Known gap: libarchive runs in-process and allocates with its own malloc
- * (docs/containers.md).
+ *
+ * libarchive is a third-party parser of hostile data: it runs in a forked
+ * child with rlimits (address space, CPU time, no file writes) and a seccomp
+ * allowlist (no open, no exec, no sockets), and talks to the parent only
+ * through a pipe of small framed messages that the parent validates (bounded
+ * lengths, finding codes instead of rule names). A child that dies (a
+ * libarchive crash, a memory or CPU limit) makes the scan incomplete.
+ * Must not: let libarchive touch the file system, enable libarchive's
+ * zip/tar/filter readers (ours read those as the loaders do), hand back more
+ * than the cap, or trust anything the child says beyond its framing.
  */
 #include <archive.h>
 #include <archive_entry.h>
+#include <errno.h>
+#include <seccomp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include "core/alloc.h"
 #include "core/buf.h"
 #include "formats/archive/archive_fmt.h"
 #include "formats/compress/codec.h"
@@ -111,7 +123,7 @@ static int says_encrypted(const char *msg)
 	return msg != NULL && (strstr(msg, "ncrypt") != NULL || strstr(msg, "assphrase") != NULL);
 }
 
-enum bw_err bw_archive_scan(const uint8_t *data, size_t len, const struct bw_fmt_sink *sink)
+static enum bw_err scan_inproc(const uint8_t *data, size_t len, const struct bw_fmt_sink *sink)
 {
 	struct archive *a = NULL;
 	struct archive_entry *ent;
@@ -236,5 +248,301 @@ enum bw_err bw_archive_scan(const uint8_t *data, size_t len, const struct bw_fmt
 	}
 out:
 	archive_read_free(a);
+	return ret;
+}
+
+/* ---- the sandbox: child side ---- */
+
+#if defined(__SANITIZE_ADDRESS__)
+#define BW_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define BW_SANITIZED 1
+#endif
+#endif
+
+/* Message frame: type, code, why, offset, string length, data length, string, data. */
+struct frame {
+	uint8_t type; /* 'F' finding, 'I' incomplete, 'M' member, 'T' format */
+	uint8_t code; /* finding: 1 path traversal, 2 bomb */
+	uint16_t pad;
+	uint32_t why;
+	uint64_t off;
+	uint32_t slen;
+	uint32_t pad2;
+	uint64_t dlen;
+};
+
+#define STR_MAX 4096u
+
+struct child {
+	int fd;
+	int broken;
+};
+
+static int write_all(int fd, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+
+	while (n > 0) {
+		ssize_t w = write(fd, b, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		b += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static void send_frame(struct child *c, uint8_t type, uint8_t code, uint32_t why, uint64_t off,
+                       const char *str, const uint8_t *data, size_t dlen)
+{
+	struct frame f;
+	size_t sl = str != NULL ? strlen(str) : 0;
+
+	if (c->broken)
+		return;
+	if (sl > STR_MAX)
+		sl = STR_MAX;
+	memset(&f, 0, sizeof f);
+	f.type = type;
+	f.code = code;
+	f.why = why;
+	f.off = off;
+	f.slen = (uint32_t)sl;
+	f.dlen = dlen;
+	if (write_all(c->fd, &f, sizeof f) != 0 || (sl > 0 && write_all(c->fd, str, sl) != 0) ||
+	    (dlen > 0 && write_all(c->fd, data, dlen) != 0))
+		c->broken = 1;
+}
+
+static void ch_finding(void *u, const char *rule, uint64_t off, const char *msg)
+{
+	uint8_t code = strcmp(rule, "archive.path-traversal") == 0 ? 1 : strcmp(rule, "archive.bomb") == 0 ? 2 : 0;
+
+	send_frame(u, 'F', code, 0, off, msg, NULL, 0);
+}
+
+static void ch_incomplete(void *u, enum bw_err why, uint64_t off, const char *msg)
+{
+	send_frame(u, 'I', 0, (uint32_t)why, off, msg, NULL, 0);
+}
+
+static enum bw_err ch_member(void *u, const char *name, const uint8_t *data, size_t len, uint64_t off)
+{
+	struct child *c = u;
+
+	send_frame(c, 'M', 0, 0, off, name, data, len);
+	return c->broken ? BW_ERR_NOMEM : BW_OK;
+}
+
+static void ch_format(void *u, const char *f)
+{
+	send_frame(u, 'T', 0, 0, 0, f, NULL, 0);
+}
+
+/* rlimits and a seccomp allowlist: memory, CPU, the pipe and nothing else. */
+static int confine(uint64_t mem)
+{
+	struct rlimit rl;
+
+	rl.rlim_cur = rl.rlim_max = 60;
+	if (setrlimit(RLIMIT_CPU, &rl) != 0)
+		return -1;
+	rl.rlim_cur = rl.rlim_max = 0;
+	if (setrlimit(RLIMIT_FSIZE, &rl) != 0 || setrlimit(RLIMIT_CORE, &rl) != 0)
+		return -1;
+#ifndef BW_SANITIZED
+	{
+		static const int allowed[] = {
+			SCMP_SYS(read), SCMP_SYS(write), SCMP_SYS(close), SCMP_SYS(exit),
+			SCMP_SYS(exit_group), SCMP_SYS(brk), SCMP_SYS(mmap), SCMP_SYS(munmap),
+			SCMP_SYS(mremap), SCMP_SYS(madvise), SCMP_SYS(mprotect), SCMP_SYS(rt_sigreturn),
+			SCMP_SYS(rt_sigprocmask), SCMP_SYS(futex), SCMP_SYS(clock_gettime),
+			SCMP_SYS(gettimeofday), SCMP_SYS(getpid), SCMP_SYS(fstat), SCMP_SYS(newfstatat),
+			SCMP_SYS(lseek), SCMP_SYS(getrandom)};
+		scmp_filter_ctx sc;
+		size_t i;
+		int bad = 0;
+
+		rl.rlim_cur = rl.rlim_max = (rlim_t)mem;
+		if (setrlimit(RLIMIT_AS, &rl) != 0)
+			return -1;
+		sc = seccomp_init(SCMP_ACT_KILL_PROCESS);
+		if (sc == NULL)
+			return -1;
+		for (i = 0; i < sizeof allowed / sizeof allowed[0]; i++)
+			bad |= seccomp_rule_add(sc, SCMP_ACT_ALLOW, allowed[i], 0) != 0;
+		bad |= seccomp_load(sc) != 0;
+		seccomp_release(sc);
+		if (bad)
+			return -1;
+	}
+#else
+	(void)mem;
+#endif
+	return 0;
+}
+
+static void child_main(int fd, const uint8_t *data, size_t len, const struct bw_fmt_sink *parent)
+{
+	struct child c = {fd, 0};
+	struct bw_fmt_sink s;
+	uint64_t mem;
+
+	memset(&s, 0, sizeof s);
+	s.user = &c;
+	s.finding = ch_finding;
+	s.incomplete = ch_incomplete;
+	s.member = ch_member;
+	s.format = ch_format;
+	s.lim = parent->lim;
+	s.depth = parent->depth;
+	/* the input is already mapped; allow the output cap twice plus 1 GiB for libarchive */
+	mem = parent->lim->max_total_unpacked > ((uint64_t)8 << 30) ? ((uint64_t)8 << 30)
+	                                                              : parent->lim->max_total_unpacked;
+	mem = (uint64_t)len + 2 * mem + ((uint64_t)1 << 30);
+	if (confine(mem) != 0)
+		_exit(3);
+	if (scan_inproc(data, len, &s) != BW_OK)
+		_exit(2);
+	_exit(c.broken ? 2 : 0);
+}
+
+/* ---- the sandbox: parent side ---- */
+
+static int read_all(int fd, void *p, size_t n)
+{
+	uint8_t *b = p;
+	size_t got = 0;
+
+	while (got < n) {
+		ssize_t r = read(fd, b + got, n - got);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return got == 0 ? 0 : -1;
+		got += (size_t)r;
+	}
+	return 1;
+}
+
+enum bw_err bw_archive_scan(const uint8_t *data, size_t len, const struct bw_fmt_sink *sink)
+{
+	int fds[2], status = 0, protocol_error = 0;
+	pid_t pid;
+	enum bw_err ret = BW_OK;
+	char str[STR_MAX + 1];
+	uint8_t *buf = NULL;
+	uint64_t data_cap;
+
+	if (sink == NULL || (data == NULL && len > 0))
+		return BW_ERR_ARG;
+	if (kind_of(data, len) == A_NONE) {
+		stopf(sink, BW_ERR_MALFORMED, 0, "not an archive kind read through libarchive");
+		return BW_OK;
+	}
+	if (pipe(fds) != 0) {
+		stopf(sink, BW_ERR_LIMIT, 0, "cannot start the sandboxed archive reader (pipe)");
+		return BW_OK;
+	}
+	pid = fork();
+	if (pid < 0) {
+		close(fds[0]);
+		close(fds[1]);
+		stopf(sink, BW_ERR_LIMIT, 0, "cannot start the sandboxed archive reader (fork)");
+		return BW_OK;
+	}
+	if (pid == 0) {
+		close(fds[0]);
+		child_main(fds[1], data, len, sink);
+	}
+	close(fds[1]);
+	data_cap = sink->lim->max_total_unpacked;
+	for (;;) {
+		struct frame f;
+		int r = read_all(fds[0], &f, sizeof f);
+
+		if (r == 0)
+			break;
+		if (r < 0 || f.slen > STR_MAX || f.dlen > data_cap ||
+		    (f.type != 'M' && f.dlen != 0) || f.dlen > SIZE_MAX / 2) {
+			protocol_error = 1;
+			break;
+		}
+		if (f.slen > 0 && read_all(fds[0], str, f.slen) != 1) {
+			protocol_error = 1;
+			break;
+		}
+		str[f.slen] = 0;
+		if (strlen(str) != f.slen) { /* an embedded NUL: not something our child sends */
+			protocol_error = 1;
+			break;
+		}
+		if (f.dlen > 0) {
+			buf = bw_malloc((size_t)f.dlen);
+			if (buf == NULL) {
+				ret = BW_ERR_NOMEM;
+				break;
+			}
+			if (read_all(fds[0], buf, (size_t)f.dlen) != 1) {
+				protocol_error = 1;
+				break;
+			}
+		}
+		switch (f.type) {
+		case 'F':
+			if (f.code == 1 || f.code == 2)
+				sink->finding(sink->user, f.code == 1 ? "archive.path-traversal" : "archive.bomb",
+				              f.off, str);
+			else
+				protocol_error = 1;
+			break;
+		case 'I':
+			if (f.why != BW_ERR_TRUNCATED && f.why != BW_ERR_MALFORMED && f.why != BW_ERR_LIMIT &&
+			    f.why != BW_ERR_UNSUPPORTED)
+				f.why = BW_ERR_MALFORMED;
+			sink->incomplete(sink->user, (enum bw_err)f.why, f.off, str);
+			break;
+		case 'M':
+			ret = sink->member(sink->user, str, buf != NULL ? buf : (const uint8_t *)"",
+			                   (size_t)f.dlen, f.off);
+			if (ret != BW_ERR_NOMEM)
+				ret = BW_OK;
+			break;
+		case 'T':
+			if (sink->format != NULL && f.slen > 0 && f.slen < 16)
+				sink->format(sink->user, str);
+			break;
+		default:
+			protocol_error = 1;
+		}
+		bw_free(buf);
+		buf = NULL;
+		if (protocol_error || ret != BW_OK)
+			break;
+	}
+	bw_free(buf);
+	close(fds[0]);
+	if (protocol_error || ret != BW_OK)
+		kill(pid, SIGKILL); /* our own child, by its id */
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (ret == BW_OK && (protocol_error || !WIFEXITED(status) || WEXITSTATUS(status) != 0)) {
+		if (WIFSIGNALED(status))
+			stopf(sink, BW_ERR_LIMIT, BW_NO_OFFSET,
+			      "the sandboxed archive reader was stopped by signal %d (memory, CPU or syscall "
+			      "limit, or a crash in libarchive)",
+			      WTERMSIG(status));
+		else
+			stopf(sink, BW_ERR_MALFORMED, BW_NO_OFFSET,
+			      "the sandboxed archive reader failed (status %d%s)",
+			      WIFEXITED(status) ? WEXITSTATUS(status) : -1,
+			      protocol_error ? ", bad message" : "");
+	}
 	return ret;
 }

@@ -302,32 +302,25 @@ static enum bw_err cross_checks(struct bw_zip *z, const struct bw_zip_opts *o)
 	return BW_OK;
 }
 
-/* Other EOCD signatures outside member data and the central directory. */
+/*
+ * Other EOCD signatures after the central directory (in a gap, the comment or
+ * trailing bytes): a reader that searches differently (from the front, or
+ * rejecting a record whose comment does not reach the end) picks another one.
+ * Signatures inside member data are an archive's own business (a stored
+ * nested zip) and are not looked at.
+ */
 static void extra_eocds(const struct bw_zip *z, const struct bw_zip_opts *o)
 {
-	size_t i, k, lo;
 	const uint8_t *d = z->data;
+	size_t i, lo = (size_t)(z->cd_offset + z->cd_size);
 
-	if (z->len < 4)
-		return;
-	lo = z->len > EOCD_WINDOW + EOCD_LEN ? z->len - EOCD_WINDOW - EOCD_LEN : 0;
 	for (i = lo; i + 4 <= z->len; i++) {
-		int inside = 0;
-
 		if (i == z->eocd_offset || le32(d + i) != SIG_EOCD)
 			continue;
-		if (i >= z->cd_offset && i < z->cd_offset + z->cd_size)
-			inside = 1;
-		for (k = 0; k < z->n_entries && !inside; k++)
-			if (z->entries[k].local_ok && i >= z->entries[k].data_offset &&
-			    i < z->entries[k].data_end)
-				inside = 1;
-		if (!inside) {
-			anomaly(o, "zip.multiple-eocd", i,
-			        "another end-of-central-directory record at %zu (the one at %llu is used)", i,
-			        (unsigned long long)z->eocd_offset);
-			return;
-		}
+		anomaly(o, "zip.multiple-eocd", i,
+		        "another end-of-central-directory record at %zu (the one at %llu is used)", i,
+		        (unsigned long long)z->eocd_offset);
+		return;
 	}
 }
 
