@@ -154,6 +154,12 @@ def generate():
         z.writestr("model.weights.h5", b"\x89HDF\r\n\x1a\n" + b"\0" * 24)
     f["model.keras"] = b.getvalue()
 
+    b = io.BytesIO()
+    with zipfile.ZipFile(b, "w") as z:
+        z.writestr("bz.pkl", PAYLOAD, compress_type=zipfile.ZIP_BZIP2)
+        z.writestr("lz.pkl", PAYLOAD, compress_type=zipfile.ZIP_LZMA)
+        z.writestr("df.pkl", PAYLOAD, compress_type=zipfile.ZIP_DEFLATED)
+    f["methods.zip"] = b.getvalue()
     pk = {"name": "archive/data.pkl", "data": PAYLOAD}
     ver = {"name": "archive/version", "data": b"3\n"}
     f["crc.zip"] = raw_zip([dict(pk, crc=0x12345678), {"name": "archive/version", "data": b"3\n"}])

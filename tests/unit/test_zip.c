@@ -15,6 +15,7 @@ static const struct row rows[] = {
 	{"arrays.npz", NULL, "a.npy", BW_OK, "numpy-npz"},
 	{"model.keras", NULL, "config.json", BW_OK, "keras"},
 	{"zip64.zip", NULL, "archive/data.pkl", BW_OK, "pytorch-zip"},
+	{"methods.zip", NULL, "lz.pkl", BW_OK, "zip"},
 	{"crc.zip", "zip.crc-mismatch", "archive/data.pkl", BW_OK, "pytorch-zip"},
 	{"name_mismatch.zip", "zip.name-mismatch", "archive/data.pkl", BW_OK, NULL},
 	{"overlap.zip", "zip.overlap", "archive/other.pkl", BW_OK, NULL},
@@ -55,6 +56,25 @@ static void test_bomb_bounded(void)
 	CHECK(rec_has_inc(&r, BW_ERR_LIMIT));
 	m = rec_member(&r, "bomb.bin");
 	CHECK(m >= 0 && r.member_len[m] == 4096);
+	free(d);
+}
+
+/* bzip2 (12), LZMA (14) and deflate members decode to the same bytes */
+static void test_methods(void)
+{
+	static struct rec r;
+	static const char *const names[] = {"bz.pkl", "lz.pkl", "df.pkl"};
+	size_t len;
+	uint8_t *d = rec_load("methods.zip", &len);
+	int i, m;
+
+	rec_init(&r, 0);
+	CHECK(rec_run(&r, bw_zip_scan, d, len) == BW_OK);
+	for (i = 0; i < 3; i++) {
+		m = rec_member(&r, names[i]);
+		CHECKF(m >= 0 && r.member_len[m] == 76 && r.member_head[m][0] == 0x80, "%s", names[i]);
+	}
+	CHECK_EQ_INT(r.n_finding, 0);
 	free(d);
 }
 
@@ -172,6 +192,7 @@ int main(void)
 {
 	run_rows(rows, sizeof rows / sizeof rows[0], bw_zip_scan, bw_zip_detect, 50);
 	test_bomb_bounded();
+	test_methods();
 	test_member_limit();
 	test_truncation();
 	test_alloc_failures();
