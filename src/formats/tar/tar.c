@@ -307,6 +307,8 @@ enum bw_err bw_tar_scan(const uint8_t *data, size_t len, const struct bw_fmt_sin
 			      "header checksum is wrong: Python's tarfile stops reading here, other tools go on");
 		}
 		type = h[156];
+		if (type == 'X') /* Solaris extended header: tarfile reads it as pax */
+			type = 'x';
 		hsize_ok = number(h + 124, 12, &hsize);
 		size = hsize;
 		if (type == 'x' || type == 'g' || type == 'L' || type == 'K') {
@@ -404,8 +406,9 @@ enum bw_err bw_tar_scan(const uint8_t *data, size_t len, const struct bw_fmt_sin
 			}
 			if (type == 'S') {
 				stopf(&t, BW_ERR_UNSUPPORTED, pos, "GNU sparse member \"%.200s\" not read", nm);
-			} else if (type == '0' || type == 0 || type == '7' || (type >= 'A' && type <= 'Z' &&
-			                                                     type != 'D' && type != 'V' && type != 'M')) {
+			} else if (strchr("123456", type) == NULL || type == 0) {
+				/* regular, contiguous, and every type tarfile does not know
+				 * (it extracts those as regular files) */
 				e = BW_OK;
 				if (seen_before(&t, nm, &e))
 					findf(&t, "tar.duplicate-name", pos,

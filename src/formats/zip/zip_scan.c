@@ -189,7 +189,9 @@ enum bw_err bw_zip_scan(const uint8_t *data, size_t len, const struct bw_fmt_sin
 		snprintf(shown, sizeof shown, "%.100s", e->name);
 		if (is_dir(e))
 			continue;
-		err = bw_zip_extract(&z, i, total_left, sink->lim->max_ratio, &zd);
+		/* stored data is a slice of the input, not decoded: only decoded bytes count */
+		err = bw_zip_extract(&z, i, e->method == BW_ZIP_STORED ? UINT64_MAX : total_left,
+		                     sink->lim->max_ratio, &zd);
 		switch (err) {
 		case BW_OK:
 			if (!zd.crc_ok)
