@@ -186,8 +186,10 @@ static enum bw_err dec_bz2(const uint8_t *in, size_t in_len, uint64_t max_out, u
 }
 
 /* Zip method 14 (APPNOTE 5.8.8): version(2) props_size(2) props(props_size) raw LZMA1. */
-static enum bw_err lzma_zip_init(lzma_stream *ls, const uint8_t *in, size_t in_len, size_t *hdr)
+static enum bw_err lzma_zip_init(lzma_stream *ls, const uint8_t *in, size_t in_len, uint64_t max_out,
+                                 size_t *hdr)
 {
+	lzma_options_lzma *opt;
 	lzma_filter f[2];
 	size_t psz;
 	lzma_ret r;
@@ -208,6 +210,18 @@ static enum bw_err lzma_zip_init(lzma_stream *ls, const uint8_t *in, size_t in_l
 		return BW_ERR_NOMEM;
 	if (r != LZMA_OK)
 		return BW_ERR_MALFORMED;
+	/*
+	 * The raw decoder has no memory limit: bound the dictionary here. No match
+	 * can reach further back than the output so far, so a dictionary of
+	 * max_out bytes decodes everything we will keep.
+	 */
+	opt = f[0].options;
+	if ((uint64_t)opt->dict_size > max_out)
+		opt->dict_size = max_out < 4096 ? 4096 : (uint32_t)max_out;
+	if (opt->dict_size > (256u << 20)) {
+		bw_free(f[0].options);
+		return BW_ERR_UNSUPPORTED;
+	}
 	r = lzma_raw_decoder(ls, f);
 	bw_free(f[0].options);
 	if (r == LZMA_MEM_ERROR)
@@ -235,7 +249,7 @@ static enum bw_err dec_lzma(enum bw_codec c, const uint8_t *in, size_t in_len, u
 	else if (c == BW_CODEC_LZMA_ALONE)
 		r = lzma_alone_decoder(&ls, 256u << 20);
 	else {
-		e = lzma_zip_init(&ls, in, in_len, &hdr);
+		e = lzma_zip_init(&ls, in, in_len, max_out, &hdr);
 		if (e != BW_OK) {
 			res->consumed = 0;
 			return e;
