@@ -271,7 +271,7 @@ static enum bw_err cross_checks(struct bw_zip *z, const struct bw_zip_opts *o)
 	z->prefix_len = v[0]->lho < z->cd_offset ? v[0]->lho : z->cd_offset;
 	for (i = 0; i < n; i++) {
 		struct bw_zip_entry *e = v[i];
-		uint64_t e_end = e->local_ok ? e->data_end : e->lho + LOC_LEN;
+		uint64_t e_end = e->local_ok ? e->data_end : e->lho > z->len ? e->lho : e->lho + LOC_LEN;
 
 		shown(a, sizeof a, e->name, e->name_len);
 		if (i + 1 < n && v[i + 1]->lho < e_end) {
