@@ -22,7 +22,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -414,14 +416,39 @@ static void child_main(int fd, const uint8_t *data, size_t len, const struct bw_
 
 /* ---- the sandbox: parent side ---- */
 
-static int read_all(int fd, void *p, size_t n)
+/* Wall-clock bound on one sandboxed read (a child blocked forever is killed). */
+#define WALL_SECONDS 120
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* 1 read all, 0 clean end of stream before any byte, -1 short read, -2 deadline passed. */
+static int read_all(int fd, void *p, size_t n, int64_t deadline)
 {
 	uint8_t *b = p;
 	size_t got = 0;
 
 	while (got < n) {
-		ssize_t r = read(fd, b + got, n - got);
+		struct pollfd pf = {fd, POLLIN, 0};
+		int64_t left = deadline - now_ms();
+		ssize_t r;
+		int pr;
 
+		if (left <= 0)
+			return -2;
+		pr = poll(&pf, 1, left > 1000000 ? 1000000 : (int)left);
+		if (pr < 0 && errno == EINTR)
+			continue;
+		if (pr == 0)
+			return -2;
+		if (pr < 0)
+			return -1;
+		r = read(fd, b + got, n - got);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0)
@@ -439,6 +466,8 @@ enum bw_err bw_archive_scan(const uint8_t *data, size_t len, const struct bw_fmt
 	char str[STR_MAX + 1];
 	uint8_t *buf = NULL;
 	uint64_t data_cap;
+	int64_t deadline;
+	int timed_out = 0;
 
 	if (sink == NULL || (data == NULL && len > 0))
 		return BW_ERR_ARG;
@@ -463,18 +492,23 @@ enum bw_err bw_archive_scan(const uint8_t *data, size_t len, const struct bw_fmt
 	}
 	close(fds[1]);
 	data_cap = sink->lim->max_total_unpacked;
+	deadline = now_ms() + WALL_SECONDS * 1000;
 	for (;;) {
 		struct frame f;
-		int r = read_all(fds[0], &f, sizeof f);
+		int r = read_all(fds[0], &f, sizeof f, deadline);
 
 		if (r == 0)
 			break;
+		if (r == -2) {
+			timed_out = 1;
+			break;
+		}
 		if (r < 0 || f.slen > STR_MAX || f.dlen > data_cap ||
 		    (f.type != 'M' && f.dlen != 0) || f.dlen > SIZE_MAX / 2) {
 			protocol_error = 1;
 			break;
 		}
-		if (f.slen > 0 && read_all(fds[0], str, f.slen) != 1) {
+		if (f.slen > 0 && read_all(fds[0], str, f.slen, deadline) != 1) {
 			protocol_error = 1;
 			break;
 		}
@@ -489,7 +523,7 @@ enum bw_err bw_archive_scan(const uint8_t *data, size_t len, const struct bw_fmt
 				ret = BW_ERR_NOMEM;
 				break;
 			}
-			if (read_all(fds[0], buf, (size_t)f.dlen) != 1) {
+			if (read_all(fds[0], buf, (size_t)f.dlen, deadline) != 1) {
 				protocol_error = 1;
 				break;
 			}
@@ -528,11 +562,14 @@ enum bw_err bw_archive_scan(const uint8_t *data, size_t len, const struct bw_fmt
 	}
 	bw_free(buf);
 	close(fds[0]);
-	if (protocol_error || ret != BW_OK)
+	if (protocol_error || timed_out || ret != BW_OK)
 		kill(pid, SIGKILL); /* our own child, by its id */
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
-	if (ret == BW_OK && (protocol_error || !WIFEXITED(status) || WEXITSTATUS(status) != 0)) {
+	if (ret == BW_OK && timed_out) {
+		stopf(sink, BW_ERR_LIMIT, BW_NO_OFFSET,
+		      "the sandboxed archive reader ran longer than %d seconds and was stopped", WALL_SECONDS);
+	} else if (ret == BW_OK && (protocol_error || !WIFEXITED(status) || WEXITSTATUS(status) != 0)) {
 		if (WIFSIGNALED(status))
 			stopf(sink, BW_ERR_LIMIT, BW_NO_OFFSET,
 			      "the sandboxed archive reader was stopped by signal %d (memory, CPU or syscall "
