@@ -125,7 +125,7 @@ static int says_encrypted(const char *msg)
 	return msg != NULL && (strstr(msg, "ncrypt") != NULL || strstr(msg, "assphrase") != NULL);
 }
 
-static enum bw_err scan_inproc(const uint8_t *data, size_t len, const struct bw_fmt_sink *sink)
+enum bw_err bw_archive_scan_inproc(const uint8_t *data, size_t len, const struct bw_fmt_sink *sink)
 {
 	struct archive *a = NULL;
 	struct archive_entry *ent;
@@ -409,7 +409,7 @@ static void child_main(int fd, const uint8_t *data, size_t len, const struct bw_
 	mem = (uint64_t)len + 2 * mem + ((uint64_t)1 << 30);
 	if (confine(mem) != 0)
 		_exit(3);
-	if (scan_inproc(data, len, &s) != BW_OK)
+	if (bw_archive_scan_inproc(data, len, &s) != BW_OK)
 		_exit(2);
 	_exit(c.broken ? 2 : 0);
 }

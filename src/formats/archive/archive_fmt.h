@@ -13,4 +13,12 @@ int bw_archive_detect(const uint8_t *data, size_t len);
 BW_MUST_CHECK enum bw_err bw_archive_scan(const uint8_t *data, size_t len,
                                           const struct bw_fmt_sink *sink);
 
+/*
+ * The same reader WITHOUT the sandbox (no fork, no rlimits, no seccomp): for
+ * the fuzz target (forking under libFuzzer+ASan deadlocks on the fuzzer's own
+ * threads) and for callers already confined. Never for ordinary scans.
+ */
+BW_MUST_CHECK enum bw_err bw_archive_scan_inproc(const uint8_t *data, size_t len,
+                                                 const struct bw_fmt_sink *sink);
+
 #endif
