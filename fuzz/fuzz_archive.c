@@ -19,11 +19,25 @@ const char *__asan_default_options(void);
 /* Set when libFuzzer drives us (it calls LLVMFuzzerInitialize; replay_main.c does not). */
 static int under_libfuzzer;
 
+/*
+ * Hostile 7z headers make libarchive ask for many GB (fuzz/regress/archive/
+ * 7z-6gb-alloc); in production the sandbox's RLIMIT_AS refuses them. In-process
+ * under libFuzzer, raise the fuzzer's malloc limit so such a request is not
+ * reported as a crash of ours (the memory is never touched).
+ */
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	(void)argc;
-	(void)argv;
+	static char flag[] = "-malloc_limit_mb=1048576";
+	static char *args[256];
+	int i, n = *argc < 254 ? *argc : 254;
+
 	under_libfuzzer = 1;
+	for (i = 0; i < n; i++)
+		args[i] = (*argv)[i];
+	args[n] = flag;
+	args[n + 1] = NULL;
+	*argc = n + 1;
+	*argv = args;
 	return 0;
 }
 
