@@ -265,7 +265,7 @@ out:
 
 /* Message frame: type, code, why, offset, string length, data length, string, data. */
 struct frame {
-	uint8_t type; /* 'F' finding, 'I' incomplete, 'M' member, 'T' format */
+	uint8_t type; /* 'F' finding, 'I' incomplete, 'M' member, 'T' format, 'E' end */
 	uint8_t code; /* finding: 1 path traversal, 2 bomb */
 	uint16_t pad;
 	uint32_t why;
@@ -411,6 +411,8 @@ static void child_main(int fd, const uint8_t *data, size_t len, const struct bw_
 		_exit(3);
 	if (bw_archive_scan_inproc(data, len, &s) != BW_OK)
 		_exit(2);
+	/* the end frame: without it the parent never takes the scan as complete */
+	send_frame(&c, 'E', 0, 0, 0, NULL, NULL, 0);
 	_exit(c.broken ? 2 : 0);
 }
 
@@ -467,7 +469,7 @@ enum bw_err bw_archive_scan(const uint8_t *data, size_t len, const struct bw_fmt
 	uint8_t *buf = NULL;
 	uint64_t data_cap;
 	int64_t deadline;
-	int timed_out = 0;
+	int timed_out = 0, ended = 0;
 
 	if (sink == NULL || (data == NULL && len > 0))
 		return BW_ERR_ARG;
@@ -499,6 +501,10 @@ enum bw_err bw_archive_scan(const uint8_t *data, size_t len, const struct bw_fmt
 
 		if (r == 0)
 			break;
+		if (ended) { /* nothing may follow the end frame */
+			protocol_error = 1;
+			break;
+		}
 		if (r == -2) {
 			timed_out = 1;
 			break;
@@ -552,6 +558,9 @@ enum bw_err bw_archive_scan(const uint8_t *data, size_t len, const struct bw_fmt
 			if (sink->format != NULL && f.slen > 0 && f.slen < 16)
 				sink->format(sink->user, str);
 			break;
+		case 'E':
+			ended = 1;
+			break;
 		default:
 			protocol_error = 1;
 		}
@@ -569,7 +578,8 @@ enum bw_err bw_archive_scan(const uint8_t *data, size_t len, const struct bw_fmt
 	if (ret == BW_OK && timed_out) {
 		stopf(sink, BW_ERR_LIMIT, BW_NO_OFFSET,
 		      "the sandboxed archive reader ran longer than %d seconds and was stopped", WALL_SECONDS);
-	} else if (ret == BW_OK && (protocol_error || !WIFEXITED(status) || WEXITSTATUS(status) != 0)) {
+	} else if (ret == BW_OK &&
+	           (protocol_error || !ended || !WIFEXITED(status) || WEXITSTATUS(status) != 0)) {
 		if (WIFSIGNALED(status))
 			stopf(sink, BW_ERR_LIMIT, BW_NO_OFFSET,
 			      "the sandboxed archive reader was stopped by signal %d (memory, CPU or syscall "
