@@ -8,7 +8,7 @@
 
 #include "test_zip_sink.h"
 #include "core/buf.h"
-#include "formats/compress/codec.h"
+#include "core/codec.h"
 
 static const struct row rows[] = {
 	{"multi.gz", NULL, "<gzip>", BW_OK, "gzip"},

@@ -7,7 +7,7 @@
  */
 #include "test_zip_sink.h"
 #include "core/alloc.h"
-#include "formats/compress/codec.h"
+#include "core/codec.h"
 
 static const struct row rows[] = {
 	{"honest.zip", NULL, "model/data.pkl", BW_OK, "zip"},

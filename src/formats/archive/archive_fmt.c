@@ -31,7 +31,7 @@
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "formats/archive/archive_fmt.h"
-#include "formats/compress/codec.h"
+#include "core/codec.h"
 
 enum akind { A_NONE, A_7Z, A_RAR, A_CAB, A_ISO, A_CPIO, A_XAR, A_AR };
 

@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "core/buf.h"
-#include "formats/compress/codec.h"
+#include "core/codec.h"
 #include "formats/compress/compress.h"
 
 enum kind {

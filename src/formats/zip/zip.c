@@ -16,7 +16,7 @@
 
 #include "core/alloc.h"
 #include "core/reader.h"
-#include "formats/compress/codec.h"
+#include "core/codec.h"
 #include "formats/zip/zip.h"
 
 #define SIG_LOCAL  0x04034b50u

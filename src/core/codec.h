@@ -1,6 +1,6 @@
 /*
- * formats/compress/codec.h - capped one-shot decoders over borrowed bytes
- * (internal, shared by the container parsers: compress, zip).
+ * core/codec.h - capped one-shot decoders over borrowed bytes
+ * (internal; core so that formats can share it without including each other).
  *
  * A codec turns compressed bytes into at most max_out bytes of output. It
  * never produces more than the cap: a stream that would is stopped with
@@ -9,8 +9,8 @@
  * parser: it reports nothing to a sink and knows nothing about containers.
  * Thread-safe (no shared state); heap through core/alloc.h.
  */
-#ifndef BW_FORMATS_COMPRESS_CODEC_H
-#define BW_FORMATS_COMPRESS_CODEC_H
+#ifndef BW_CORE_CODEC_H
+#define BW_CORE_CODEC_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -16,7 +16,7 @@
 #include <zstd_errors.h>
 
 #include "core/alloc.h"
-#include "formats/compress/codec.h"
+#include "core/codec.h"
 
 #define CHUNK 16384u
 
