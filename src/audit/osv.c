@@ -1,0 +1,840 @@
+/*
+ * osv.c - load an OSV database from disk: a folder of advisories (JSON or
+ * YAML, any depth), one advisory file, or an OSV zip dump (libarchive).
+ *
+ * Each advisory becomes a struct osv_vuln with its PyPI affected entries
+ * indexed by PEP 503 name (OSV schema 1.6: id, aliases, summary, details,
+ * withdrawn, severity[], affected[].package{ecosystem,name},
+ * affected[].ranges[]{type,events[]}, affected[].versions[],
+ * database_specific.severity). Files that cannot be parsed are recorded as
+ * problems and loading goes on; nothing in a file is executed or fetched.
+ * Must not: follow directory symlinks (loops), read more than the configured
+ * byte caps, or trust a folder name as a package name.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include <archive.h>
+#include <archive_entry.h>
+
+#include "audit/osv.h"
+#include "audit/tree.h"
+#include "core/alloc.h"
+#include "core/fileio.h"
+
+#define OSV_DEFAULT_MAX_FILE ((uint64_t)8 << 20)
+#define OSV_DEFAULT_MAX_TOTAL ((uint64_t)4 << 30)
+#define OSV_MAX_DIR_DEPTH 16
+#define OSV_MAX_FILES 2000000u
+#define OSV_MAX_NAME 256
+
+void bw_osv_load_opts_default(struct bw_osv_load_opts *o)
+{
+	memset(o, 0, sizeof *o);
+	o->max_file = OSV_DEFAULT_MAX_FILE;
+	o->max_total = OSV_DEFAULT_MAX_TOTAL;
+}
+
+uint64_t bw_osv_hash(const char *s, size_t n)
+{
+	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		h ^= (unsigned char)s[i];
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+/* ------------------------------------------------------------ name sets */
+
+static struct osv_name_slot *slot_find(struct osv_name_slot *slots, size_t n_slots, const char *name,
+                                       size_t len)
+{
+	size_t i = (size_t)bw_osv_hash(name, len) & (n_slots - 1);
+
+	for (;;) {
+		struct osv_name_slot *s = &slots[i];
+
+		if (s->name == NULL || (strncmp(s->name, name, len) == 0 && s->name[len] == '\0'))
+			return s;
+		i = (i + 1) & (n_slots - 1);
+	}
+}
+
+const struct osv_affected *bw_osv_lookup(const struct bw_osv_db *db, const char *norm)
+{
+	const struct osv_name_slot *s;
+
+	if (db->slots == NULL)
+		return NULL;
+	s = slot_find(db->slots, db->n_slots, norm, strlen(norm));
+	return s->name != NULL ? s->head : NULL;
+}
+
+static size_t pow2_at_least(size_t n)
+{
+	size_t p = 16;
+
+	while (p < n)
+		p <<= 1;
+	return p;
+}
+
+/* ------------------------------------------------------------ problems */
+
+static enum bw_err add_problem(struct bw_osv_db *db, const char *file, enum bw_err code,
+                               const char *what)
+{
+	struct bw_osv_problem *p;
+
+	if (db->n_problems == db->cap_problems) {
+		size_t cap = db->cap_problems ? db->cap_problems * 2 : 16;
+
+		p = bw_reallocarray(db->problems, cap, sizeof *p);
+		if (p == NULL)
+			return BW_ERR_NOMEM;
+		db->problems = p;
+		db->cap_problems = cap;
+	}
+	p = &db->problems[db->n_problems];
+	p->file = bw_arena_strdup(&db->arena, file);
+	p->what = bw_arena_strdup(&db->arena, what);
+	p->code = code;
+	if (p->file == NULL || p->what == NULL)
+		return BW_ERR_NOMEM;
+	db->n_problems++;
+	return BW_OK;
+}
+
+/* ------------------------------------------------------------ prefilter */
+
+/*
+ * Could this file mention a wanted package? Every maximal run of name
+ * characters is PEP 503-normalized and looked up. A backslash (an escape that
+ * could spell a name in pieces) makes the answer "yes". Sound for OSV files:
+ * the package name is a scalar of its own, so it is one such run.
+ */
+static int may_mention(const struct bw_osv_db *db, const uint8_t *p, size_t n)
+{
+	char tok[OSV_MAX_NAME];
+	size_t i = 0;
+
+	while (i < n) {
+		size_t t = 0;
+		int sep = 0, too_long = 0;
+
+		if (p[i] == '\\')
+			return 1;
+		if (!((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' && p[i] <= 'Z') ||
+		      (p[i] >= '0' && p[i] <= '9') || p[i] == '-' || p[i] == '_' || p[i] == '.')) {
+			i++;
+			continue;
+		}
+		while (i < n && ((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' && p[i] <= 'Z') ||
+		                 (p[i] >= '0' && p[i] <= '9') || p[i] == '-' || p[i] == '_' ||
+		                 p[i] == '.')) {
+			int c = p[i];
+
+			if (c == '-' || c == '_' || c == '.') {
+				sep = 1;
+			} else {
+				if (t + 2 >= sizeof tok) {
+					too_long = 1;
+				} else {
+					if (sep && t > 0)
+						tok[t++] = '-';
+					tok[t++] = (char)((c >= 'A' && c <= 'Z') ? c + 32 : c);
+				}
+				sep = 0;
+			}
+			i++;
+		}
+		if (!too_long && t > 0 && slot_find(db->want, db->n_want_slots, tok, t)->name != NULL)
+			return 1;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------ advisory */
+
+static int is_json(const uint8_t *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (p[i] == ' ' || p[i] == '\t' || p[i] == '\r' || p[i] == '\n')
+			continue;
+		return p[i] == '{' || p[i] == '[';
+	}
+	return 0;
+}
+
+static int event_cmp(const void *a, const void *b)
+{
+	const struct osv_event *x = a, *y = b;
+	int r;
+
+	if (x->zero || y->zero)
+		r = (y->zero != 0) - (x->zero != 0);
+	else
+		r = bw_pep440_cmp(&x->v, &y->v);
+	if (r != 0)
+		return r;
+	/* equal versions: keep the schema's natural order (introduced first) */
+	return (int)x->kind - (int)y->kind;
+}
+
+static enum bw_err read_range(struct bw_osv_db *db, const struct bw_tnode *r, struct osv_range *out)
+{
+	const char *type = bw_tree_get_str(r, "type");
+	const struct bw_tnode *ev = bw_tree_get(r, "events");
+	size_t i;
+
+	memset(out, 0, sizeof *out);
+	if (type == NULL || ev == NULL || ev->type != BW_T_SEQ)
+		return BW_ERR_MALFORMED;
+	out->type = strcmp(type, "ECOSYSTEM") == 0 ? OSV_ECOSYSTEM
+	            : strcmp(type, "SEMVER") == 0  ? OSV_SEMVER
+	            : strcmp(type, "GIT") == 0     ? OSV_GIT
+	                                           : OSV_OTHER;
+	if (out->type != OSV_ECOSYSTEM)
+		return BW_OK; /* PyPI versions are matched on ECOSYSTEM ranges only */
+	out->events = bw_arena_array(&db->arena, ev->n ? ev->n : 1, sizeof *out->events);
+	if (out->events == NULL)
+		return BW_ERR_NOMEM;
+	for (i = 0; i < ev->n; i++) {
+		static const char *const kinds[] = {"introduced", "fixed", "last_affected", "limit"};
+		const struct bw_tnode *e = ev->kids[i];
+		struct osv_event *o = &out->events[out->n_events];
+		size_t k;
+		const char *text = NULL;
+
+		if (e->type != BW_T_MAP || e->n != 1)
+			return BW_ERR_MALFORMED;
+		for (k = 0; k < 4; k++)
+			if ((text = bw_tree_get_str(e, kinds[k])) != NULL)
+				break;
+		if (k == 4)
+			return BW_ERR_MALFORMED;
+		o->kind = (uint8_t)k;
+		o->text = text;
+		if (k == OSV_INTRODUCED && strcmp(text, "0") == 0) {
+			o->zero = 1;
+		} else if (bw_pep440_parse(text, &o->v) != BW_OK) {
+			/* An event PEP 440 cannot order cannot be placed: skipped and counted. */
+			out->n_bad++;
+			db->info.n_bad_events++;
+			continue;
+		}
+		out->n_events++;
+	}
+	qsort(out->events, out->n_events, sizeof *out->events, event_cmp);
+	return BW_OK;
+}
+
+static enum bw_err str_list(struct bw_osv_db *db, const struct bw_tnode *seq, size_t *n,
+                            const char ***out)
+{
+	size_t i;
+
+	*n = 0;
+	*out = NULL;
+	if (seq == NULL)
+		return BW_OK;
+	if (seq->type != BW_T_SEQ)
+		return BW_ERR_MALFORMED;
+	*out = bw_arena_array(&db->arena, seq->n ? seq->n : 1, sizeof **out);
+	if (*out == NULL)
+		return BW_ERR_NOMEM;
+	for (i = 0; i < seq->n; i++) {
+		const char *s = bw_tree_str(seq->kids[i]);
+
+		if (s == NULL)
+			return BW_ERR_MALFORMED;
+		(*out)[(*n)++] = s;
+	}
+	return BW_OK;
+}
+
+static void severity_of(struct osv_vuln *v, const struct bw_tnode *doc)
+{
+	const struct bw_tnode *sev = bw_tree_get(doc, "severity");
+	const char *ds = bw_tree_get_str(bw_tree_get(doc, "database_specific"), "severity");
+	size_t i;
+
+	v->score = -1;
+	if (sev != NULL && sev->type == BW_T_SEQ) {
+		for (i = 0; i < sev->n; i++) {
+			const char *t = bw_tree_get_str(sev->kids[i], "type");
+			const char *s = bw_tree_get_str(sev->kids[i], "score");
+			double sc;
+			enum bw_severity bs;
+
+			if (t == NULL || s == NULL)
+				continue;
+			if (strncmp(t, "CVSS_V3", 7) == 0 && bw_cvss3_score(s, &sc, &bs) == BW_OK) {
+				v->score = sc;
+				v->severity = bs;
+				v->severity_known = 1;
+				v->vector = s;
+				return;
+			}
+			if (v->vector == NULL)
+				v->vector = s; /* CVSS v2/v4: kept for the report, not scored */
+		}
+	}
+	if (ds != NULL) {
+		if (strcasecmp(ds, "critical") == 0)
+			v->severity = BW_SEV_CRITICAL;
+		else if (strcasecmp(ds, "high") == 0)
+			v->severity = BW_SEV_HIGH;
+		else if (strcasecmp(ds, "moderate") == 0 || strcasecmp(ds, "medium") == 0)
+			v->severity = BW_SEV_MEDIUM;
+		else if (strcasecmp(ds, "low") == 0)
+			v->severity = BW_SEV_LOW;
+		else
+			return;
+		v->severity_known = 1;
+	}
+}
+
+static const char *first_line(struct bw_osv_db *db, const char *s)
+{
+	size_t n;
+
+	if (s == NULL)
+		return "";
+	n = strcspn(s, "\n");
+	if (n > 200)
+		n = 200;
+	return bw_arena_strndup(&db->arena, s, n);
+}
+
+static enum bw_err add_affected(struct bw_osv_db *db, struct osv_affected *a)
+{
+	if (db->n_all == db->cap_all) {
+		size_t cap = db->cap_all ? db->cap_all * 2 : 1024;
+		struct osv_affected **t = bw_reallocarray(db->all, cap, sizeof *t);
+
+		if (t == NULL)
+			return BW_ERR_NOMEM;
+		db->all = t;
+		db->cap_all = cap;
+	}
+	db->all[db->n_all++] = a;
+	return BW_OK;
+}
+
+/* Turn one parsed document into a vulnerability (if it concerns PyPI). */
+static enum bw_err read_advisory(struct bw_osv_db *db, const char *file, const struct bw_tnode *doc,
+                                 struct bw_diag *diag)
+{
+	const struct bw_tnode *aff = bw_tree_get(doc, "affected"), *refs;
+	struct osv_vuln *v;
+	enum bw_err e;
+	size_t i, n_pypi = 0;
+	const char *wd;
+
+	if (doc->type != BW_T_MAP || bw_tree_get_str(doc, "id") == NULL)
+		return bw_diag_set(diag, BW_ERR_MALFORMED, BW_NO_OFFSET, "not an OSV advisory (no id)");
+	if (aff == NULL)
+		return BW_OK;
+	if (aff->type != BW_T_SEQ)
+		return bw_diag_set(diag, BW_ERR_MALFORMED, BW_NO_OFFSET, "affected is not a list");
+	v = bw_arena_alloc(&db->arena, sizeof *v);
+	if (v == NULL)
+		return BW_ERR_NOMEM;
+	v->id = bw_tree_get_str(doc, "id");
+	v->summary = bw_tree_get_str(doc, "summary");
+	if (v->summary == NULL)
+		v->summary = first_line(db, bw_tree_get_str(doc, "details"));
+	if (v->summary == NULL)
+		return BW_ERR_NOMEM;
+	wd = bw_tree_get_str(doc, "withdrawn");
+	v->withdrawn = wd != NULL && wd[0] != '\0';
+	v->file = bw_arena_strdup(&db->arena, file);
+	if (v->file == NULL)
+		return BW_ERR_NOMEM;
+	e = str_list(db, bw_tree_get(doc, "aliases"), &v->n_aliases, &v->aliases);
+	if (e != BW_OK)
+		return bw_diag_set(diag, e, BW_NO_OFFSET, "aliases is not a list of strings");
+	severity_of(v, doc);
+	refs = bw_tree_get(doc, "references");
+	if (refs != NULL && refs->type == BW_T_SEQ) {
+		for (i = 0; i < refs->n && v->url == NULL; i++) {
+			const char *t = bw_tree_get_str(refs->kids[i], "type");
+
+			if (t != NULL && strcmp(t, "ADVISORY") == 0)
+				v->url = bw_tree_get_str(refs->kids[i], "url");
+		}
+		if (v->url == NULL && refs->n > 0)
+			v->url = bw_tree_get_str(refs->kids[0], "url");
+	}
+
+	for (i = 0; i < aff->n; i++) {
+		const struct bw_tnode *a = aff->kids[i], *pkg = bw_tree_get(a, "package");
+		const struct bw_tnode *ranges = bw_tree_get(a, "ranges");
+		const char *eco = bw_tree_get_str(pkg, "ecosystem"), *name = bw_tree_get_str(pkg, "name");
+		struct osv_affected *o;
+		char norm[OSV_MAX_NAME];
+		size_t j;
+
+		/* "PyPI" exactly; ecosystem suffixes (":" variants) do not exist for PyPI */
+		if (eco == NULL || strcmp(eco, "PyPI") != 0)
+			continue;
+		if (name == NULL || bw_pep503_normalize(name, strlen(name), norm, sizeof norm) != BW_OK)
+			return bw_diag_set(diag, BW_ERR_MALFORMED, a->line, "affected[%zu]: bad PyPI package name", i);
+		o = bw_arena_alloc(&db->arena, sizeof *o);
+		if (o == NULL || (o->name = bw_arena_strdup(&db->arena, norm)) == NULL)
+			return BW_ERR_NOMEM;
+		o->vuln = v;
+		if (ranges != NULL) {
+			if (ranges->type != BW_T_SEQ)
+				return bw_diag_set(diag, BW_ERR_MALFORMED, a->line, "affected[%zu].ranges is not a list", i);
+			o->ranges = bw_arena_array(&db->arena, ranges->n ? ranges->n : 1, sizeof *o->ranges);
+			if (o->ranges == NULL)
+				return BW_ERR_NOMEM;
+			for (j = 0; j < ranges->n; j++) {
+				e = read_range(db, ranges->kids[j], &o->ranges[j]);
+				if (e != BW_OK)
+					return bw_diag_set(diag, e, ranges->kids[j]->line,
+					                   "affected[%zu].ranges[%zu] is malformed", i, j);
+			}
+			o->n_ranges = ranges->n;
+		}
+		e = str_list(db, bw_tree_get(a, "versions"), &o->n_versions, &o->versions);
+		if (e != BW_OK)
+			return bw_diag_set(diag, e, a->line, "affected[%zu].versions is malformed", i);
+		e = add_affected(db, o);
+		if (e != BW_OK)
+			return e;
+		n_pypi++;
+	}
+	if (n_pypi > 0) {
+		db->info.n_advisories++;
+		if (v->withdrawn)
+			db->info.n_withdrawn++;
+	}
+	return BW_OK;
+}
+
+/* Parse one file's bytes; problems are recorded, only NOMEM/LIMIT are fatal. */
+static enum bw_err load_bytes(struct bw_osv_db *db, const char *file, const uint8_t *p, size_t n)
+{
+	struct bw_tnode *doc = NULL;
+	struct bw_diag d;
+	enum bw_err e;
+
+	db->info.n_files++;
+	if (db->info.n_files > OSV_MAX_FILES)
+		return BW_ERR_LIMIT;
+	if (bw_add_ovf64(db->total_read, n, &db->total_read) || db->total_read > db->opts.max_total)
+		return BW_ERR_LIMIT;
+	if (db->want != NULL && !may_mention(db, p, n))
+		return BW_OK;
+	bw_diag_clear(&d);
+	e = is_json(p, n) ? bw_tree_parse_json(&db->arena, p, n, &doc, &d)
+	                  : bw_tree_parse_yaml(&db->arena, p, n, &doc, &d);
+	if (e == BW_OK) {
+		db->info.n_parsed++;
+		e = read_advisory(db, file, doc, &d);
+	}
+	if (e == BW_ERR_NOMEM)
+		return e;
+	if (e != BW_OK)
+		return add_problem(db, file, e, d.what[0] ? d.what : bw_err_str(e));
+	return BW_OK;
+}
+
+static int wanted_ext(const char *name)
+{
+	size_t n = strlen(name);
+
+	return (n > 5 && strcmp(name + n - 5, ".json") == 0) ||
+	       (n > 5 && strcmp(name + n - 5, ".yaml") == 0) ||
+	       (n > 4 && strcmp(name + n - 4, ".yml") == 0);
+}
+
+static enum bw_err load_file(struct bw_osv_db *db, const char *path)
+{
+	struct bw_file_map m;
+	struct bw_diag d;
+	enum bw_err e;
+
+	bw_diag_clear(&d);
+	e = bw_file_map(path, (size_t)db->opts.max_file, &m, &d);
+	if (e == BW_ERR_NOMEM)
+		return e;
+	if (e != BW_OK)
+		return add_problem(db, path, e, d.what[0] ? d.what : bw_err_str(e));
+	e = load_bytes(db, path, m.data, m.len);
+	bw_file_unmap(&m);
+	return e;
+}
+
+/* ------------------------------------------------------------ directory */
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+struct strvec {
+	char **v;
+	size_t n, cap;
+};
+
+static enum bw_err sv_push(struct strvec *s, char *p)
+{
+	if (p == NULL)
+		return BW_ERR_NOMEM;
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 64;
+		char **t = bw_reallocarray(s->v, cap, sizeof *t);
+
+		if (t == NULL) {
+			bw_free(p);
+			return BW_ERR_NOMEM;
+		}
+		s->v = t;
+		s->cap = cap;
+	}
+	s->v[s->n++] = p;
+	return BW_OK;
+}
+
+static void sv_release(struct strvec *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->n; i++)
+		bw_free(s->v[i]);
+	bw_free(s->v);
+	memset(s, 0, sizeof *s);
+}
+
+static char *path_join(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	char *p = bw_malloc(la + lb + 2);
+
+	if (p == NULL)
+		return NULL;
+	memcpy(p, a, la);
+	p[la] = '/';
+	memcpy(p + la + 1, b, lb + 1);
+	return p;
+}
+
+/* Walk iteratively (explicit stack of directories), collect files, load sorted. */
+static enum bw_err load_dir(struct bw_osv_db *db, const char *root)
+{
+	struct strvec dirs = {0}, files = {0};
+	size_t *depths = NULL, dcap = 0, i;
+	enum bw_err e = BW_OK;
+
+	e = sv_push(&dirs, bw_strdup(root));
+	if (e != BW_OK)
+		goto out;
+	depths = bw_calloc(64, sizeof *depths);
+	if (depths == NULL) {
+		e = BW_ERR_NOMEM;
+		goto out;
+	}
+	dcap = 64;
+	while (dirs.n > 0) {
+		char *dir = dirs.v[--dirs.n];
+		size_t depth = depths[dirs.n];
+		DIR *d = opendir(dir);
+		struct dirent *de;
+
+		if (d == NULL) {
+			e = add_problem(db, dir, BW_ERR_IO, strerror(errno));
+			bw_free(dir);
+			if (e != BW_OK)
+				goto out;
+			continue;
+		}
+		while ((de = readdir(d)) != NULL) {
+			struct stat st;
+			char *p;
+
+			if (de->d_name[0] == '.')
+				continue;
+			p = path_join(dir, de->d_name);
+			if (p == NULL || lstat(p, &st) != 0) {
+				bw_free(p);
+				continue;
+			}
+			if (S_ISDIR(st.st_mode)) {
+				if (depth + 1 >= OSV_MAX_DIR_DEPTH) {
+					e = add_problem(db, p, BW_ERR_LIMIT, "directory nesting over the limit");
+					bw_free(p);
+				} else {
+					if (dirs.n + 1 > dcap) {
+						size_t *t = bw_reallocarray(depths, dcap * 2, sizeof *t);
+
+						if (t == NULL) {
+							bw_free(p);
+							e = BW_ERR_NOMEM;
+							break;
+						}
+						depths = t;
+						dcap *= 2;
+					}
+					depths[dirs.n] = depth + 1;
+					e = sv_push(&dirs, p);
+				}
+			} else if ((S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)) && wanted_ext(de->d_name)) {
+				e = sv_push(&files, p);
+			} else {
+				bw_free(p);
+			}
+			if (e != BW_OK)
+				break;
+		}
+		closedir(d);
+		bw_free(dir);
+		if (e != BW_OK)
+			goto out;
+		if (files.n > OSV_MAX_FILES) {
+			e = BW_ERR_LIMIT;
+			goto out;
+		}
+	}
+	qsort(files.v, files.n, sizeof *files.v, cmp_str);
+	for (i = 0; i < files.n && e == BW_OK; i++)
+		e = load_file(db, files.v[i]);
+out:
+	bw_free(depths);
+	sv_release(&dirs);
+	sv_release(&files);
+	return e;
+}
+
+/* ------------------------------------------------------------ zip */
+
+static enum bw_err load_zip(struct bw_osv_db *db, const char *path, struct bw_diag *diag)
+{
+	struct archive *ar = archive_read_new();
+	struct archive_entry *ent;
+	uint8_t *buf = NULL;
+	enum bw_err e = BW_OK;
+	int r;
+
+	if (ar == NULL)
+		return BW_ERR_NOMEM;
+	archive_read_support_format_zip(ar);
+	if (archive_read_open_filename(ar, path, 1 << 16) != ARCHIVE_OK) {
+		e = bw_diag_set(diag, BW_ERR_MALFORMED, BW_NO_OFFSET, "cannot open zip: %s",
+		                archive_error_string(ar) ? archive_error_string(ar) : "unknown");
+		goto out;
+	}
+	buf = bw_malloc((size_t)db->opts.max_file + 1);
+	if (buf == NULL) {
+		e = BW_ERR_NOMEM;
+		goto out;
+	}
+	while ((r = archive_read_next_header(ar, &ent)) == ARCHIVE_OK) {
+		const char *name = archive_entry_pathname(ent);
+		la_ssize_t got;
+		size_t len = 0;
+
+		if (name == NULL || archive_entry_filetype(ent) != AE_IFREG || !wanted_ext(name))
+			continue;
+		for (;;) {
+			got = archive_read_data(ar, buf + len, (size_t)db->opts.max_file + 1 - len);
+			if (got <= 0)
+				break;
+			len += (size_t)got;
+			if (len > db->opts.max_file)
+				break;
+		}
+		if (got < 0) {
+			e = add_problem(db, name, BW_ERR_MALFORMED,
+			                archive_error_string(ar) ? archive_error_string(ar) : "zip member unreadable");
+			if (e != BW_OK || r == ARCHIVE_FATAL)
+				break;
+			continue;
+		}
+		if (len > db->opts.max_file) {
+			e = add_problem(db, name, BW_ERR_LIMIT, "advisory larger than the per-file cap");
+			if (e != BW_OK)
+				break;
+			continue;
+		}
+		e = load_bytes(db, name, buf, len);
+		if (e != BW_OK)
+			break;
+	}
+	if (e == BW_OK && r != ARCHIVE_EOF)
+		e = bw_diag_set(diag, BW_ERR_MALFORMED, BW_NO_OFFSET, "zip: %s",
+		                archive_error_string(ar) ? archive_error_string(ar) : "read error");
+out:
+	bw_free(buf);
+	archive_read_free(ar);
+	return e;
+}
+
+/* ------------------------------------------------------------ public */
+
+static enum bw_err db_new(const struct bw_osv_load_opts *opts, struct bw_osv_db **out)
+{
+	struct bw_osv_db *db = bw_calloc(1, sizeof *db);
+	size_t i;
+
+	if (db == NULL)
+		return BW_ERR_NOMEM;
+	bw_arena_init(&db->arena, 0);
+	if (opts != NULL)
+		db->opts = *opts;
+	else
+		bw_osv_load_opts_default(&db->opts);
+	if (db->opts.max_file == 0)
+		db->opts.max_file = OSV_DEFAULT_MAX_FILE;
+	if (db->opts.max_total == 0)
+		db->opts.max_total = OSV_DEFAULT_MAX_TOTAL;
+	if (db->opts.n_only_names > 0 && db->opts.only_names != NULL) {
+		db->n_want_slots = pow2_at_least(db->opts.n_only_names * 2 + 1);
+		db->want = bw_calloc(db->n_want_slots, sizeof *db->want);
+		if (db->want == NULL) {
+			bw_free(db);
+			return BW_ERR_NOMEM;
+		}
+		for (i = 0; i < db->opts.n_only_names; i++) {
+			const char *n = db->opts.only_names[i];
+			struct osv_name_slot *s = slot_find(db->want, db->n_want_slots, n, strlen(n));
+
+			s->name = n;
+		}
+	}
+	db->opts.only_names = NULL;
+	*out = db;
+	return BW_OK;
+}
+
+/* Build the name index and release loading state. */
+static enum bw_err db_finish(struct bw_osv_db *db)
+{
+	size_t i;
+
+	bw_free(db->want);
+	db->want = NULL;
+	db->n_slots = pow2_at_least(db->n_all * 2 + 1);
+	db->slots = bw_arena_array(&db->arena, db->n_slots, sizeof *db->slots);
+	if (db->slots == NULL)
+		return BW_ERR_NOMEM;
+	/* insert in reverse so each chain keeps load order */
+	for (i = db->n_all; i-- > 0;) {
+		struct osv_affected *a = db->all[i];
+		struct osv_name_slot *s = slot_find(db->slots, db->n_slots, a->name, strlen(a->name));
+
+		if (s->name == NULL)
+			s->name = a->name;
+		a->next = s->head;
+		s->head = a;
+	}
+	bw_free(db->all);
+	db->all = NULL;
+	if (db->n_problems > 0) {
+		struct bw_osv_problem *p = bw_arena_array(&db->arena, db->n_problems, sizeof *p);
+
+		if (p == NULL)
+			return BW_ERR_NOMEM;
+		memcpy(p, db->problems, db->n_problems * sizeof *p);
+		db->info.problems = p;
+		db->info.n_problems = db->n_problems;
+	}
+	bw_free(db->problems);
+	db->problems = NULL;
+	return BW_OK;
+}
+
+enum bw_err bw_osv_db_load(const char *path, const struct bw_osv_load_opts *opts,
+                           struct bw_osv_db **out, struct bw_diag *diag)
+{
+	struct bw_osv_db *db = NULL;
+	struct stat st;
+	enum bw_err e;
+	size_t n;
+
+	if (out == NULL)
+		return BW_ERR_ARG;
+	*out = NULL;
+	if (path == NULL)
+		return BW_ERR_ARG;
+	if (stat(path, &st) != 0)
+		return bw_diag_set(diag, errno == ENOENT ? BW_ERR_NOTFOUND : BW_ERR_IO, BW_NO_OFFSET,
+		                   "%s: %s", path, strerror(errno));
+	e = db_new(opts, &db);
+	if (e != BW_OK)
+		return e;
+	n = strlen(path);
+	if (S_ISDIR(st.st_mode)) {
+		e = load_dir(db, path);
+	} else if (n > 4 && strcasecmp(path + n - 4, ".zip") == 0) {
+		e = load_zip(db, path, diag);
+	} else {
+		e = load_file(db, path);
+	}
+	if (e == BW_OK)
+		e = db_finish(db);
+	if (e != BW_OK) {
+		if (e == BW_ERR_LIMIT)
+			bw_diag_set(diag, e, BW_NO_OFFSET, "database larger than the configured caps");
+		bw_osv_db_free(db);
+		return e;
+	}
+	*out = db;
+	return BW_OK;
+}
+
+enum bw_err bw_osv_db_load_mem(const char *name, const uint8_t *data, size_t len,
+                               struct bw_osv_db **out, struct bw_diag *diag)
+{
+	struct bw_osv_db *db = NULL;
+	enum bw_err e;
+
+	if (out == NULL)
+		return BW_ERR_ARG;
+	*out = NULL;
+	if (name == NULL || (data == NULL && len > 0))
+		return BW_ERR_ARG;
+	e = db_new(NULL, &db);
+	if (e != BW_OK)
+		return e;
+	e = load_bytes(db, name, data, len);
+	if (e == BW_OK)
+		e = db_finish(db);
+	if (e != BW_OK) {
+		bw_diag_set(diag, e, BW_NO_OFFSET, "cannot load advisory");
+		bw_osv_db_free(db);
+		return e;
+	}
+	*out = db;
+	return BW_OK;
+}
+
+void bw_osv_db_info(const struct bw_osv_db *db, struct bw_osv_db_info *info)
+{
+	memset(info, 0, sizeof *info);
+	if (db != NULL)
+		*info = db->info;
+}
+
+void bw_osv_db_free(struct bw_osv_db *db)
+{
+	if (db == NULL)
+		return;
+	bw_free(db->all);
+	bw_free(db->problems);
+	bw_free(db->want);
+	bw_arena_release(&db->arena);
+	bw_free(db);
+}
