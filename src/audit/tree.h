@@ -31,6 +31,7 @@ struct bw_tnode {
 	size_t n;                  /* children; a map holds n key/value pairs */
 	struct bw_tnode **kids;    /* seq: n items; map: 2n (key, value, key, value...) */
 	uint32_t line;             /* 1-based source line when known, else 0 */
+	size_t cap_;               /* builder use: allocated kid slots */
 };
 
 /* Parse bytes into a tree in arena a. diag gets line-based offsets where known. */
