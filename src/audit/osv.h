@@ -81,6 +81,7 @@ struct bw_osv_db {
 	struct bw_osv_load_opts opts;
 	struct osv_name_slot *want;  /* only_names as a set (NULL: all) */
 	size_t n_want_slots;
+	uint8_t *rbuf;               /* read buffer for one advisory */
 };
 
 uint64_t bw_osv_hash(const char *s, size_t n);

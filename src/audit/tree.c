@@ -15,6 +15,7 @@
 
 #include "audit/tree.h"
 #include "core/alloc.h"
+#include "core/buf.h"
 
 struct frame {
 	struct bw_tnode *node;
@@ -137,8 +138,8 @@ static uint32_t line_of(const yaml_event_t *ev)
 	return ev->start_mark.line + 1 > UINT32_MAX ? UINT32_MAX : (uint32_t)(ev->start_mark.line + 1);
 }
 
-enum bw_err bw_tree_parse_yaml(struct bw_arena *a, const uint8_t *p, size_t n, struct bw_tnode **out,
-                               struct bw_diag *diag)
+enum bw_err bw_tree_parse_yaml_libyaml(struct bw_arena *a, const uint8_t *p, size_t n,
+                                       struct bw_tnode **out, struct bw_diag *diag)
 {
 	yaml_parser_t parser;
 	yaml_event_t ev;
@@ -208,6 +209,404 @@ enum bw_err bw_tree_parse_yaml(struct bw_arena *a, const uint8_t *p, size_t n, s
 		*out = b.root;
 	b_release(&b);
 	return err;
+}
+
+
+/* ---------------------------------------------------------------- YAML fast path */
+
+/*
+ * A reader for the block-style YAML subset that generated advisories use
+ * (PyYAML's dump as in github.com/pypa/advisory-database): block mappings
+ * with simple keys, block sequences (also at their key's indentation),
+ * compact mappings in sequence items, plain and quoted scalars over several
+ * lines. It is about ten times faster than libyaml for these files. It gives
+ * up (returns BW_ERR_UNSUPPORTED, and the caller uses libyaml) on anything
+ * else: non-ASCII or control bytes, comments, directives, document markers,
+ * anchors, aliases, tags, flow collections, block scalars, escapes in double
+ * quotes, and any indentation it does not expect. The unit tests check that
+ * every advisory it accepts gives the same tree as libyaml, and fuzz_osv
+ * checks it differentially.
+ */
+
+struct fy {
+	const char *p, *end;   /* current line start */
+	uint32_t line;
+};
+
+struct fline {
+	const char *text, *eol; /* content after indentation, end of line (before \n) */
+	size_t ind;
+	int blank;
+};
+
+static void fy_peek(const struct fy *f, struct fline *l)
+{
+	const char *q = f->p;
+
+	while (q < f->end && *q == ' ')
+		q++;
+	l->ind = (size_t)(q - f->p);
+	l->text = q;
+	while (q < f->end && *q != '\n')
+		q++;
+	l->eol = q;
+	while (l->eol > l->text && l->eol[-1] == ' ')
+		l->eol--;
+	l->blank = l->eol == l->text;
+}
+
+static void fy_next(struct fy *f)
+{
+	while (f->p < f->end && *f->p != '\n')
+		f->p++;
+	if (f->p < f->end)
+		f->p++;
+	f->line++;
+}
+
+static int fy_key_char(int c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+	       c == '-' || c == '.';
+}
+
+/* "key:" or "key: ..." at t: returns the key length, 0 if not a simple key. */
+static size_t fy_key_len(const char *t, const char *eol)
+{
+	const char *q = t;
+
+	if (q >= eol || !((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') || *q == '_'))
+		return 0;
+	while (q < eol && fy_key_char((unsigned char)*q))
+		q++;
+	if (q < eol && *q == ':' && (q + 1 == eol || q[1] == ' '))
+		return (size_t)(q - t);
+	return 0;
+}
+
+/* May a plain scalar line hold this text? (no indicators we do not model) */
+static int fy_plain_ok(const char *t, const char *e, int first)
+{
+	const char *q;
+
+	if (t >= e)
+		return 0;
+	if (strchr("[]{}#&*!|>%@`,?:'\"", *t) != NULL)
+		return 0;
+	if (*t == '-' && (t + 1 == e || t[1] == ' '))
+		return 0;
+	(void)first;
+	for (q = t; q < e; q++) {
+		if (*q == ':' && (q + 1 == e || q[1] == ' '))
+			return 0;
+		if (*q == '#' && q > t && q[-1] == ' ')
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * Read a scalar that starts at text (on the current line) and may continue on
+ * following lines indented more than parent_ind. Leaves f after its last line.
+ */
+static enum bw_err fy_scalar(struct builder *b, struct fy *f, const struct fline *first, const char *text,
+                             size_t parent_ind)
+{
+	struct bw_buf sb;
+	enum bw_err e = BW_OK;
+	char q = (*text == '\'' || *text == '"') ? *text : 0;
+	const char *t = text + (q ? 1 : 0), *e0 = first->eol;
+	uint32_t line = f->line + 1;
+	int done = 0;
+
+	bw_buf_init(&sb, (size_t)1 << 24);
+	if (!q && !fy_plain_ok(t, e0, 1))
+		return BW_ERR_UNSUPPORTED;
+	for (;;) {
+		/* consume this line's piece */
+		if (q) {
+			const char *c;
+
+			for (c = t; c < e0; c++) {
+				if (*c == '\\' && q == '"') {
+					e = BW_ERR_UNSUPPORTED;
+					goto out;
+				}
+				if (*c == q) {
+					if (q == '\'' && c + 1 < e0 && c[1] == '\'') {
+						if ((e = bw_buf_putc(&sb, '\'')) != BW_OK)
+							goto out;
+						c++;
+						continue;
+					}
+					if (c + 1 != e0) { /* junk after the closing quote */
+						e = BW_ERR_UNSUPPORTED;
+						goto out;
+					}
+					done = 1;
+					break;
+				}
+				if ((e = bw_buf_putc(&sb, *c)) != BW_OK)
+					goto out;
+			}
+		} else {
+			if ((e = bw_buf_append(&sb, t, (size_t)(e0 - t))) != BW_OK)
+				goto out;
+		}
+		fy_next(f);
+		if (done)
+			break;
+		/* continuation? count blank lines, then need a line indented more */
+		{
+			struct fy save = *f;
+			struct fline l;
+			size_t blanks = 0;
+
+			for (;;) {
+				if (f->p >= f->end)
+					break;
+				fy_peek(f, &l);
+				if (!l.blank)
+					break;
+				blanks++;
+				fy_next(f);
+			}
+			if (f->p >= f->end || l.blank || l.ind <= parent_ind) {
+				if (q) { /* an unterminated quote */
+					e = BW_ERR_UNSUPPORTED;
+					goto out;
+				}
+				*f = save;
+				break;
+			}
+			if (!q && (!fy_plain_ok(l.text, l.eol, 0) || *l.text == '-')) {
+				e = BW_ERR_UNSUPPORTED;
+				goto out;
+			}
+			if (blanks == 0)
+				e = bw_buf_putc(&sb, ' ');
+			while (e == BW_OK && blanks-- > 0)
+				e = bw_buf_putc(&sb, '\n');
+			if (e != BW_OK)
+				goto out;
+			t = l.text;
+			e0 = l.eol;
+		}
+	}
+	e = b_scalar(b, BW_T_STR, sb.data ? (const char *)sb.data : "", sb.len, line);
+out:
+	bw_buf_release(&sb);
+	return e;
+}
+
+struct fframe {
+	int seq;
+	size_t ind;
+};
+
+static enum bw_err fy_parse(struct builder *b, const uint8_t *p, size_t n)
+{
+	struct fy f;
+	struct fframe st[BW_TREE_MAX_DEPTH];
+	size_t depth = 0, i;
+	int pending = 0;        /* a key or "-" waits for a nested node */
+	size_t pending_ind = 0; /* indentation of the container that waits */
+	int pending_in_map = 0;
+	enum bw_err e;
+
+	for (i = 0; i < n; i++) {
+		uint8_t c = p[i];
+
+		if (c >= 0x80 || (c < 0x20 && c != '\n') || c == 0x7f)
+			return BW_ERR_UNSUPPORTED;
+	}
+	f.p = (const char *)p;
+	f.end = f.p + n;
+	f.line = 0;
+	for (;;) {
+		struct fline l;
+		int is_item;
+
+		while (f.p < f.end) {
+			fy_peek(&f, &l);
+			if (!l.blank)
+				break;
+			fy_next(&f);
+		}
+		if (f.p >= f.end)
+			break;
+		if (*l.text == '#' || *l.text == '%' || (l.ind == 0 && (f.end - l.text >= 3) &&
+		                                        (memcmp(l.text, "---", 3) == 0 || memcmp(l.text, "...", 3) == 0)))
+			return BW_ERR_UNSUPPORTED;
+		is_item = *l.text == '-' && (l.text + 1 == l.eol || l.text[1] == ' ');
+
+		if (pending) {
+			pending = 0;
+			if (l.ind > pending_ind || (l.ind == pending_ind && pending_in_map && is_item)) {
+				if (depth == BW_TREE_MAX_DEPTH)
+					return BW_ERR_LIMIT;
+				if ((e = b_open(b, is_item ? BW_T_SEQ : BW_T_MAP, f.line + 1)) != BW_OK)
+					return e;
+				st[depth].seq = is_item;
+				st[depth].ind = l.ind;
+				depth++;
+			} else if ((e = b_scalar(b, BW_T_NULL, "", 0, f.line + 1)) != BW_OK) {
+				return e;
+			}
+		}
+		if (depth == 0) {
+			if (b->root != NULL)
+				return BW_ERR_UNSUPPORTED;
+			if ((e = b_open(b, is_item ? BW_T_SEQ : BW_T_MAP, f.line + 1)) != BW_OK)
+				return e;
+			st[0].seq = is_item;
+			st[0].ind = l.ind;
+			depth = 1;
+		}
+		/* close what this line ends */
+		for (;;) {
+			struct fframe *t = &st[depth - 1];
+
+			if (l.ind < t->ind || (t->seq && l.ind == t->ind && !is_item)) {
+				if ((e = b_close(b)) != BW_OK)
+					return e;
+				if (--depth == 0)
+					return BW_ERR_UNSUPPORTED; /* content after the root */
+				continue;
+			}
+			if (l.ind > t->ind || (!t->seq && is_item))
+				return BW_ERR_UNSUPPORTED;
+			break;
+		}
+		/* this line belongs to st[depth-1] */
+		{
+			struct fframe *t = &st[depth - 1];
+			const char *text = l.text;
+			size_t ind = l.ind;
+
+			if (t->seq) {
+				text = l.text + 1;
+				while (text < l.eol && *text == ' ')
+					text++;
+				if (text == l.eol) {
+					pending = 1;
+					pending_ind = t->ind;
+					pending_in_map = 0;
+					fy_next(&f);
+					continue;
+				}
+				ind = (size_t)(text - l.text) + l.ind;
+				if (fy_key_len(text, l.eol) == 0) {
+					struct fline sl = l;
+
+					if ((e = fy_scalar(b, &f, &sl, text, t->ind)) != BW_OK)
+						return e;
+					continue;
+				}
+				/* "- key: ..." opens a compact mapping at the key's column */
+				if (depth == BW_TREE_MAX_DEPTH)
+					return BW_ERR_LIMIT;
+				if ((e = b_open(b, BW_T_MAP, f.line + 1)) != BW_OK)
+					return e;
+				st[depth].seq = 0;
+				st[depth].ind = ind;
+				depth++;
+				t = &st[depth - 1];
+			}
+			{
+				size_t kl = fy_key_len(text, l.eol);
+				const char *v;
+
+				if (kl == 0)
+					return BW_ERR_UNSUPPORTED;
+				if ((e = b_scalar(b, BW_T_STR, text, kl, f.line + 1)) != BW_OK)
+					return e;
+				v = text + kl + 1;
+				while (v < l.eol && *v == ' ')
+					v++;
+				if (v == l.eol) {
+					pending = 1;
+					pending_ind = t->ind;
+					pending_in_map = 1;
+					fy_next(&f);
+					continue;
+				}
+				if ((e = fy_scalar(b, &f, &l, v, t->ind)) != BW_OK)
+					return e;
+			}
+		}
+	}
+	if (pending && (e = b_scalar(b, BW_T_NULL, "", 0, f.line)) != BW_OK)
+		return e;
+	while (depth > 0) {
+		if ((e = b_close(b)) != BW_OK)
+			return e;
+		depth--;
+	}
+	return b->root != NULL ? BW_OK : BW_ERR_UNSUPPORTED;
+}
+
+enum bw_err bw_tree_parse_yaml_fast(struct bw_arena *a, const uint8_t *p, size_t n, struct bw_tnode **out)
+{
+	struct builder b;
+	enum bw_err e;
+
+	*out = NULL;
+	b_init(&b, a);
+	e = fy_parse(&b, p, n);
+	if (e == BW_OK)
+		*out = b.root;
+	b_release(&b);
+	return e;
+}
+
+enum bw_err bw_tree_parse_yaml(struct bw_arena *a, const uint8_t *p, size_t n, struct bw_tnode **out,
+                               struct bw_diag *diag)
+{
+	enum bw_err e = bw_tree_parse_yaml_fast(a, p, n, out);
+
+	if (e == BW_OK || e == BW_ERR_NOMEM)
+		return e;
+	/* anything the fast path does not model goes to libyaml */
+	return bw_tree_parse_yaml_libyaml(a, p, n, out, diag);
+}
+
+int bw_tree_equal(const struct bw_tnode *x, const struct bw_tnode *y)
+{
+	const struct bw_tnode *sx[BW_TREE_MAX_DEPTH * 2], *sy[BW_TREE_MAX_DEPTH * 2];
+	size_t ix[BW_TREE_MAX_DEPTH * 2], d = 0;
+
+	/* iterative walk; equal shapes keep the two stacks in step */
+	sx[0] = x;
+	sy[0] = y;
+	ix[0] = 0;
+	d = 1;
+	if ((x == NULL) != (y == NULL))
+		return 0;
+	if (x == NULL)
+		return 1;
+	while (d > 0) {
+		const struct bw_tnode *a = sx[d - 1], *b2 = sy[d - 1];
+		size_t nk;
+
+		if (ix[d - 1] == 0) {
+			if (a->type != b2->type || a->n != b2->n || a->len != b2->len || memcmp(a->str, b2->str, a->len) != 0)
+				return 0;
+		}
+		nk = a->type == BW_T_MAP ? a->n * 2 : (a->type == BW_T_SEQ ? a->n : 0);
+		if (ix[d - 1] >= nk) {
+			d--;
+			continue;
+		}
+		if (d == BW_TREE_MAX_DEPTH * 2)
+			return 0;
+		sx[d] = a->kids[ix[d - 1]];
+		sy[d] = b2->kids[ix[d - 1]];
+		ix[d - 1]++;
+		ix[d] = 0;
+		d++;
+	}
+	return 1;
 }
 
 /* ---------------------------------------------------------------- JSON */

@@ -39,6 +39,15 @@ BW_MUST_CHECK enum bw_err bw_tree_parse_json(struct bw_arena *a, const uint8_t *
                                              struct bw_tnode **out, struct bw_diag *diag);
 BW_MUST_CHECK enum bw_err bw_tree_parse_yaml(struct bw_arena *a, const uint8_t *p, size_t n,
                                              struct bw_tnode **out, struct bw_diag *diag);
+/* The two YAML readers behind bw_tree_parse_yaml (fast subset, then libyaml);
+ * exposed for the differential tests. The fast one returns
+ * BW_ERR_UNSUPPORTED for anything outside its subset. */
+BW_MUST_CHECK enum bw_err bw_tree_parse_yaml_fast(struct bw_arena *a, const uint8_t *p, size_t n,
+                                                  struct bw_tnode **out);
+BW_MUST_CHECK enum bw_err bw_tree_parse_yaml_libyaml(struct bw_arena *a, const uint8_t *p, size_t n,
+                                                     struct bw_tnode **out, struct bw_diag *diag);
+/* Same shape, types and texts (lines ignored). */
+int bw_tree_equal(const struct bw_tnode *x, const struct bw_tnode *y);
 BW_MUST_CHECK enum bw_err bw_tree_parse_toml(struct bw_arena *a, const uint8_t *p, size_t n,
                                              struct bw_tnode **out, struct bw_diag *diag);
 
