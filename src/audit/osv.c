@@ -188,8 +188,8 @@ static int event_cmp(const void *a, const void *b)
 		r = bw_pep440_cmp(&x->v, &y->v);
 	if (r != 0)
 		return r;
-	/* equal versions: keep the schema's natural order (introduced first) */
-	return (int)x->kind - (int)y->kind;
+	/* equal versions keep the advisory's order (a stable sort, as OSV's tools do) */
+	return (x->idx > y->idx) - (x->idx < y->idx);
 }
 
 static enum bw_err read_range(struct bw_osv_db *db, const struct bw_tnode *r, struct osv_range *out)
@@ -226,6 +226,7 @@ static enum bw_err read_range(struct bw_osv_db *db, const struct bw_tnode *r, st
 			return BW_ERR_MALFORMED;
 		o->kind = (uint8_t)k;
 		o->text = text;
+		o->idx = (uint32_t)i;
 		if (k == OSV_INTRODUCED && strcmp(text, "0") == 0) {
 			o->zero = 1;
 		} else if (bw_pep440_parse(text, &o->v) != BW_OK) {

@@ -25,6 +25,7 @@ enum osv_range_type { OSV_ECOSYSTEM = 0, OSV_SEMVER, OSV_GIT, OSV_OTHER };
 struct osv_event {
 	uint8_t kind;          /* enum osv_event_kind */
 	uint8_t zero;          /* introduced "0": before every version */
+	uint32_t idx;          /* position in the advisory: equal versions keep their order */
 	const char *text;
 	struct bw_pep440 v;    /* valid unless zero */
 };
