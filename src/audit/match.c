@@ -447,8 +447,10 @@ static enum bw_err match_one(struct run *r, const struct bw_osv_db *db, const st
 		o->vector = ov->vector;
 		o->via_versions = (h->via & 1) != 0;
 		o->via_ranges = (h->via & 2) != 0;
-		qsort((void *)h->fixed, h->n_fixed, sizeof *h->fixed, cmp_version_text);
-		qsort((void *)h->allowed, h->n_allowed, sizeof *h->allowed, cmp_version_text);
+		if (h->n_fixed > 1)
+			qsort((void *)h->fixed, h->n_fixed, sizeof *h->fixed, cmp_version_text);
+		if (h->n_allowed > 1)
+			qsort((void *)h->allowed, h->n_allowed, sizeof *h->allowed, cmp_version_text);
 		o->n_fixed = h->n_fixed;
 		o->fixed = copy_strs(r->arena, h->fixed, h->n_fixed);
 		o->n_allowed = h->n_allowed;
@@ -468,7 +470,8 @@ static enum bw_err match_one(struct run *r, const struct bw_osv_db *db, const st
 			n_active++;
 		}
 	}
-	qsort(hits, r->n_hits, sizeof *hits, cmp_hit_id);
+	if (r->n_hits > 1)
+		qsort(hits, r->n_hits, sizeof *hits, cmp_hit_id);
 	pkg->hits = hits;
 	pkg->n_hits = r->n_hits;
 	pkg->status = r->n_hits == 0 ? BW_AUDIT_OK : n_active > 0 ? BW_AUDIT_VULNERABLE : BW_AUDIT_IGNORED;

@@ -33,6 +33,7 @@
 #define OSV_MAX_DIR_DEPTH 16
 #define OSV_MAX_FILES 2000000u
 #define OSV_MAX_NAME 256
+#define OSV_WANT_BITS ((uint64_t)OSV_WANT_BITMAP_BITS)
 
 void bw_osv_load_opts_default(struct bw_osv_load_opts *o)
 {
@@ -55,10 +56,10 @@ uint64_t bw_osv_hash(const char *s, size_t n)
 
 /* ------------------------------------------------------------ name sets */
 
-static struct osv_name_slot *slot_find(struct osv_name_slot *slots, size_t n_slots, const char *name,
-                                       size_t len)
+static struct osv_name_slot *slot_find_h(struct osv_name_slot *slots, size_t n_slots, const char *name,
+                                         size_t len, uint64_t h)
 {
-	size_t i = (size_t)bw_osv_hash(name, len) & (n_slots - 1);
+	size_t i = (size_t)h & (n_slots - 1);
 
 	for (;;) {
 		struct osv_name_slot *s = &slots[i];
@@ -67,6 +68,12 @@ static struct osv_name_slot *slot_find(struct osv_name_slot *slots, size_t n_slo
 			return s;
 		i = (i + 1) & (n_slots - 1);
 	}
+}
+
+static struct osv_name_slot *slot_find(struct osv_name_slot *slots, size_t n_slots, const char *name,
+                                       size_t len)
+{
+	return slot_find_h(slots, n_slots, name, len, bw_osv_hash(name, len));
 }
 
 const struct osv_affected *bw_osv_lookup(const struct bw_osv_db *db, const char *norm)
@@ -116,11 +123,25 @@ static enum bw_err add_problem(struct bw_osv_db *db, const char *file, enum bw_e
 
 /* ------------------------------------------------------------ prefilter */
 
+/* 0: not in a name, 1: letter or digit, 2: separator (- _ .) */
+static const uint8_t name_class[256] = {
+	['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1,
+	['9'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1, ['h'] = 1,
+	['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1,
+	['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
+	['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1, ['I'] = 1,
+	['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1,
+	['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1,
+	['-'] = 2, ['_'] = 2, ['.'] = 2,
+};
+
 /*
  * Could this file mention a wanted package? Every maximal run of name
- * characters is PEP 503-normalized and looked up. A backslash (an escape that
- * could spell a name in pieces) makes the answer "yes". Sound for OSV files:
- * the package name is a scalar of its own, so it is one such run.
+ * characters is PEP 503-normalized (hashed as it is read) and looked up;
+ * a bitmap of the wanted hashes rejects almost every word without a probe.
+ * A backslash (an escape that could spell a name in pieces) makes the answer
+ * "yes". Sound for OSV files: the package name is a scalar of its own, so it
+ * is one such run.
  */
 static int may_mention(const struct bw_osv_db *db, const uint8_t *p, size_t n)
 {
@@ -130,34 +151,36 @@ static int may_mention(const struct bw_osv_db *db, const uint8_t *p, size_t n)
 	while (i < n) {
 		size_t t = 0;
 		int sep = 0, too_long = 0;
+		uint64_t h = 1469598103934665603ULL;
 
-		if (p[i] == '\\')
-			return 1;
-		if (!((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' && p[i] <= 'Z') ||
-		      (p[i] >= '0' && p[i] <= '9') || p[i] == '-' || p[i] == '_' || p[i] == '.')) {
+		while (i < n && name_class[p[i]] == 0) {
+			if (p[i] == '\\')
+				return 1;
 			i++;
-			continue;
 		}
-		while (i < n && ((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' && p[i] <= 'Z') ||
-		                 (p[i] >= '0' && p[i] <= '9') || p[i] == '-' || p[i] == '_' ||
-		                 p[i] == '.')) {
+		for (; i < n && name_class[p[i]] != 0; i++) {
 			int c = p[i];
 
-			if (c == '-' || c == '_' || c == '.') {
+			if (name_class[c] == 2) {
 				sep = 1;
-			} else {
-				if (t + 2 >= sizeof tok) {
-					too_long = 1;
-				} else {
-					if (sep && t > 0)
-						tok[t++] = '-';
-					tok[t++] = (char)((c >= 'A' && c <= 'Z') ? c + 32 : c);
-				}
-				sep = 0;
+				continue;
 			}
-			i++;
+			if (t + 2 >= sizeof tok) {
+				too_long = 1;
+				continue;
+			}
+			if (sep && t > 0) {
+				tok[t++] = '-';
+				h = (h ^ '-') * 1099511628211ULL;
+			}
+			sep = 0;
+			c = (c >= 'A' && c <= 'Z') ? c + 32 : c;
+			tok[t++] = (char)c;
+			h = (h ^ (uint64_t)(unsigned)c) * 1099511628211ULL;
 		}
-		if (!too_long && t > 0 && slot_find(db->want, db->n_want_slots, tok, t)->name != NULL)
+		if (too_long || t == 0 || !(db->want_bits[(h >> 6) & (OSV_WANT_BITS / 64 - 1)] & (1ULL << (h & 63))))
+			continue;
+		if (slot_find_h(db->want, db->n_want_slots, tok, t, h)->name != NULL)
 			return 1;
 	}
 	return 0;
@@ -237,7 +260,8 @@ static enum bw_err read_range(struct bw_osv_db *db, const struct bw_tnode *r, st
 		}
 		out->n_events++;
 	}
-	qsort(out->events, out->n_events, sizeof *out->events, event_cmp);
+	if (out->n_events > 1)
+		qsort(out->events, out->n_events, sizeof *out->events, event_cmp);
 	return BW_OK;
 }
 
@@ -648,7 +672,8 @@ static enum bw_err load_dir(struct bw_osv_db *db, const char *root)
 			goto out;
 		}
 	}
-	qsort(files.v, files.n, sizeof *files.v, cmp_str);
+	if (files.n > 1)
+		qsort(files.v, files.n, sizeof *files.v, cmp_str);
 	for (i = 0; i < files.n && e == BW_OK; i++)
 		e = load_file(db, files.v[i]);
 out:
@@ -749,9 +774,11 @@ static enum bw_err db_new(const struct bw_osv_load_opts *opts, struct bw_osv_db 
 		}
 		for (i = 0; i < db->opts.n_only_names; i++) {
 			const char *n = db->opts.only_names[i];
-			struct osv_name_slot *s = slot_find(db->want, db->n_want_slots, n, strlen(n));
+			uint64_t h = bw_osv_hash(n, strlen(n));
+			struct osv_name_slot *s = slot_find_h(db->want, db->n_want_slots, n, strlen(n), h);
 
 			s->name = n;
+			db->want_bits[(h >> 6) & (OSV_WANT_BITS / 64 - 1)] |= 1ULL << (h & 63);
 		}
 	}
 	db->opts.only_names = NULL;

@@ -63,6 +63,8 @@ struct osv_vuln {
 	const char *file;
 };
 
+#define OSV_WANT_BITMAP_BITS 65536u
+
 struct osv_name_slot {
 	const char *name;
 	struct osv_affected *head;
@@ -83,6 +85,7 @@ struct bw_osv_db {
 	struct osv_name_slot *want;  /* only_names as a set (NULL: all) */
 	size_t n_want_slots;
 	uint8_t *rbuf;               /* read buffer for one advisory */
+	uint64_t want_bits[OSV_WANT_BITMAP_BITS / 64]; /* hashes of only_names */
 };
 
 uint64_t bw_osv_hash(const char *s, size_t n);

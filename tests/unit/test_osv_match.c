@@ -175,8 +175,8 @@ static void check_refused(void)
 		"{\"id\": \"X\", \"affected\": {}}",             /* affected not a list */
 		"id: X\naffected: &a [1]\nb: *a\n",             /* YAML alias */
 		"{\"id\": \"X\", \"affected\": [{\"package\": {\"ecosystem\": \"PyPI\", \"name\": \"bad name\"}}]}",
-		"{\"id\": \"X\", \"affected\": [{\"package\": {\"ecosystem\": \"PyPI\", \"name\": \"a\"}, "
-		"\"ranges\": [{\"type\": \"ECOSYSTEM\", \"events\": [{\"bogus\": \"1\"}]}]}]}",
+		("{\"id\": \"X\", \"affected\": [{\"package\": {\"ecosystem\": \"PyPI\", \"name\": \"a\"}, "
+		 "\"ranges\": [{\"type\": \"ECOSYSTEM\", \"events\": [{\"bogus\": \"1\"}]}]}]}"),
 		"{\"id\": \"X\", \"id\": \"Y\"}",                /* duplicate key */
 		"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]",
 	};
