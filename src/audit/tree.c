@@ -8,6 +8,7 @@
  * them and they are the classic expansion bomb), or keep jansson objects alive
  * past the call.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -627,9 +628,37 @@ static enum bw_err json_scalar(struct builder *b, json_t *v)
 	case JSON_INTEGER:
 		snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
 		return b_scalar(b, BW_T_NUM, num, strlen(num), 0);
-	case JSON_REAL:
-		snprintf(num, sizeof num, "%.17g", json_real_value(v));
+	case JSON_REAL: {
+		/* the shortest text that reads back as the same double, written as
+		 * Python's repr would (0.1 not 0.10000000000000001, 10000.0 not 1e+04) */
+		double d = json_real_value(v), m = d < 0 ? -d : d;
+		int prec;
+
+		for (prec = 1; prec <= 17; prec++) {
+			snprintf(num, sizeof num, "%.*g", prec, d);
+			if (strtod(num, NULL) == d)
+				break;
+		}
+		if (m >= 1e-4 && m < 1e16 && strchr(num, 'e') != NULL) {
+			int mag = 0, dec;
+			double t = m;
+
+			while (t >= 10) {
+				t /= 10;
+				mag++;
+			}
+			while (t < 1) {
+				t *= 10;
+				mag--;
+			}
+			dec = prec - 1 - mag;
+			snprintf(num, sizeof num, "%.*f", dec > 0 ? dec : 0, d);
+		}
+		if (strchr(num, '.') == NULL && strchr(num, 'e') == NULL && strchr(num, 'n') == NULL &&
+		    strlen(num) + 2 < sizeof num)
+			strcat(num, ".0");
 		return b_scalar(b, BW_T_NUM, num, strlen(num), 0);
+	}
 	case JSON_TRUE:
 		return b_scalar(b, BW_T_BOOL, "true", 4, 0);
 	case JSON_FALSE:

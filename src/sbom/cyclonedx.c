@@ -136,12 +136,27 @@ enum bw_err bw_sbom_write_cyclonedx(const struct bw_model_info *m, const struct 
 
 		json_object_set_new(model, "purl", jstr(purl));
 	}
-	for (i = 0; i < m->n_files; i++)
-		if (m->files[i].format != NULL) {
+	/* the model's own hash is its primary weights file's: the first by format preference */
+	{
+		static const char *const pref[] = {"safetensors", "gguf", "pytorch", "onnx", "keras", "hdf5",
+		                                   "tensorflow-savedmodel", "tflite", "flax-msgpack", "checkpoint"};
+		size_t best = sizeof pref / sizeof pref[0] + 1;
+
+		for (i = 0; i < m->n_files; i++) {
+			size_t k;
+
+			if (m->files[i].format == NULL)
+				continue;
 			weights++;
-			wi = i;
+			for (k = 0; k < sizeof pref / sizeof pref[0] && strcmp(pref[k], m->files[i].format) != 0; k++)
+				;
+			if (k < best) {
+				best = k;
+				wi = i;
+			}
 		}
-	if (weights == 1)
+	}
+	if (weights > 0)
 		json_object_set_new(model, "hashes", json_pack("[{s:s,s:s}]", "alg", "SHA-256", "content",
 		                                               m->files[wi].sha256));
 	if (m->license != NULL)
@@ -185,6 +200,9 @@ enum bw_err bw_sbom_write_cyclonedx(const struct bw_model_info *m, const struct 
 	json_object_set_new(model, "modelCard", card);
 	if (m->formats != NULL)
 		json_array_append_new(props, json_pack("{s:s,s:o}", "name", "bulwark:model:format", "value", jstr(m->formats)));
+	if (weights > 0)
+		json_array_append_new(props, json_pack("{s:s,s:o}", "name", "bulwark:model:primary-file", "value",
+		                                       jstr(m->files[wi].rel)));
 	if (m->library_name != NULL)
 		json_array_append_new(props, json_pack("{s:s,s:o}", "name", "bulwark:model:library", "value",
 		                                       jstr(m->library_name)));
