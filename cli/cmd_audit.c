@@ -42,6 +42,8 @@ const char audit_help[] =
 	"  --full-load             parse every advisory (default: only those that can\n"
 	"                          name a requested package)\n"
 	"  --today DATE            date used for --ignore expiry (default: today, UTC)\n"
+	"  --jobs N                threads loading the database (default: 2 when there\n"
+	"                          are 2 or more CPUs; 1 = single-threaded)\n"
 	"  --update-db             explain how to fetch an OSV dump (no network is used)\n"
 	"  -q, --quiet             no summary on stderr\n"
 	"\n"
@@ -101,6 +103,7 @@ int cmd_audit(int argc, char **argv)
 	enum bw_audit_format fmt = BW_AUDIT_TEXT;
 	enum bw_severity fail_on = BW_SEV_INFO;
 	int pre = 0, quiet = 0, full = 0, rc = BW_EXIT_OK, incomplete = 0;
+	unsigned jobs = 0;
 	struct bw_audit_reqs *lists[MAX_INPUTS + 1] = {0};
 	size_t n_lists = 0;
 	struct bw_audit_req *all = NULL;
@@ -188,6 +191,15 @@ int cmd_audit(int argc, char **argv)
 				}
 			} else if (strcmp(a, "--today") == 0) {
 				today = val;
+			} else if (strcmp(a, "--jobs") == 0) {
+				char *end = NULL;
+				unsigned long nj = strtoul(val, &end, 10);
+
+				if (end == val || *end != 0 || nj < 1 || nj > 64) {
+					cli_err("audit", "--jobs needs a number from 1 to 64");
+					return BW_EXIT_USAGE;
+				}
+				jobs = (unsigned)nj;
 			} else {
 				cli_err("audit", "unknown option '%s' (see bulwark help audit)", a);
 				return BW_EXIT_USAGE;
@@ -286,6 +298,7 @@ int cmd_audit(int argc, char **argv)
 			struct bw_osv_db_info info;
 
 			bw_osv_load_opts_default(&lo);
+			lo.threads = jobs;
 			if (!full) {
 				lo.only_names = names;
 				lo.n_only_names = n_names;

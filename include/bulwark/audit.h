@@ -50,6 +50,7 @@ struct bw_osv_load_opts {
 	 */
 	const char *const *only_names;
 	size_t n_only_names;
+	unsigned threads;        /* loader threads for a folder: 0 = as many CPUs as useful (max 2), 1 = none */
 };
 void bw_osv_load_opts_default(struct bw_osv_load_opts *o);
 

@@ -64,6 +64,7 @@ struct osv_vuln {
 };
 
 #define OSV_WANT_BITMAP_BITS 65536u
+#define OSV_MAX_THREADS 2
 
 struct osv_name_slot {
 	const char *name;
@@ -86,6 +87,7 @@ struct bw_osv_db {
 	size_t n_want_slots;
 	uint8_t *rbuf;               /* read buffer for one advisory */
 	uint64_t want_bits[OSV_WANT_BITMAP_BITS / 64]; /* hashes of only_names */
+	struct bw_arena more[OSV_MAX_THREADS];         /* arenas of merged loaders */
 };
 
 uint64_t bw_osv_hash(const char *s, size_t n);

@@ -26,21 +26,6 @@
 #define MODEL_MAX_DEPTH 32
 #define MODEL_MAX_HYPER 256
 
-static int cmp_spdx(const void *k, const void *e)
-{
-	return strcasecmp((const char *)k, *(const char *const *)e);
-}
-
-const char *bw_sbom_spdx_id(const char *name)
-{
-	const char *const *hit;
-
-	if (name == NULL || name[0] == '\0')
-		return NULL;
-	hit = bsearch(name, bw_spdx_ids, bw_spdx_n_ids, sizeof bw_spdx_ids[0], cmp_spdx);
-	return hit != NULL ? *hit : NULL;
-}
-
 /* Weight/serialization format from the file name (the scanner decides by content). */
 static const char *format_of(const char *name)
 {

@@ -12,9 +12,6 @@
 #include "bulwark/sbom.h"
 #include "core/arena.h"
 
-extern const char *const bw_spdx_ids[];
-extern const size_t bw_spdx_n_ids;
-
 struct bw_kv {
 	const char *key, *value;
 };

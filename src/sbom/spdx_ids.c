@@ -5,10 +5,12 @@
  * identifier for "apache-2.0" or "MIT". Must not: hold anything but identifiers.
  */
 #include <stddef.h>
+#include <stdlib.h>
+#include <strings.h>
 
-#include "sbom/sbom_int.h"
+#include "bulwark/sbom.h"
 
-const char *const bw_spdx_ids[] = {
+static const char *const spdx_ids[] = {
 	"0BSD", "389-exception", "3D-Slicer-1.0", "AAL", "Abstyles", "AdaCore-doc", "Adobe-2006",
 	"Adobe-Display-PostScript", "Adobe-Glyph", "Adobe-Utopia", "ADSL", "Advanced-Cryptics-Dictionary",
 	"AFL-1.1", "AFL-1.2", "AFL-2.0", "AFL-2.1", "AFL-3.0", "Afmparse", "AGPL-1.0", "AGPL-1.0-only",
@@ -157,4 +159,19 @@ const char *const bw_spdx_ids[] = {
 	"YPL-1.1", "Zed", "Zeeff", "Zend-2.0", "Zimbra-1.3", "Zimbra-1.4", "Zlib", "zlib-acknowledgement",
 	"ZPL-1.1", "ZPL-2.0", "ZPL-2.1",
 };
-const size_t bw_spdx_n_ids = sizeof bw_spdx_ids / sizeof bw_spdx_ids[0];
+
+/* (a function, not exported data: the release build compiles with -fPIE) */
+static int cmp_spdx(const void *k, const void *e)
+{
+	return strcasecmp((const char *)k, *(const char *const *)e);
+}
+
+const char *bw_sbom_spdx_id(const char *name)
+{
+	const char *const *hit;
+
+	if (name == NULL || name[0] == '\0')
+		return NULL;
+	hit = bsearch(name, spdx_ids, sizeof spdx_ids / sizeof spdx_ids[0], sizeof spdx_ids[0], cmp_spdx);
+	return hit != NULL ? *hit : NULL;
+}
