@@ -7,7 +7,8 @@
  *                           OSV zip dump once; the result is immutable.
  *   2. bw_audit_reqs_load() reads requirements.txt / pip freeze output,
  *                           pyproject.toml, poetry.lock, uv.lock, pylock.toml
- *                           or a CycloneDX SBOM into (name, version|specifier)
+ *                           or an SBOM (CycloneDX JSON, SPDX 3 JSON-LD) into
+ *                           (name, version|specifier)
  *                           pairs. Callers may also fill struct bw_audit_req
  *                           themselves.
  *   3. bw_audit_run()       matches the pairs against the database with the
@@ -95,9 +96,10 @@ enum bw_req_format {
 	BW_REQ_POETRY_LOCK,
 	BW_REQ_UV_LOCK,
 	BW_REQ_PYLOCK,       /* PEP 751 pylock.toml */
-	BW_REQ_CYCLONEDX     /* CycloneDX JSON: components with pkg:pypi purls */
+	BW_REQ_CYCLONEDX,    /* CycloneDX JSON: components with pkg:pypi purls */
+	BW_REQ_SPDX3         /* SPDX 3 JSON-LD: software_Package with a pkg:pypi packageUrl */
 };
-/* "requirements", "pyproject", "poetry.lock", "uv.lock", "pylock", "cyclonedx". */
+/* "requirements", "pyproject", "poetry.lock", "uv.lock", "pylock", "cyclonedx", "spdx3". */
 const char *bw_req_format_str(enum bw_req_format f);
 
 struct bw_audit_req {

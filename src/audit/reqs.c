@@ -47,6 +47,7 @@ const char *bw_req_format_str(enum bw_req_format f)
 	case BW_REQ_UV_LOCK: return "uv.lock";
 	case BW_REQ_PYLOCK: return "pylock";
 	case BW_REQ_CYCLONEDX: return "cyclonedx";
+	case BW_REQ_SPDX3: return "spdx3";
 	default: return "auto";
 	}
 }
@@ -703,6 +704,41 @@ static enum bw_err load_cyclonedx(struct reqs_priv *p, const char *src, const st
 	return BW_OK;
 }
 
+/* SPDX 3 JSON-LD: every software_Package whose software_packageUrl is a pkg:pypi purl. */
+static enum bw_err load_spdx3(struct reqs_priv *p, const char *src, const struct bw_tnode *doc)
+{
+	const struct bw_tnode *g = bw_tree_get(doc, "@graph");
+	size_t i;
+
+	if (g == NULL || g->type != BW_T_SEQ)
+		return problem(p, src, 0, "not an SPDX 3 JSON-LD document (@graph)");
+	for (i = 0; i < g->n; i++) {
+		const char *type = bw_tree_get_str(g->kids[i], "type");
+		const char *purl = bw_tree_get_str(g->kids[i], "software_packageUrl");
+		const char *s;
+		size_t nl;
+		struct bw_audit_req *r;
+
+		if (type == NULL || strcmp(type, "software_Package") != 0 || purl == NULL ||
+		    strncmp(purl, "pkg:pypi/", 9) != 0)
+			continue;
+		s = purl + 9;
+		nl = strcspn(s, "@?#");
+		r = new_req(p);
+		if (r == NULL || (r->name = pct_decode(p, s, nl)) == NULL)
+			return BW_ERR_NOMEM;
+		r->source = src;
+		if (s[nl] == '@') {
+			if ((r->version = pct_decode(p, s + nl + 1, strcspn(s + nl + 1, "?#"))) == NULL)
+				return BW_ERR_NOMEM;
+		} else {
+			r->spec = "";
+			r->note = "purl without a version: every advisory-named version checked";
+		}
+	}
+	return BW_OK;
+}
+
 /* ------------------------------------------------------------ entry points */
 
 static enum bw_req_format detect(const char *name, const uint8_t *d, size_t n)
@@ -759,9 +795,10 @@ static enum bw_err reqs_parse(const char *name, enum bw_req_format fmt, const ui
 		e = load_txt(p, src, (const char *)data, len, path, 0);
 		break;
 	case BW_REQ_CYCLONEDX:
+	case BW_REQ_SPDX3:
 		e = bw_tree_parse_json(&p->arena, data, len, &doc, diag);
 		if (e == BW_OK)
-			e = load_cyclonedx(p, src, doc);
+			e = bw_tree_get(doc, "@graph") != NULL ? load_spdx3(p, src, doc) : load_cyclonedx(p, src, doc);
 		break;
 	default:
 		e = bw_tree_parse_toml(&p->arena, data, len, &doc, diag);

@@ -158,6 +158,17 @@ expect_rc 1 "$BW" audit -q --db "$DB" -r "$pip_freeze"
 expect_rc 1 "$BW" audit -q --db "$DB" --sbom "$T/bom.json"
 has "PYSEC-2021-66" out
 
+# an SPDX 3 SBOM as input (bulwark sbom --format spdx)
+mkdir -p "$T/m"; printf 'w' >"$T/m/model.safetensors"
+printf 'Jinja2==2.11.2\ntorch==1.13.0+cu117\n' >"$T/m.txt"
+"$BW" sbom "$T/m" -r "$T/m.txt" --format spdx >"$T/bom.spdx.json" 2>/dev/null
+expect_rc 1 "$BW" audit -q --db "$DB" --format json --sbom "$T/bom.spdx.json"
+has "PYSEC-2021-66" out
+has "PYSEC-2022-43015" out
+"$BW" sbom "$T/m" -r "$T/m.txt" >"$T/bom.cdx.json" 2>/dev/null
+expect_rc 1 "$BW" audit -q --db "$DB" "$T/bom.cdx.json"
+has "PYSEC-2022-43015" out
+
 # --- databases: zip dump, JSON advisories, broken advisory reported (exit 3 when nothing fails)
 mkdir -p "$T/db/sub"
 cat >"$T/db/sub/X-1.json" <<'JSON'
