@@ -148,12 +148,11 @@ static const uint8_t name_class[256] = {
  */
 static int may_mention(const struct bw_osv_db *db, const uint8_t *p, size_t n)
 {
-	char tok[OSV_MAX_NAME];
 	size_t i = 0;
 
 	while (i < n) {
-		size_t t = 0;
-		int sep = 0, too_long = 0;
+		size_t start;
+		int sep = 0, len = 0;
 		uint64_t h = 1469598103934665603ULL;
 
 		while (i < n && name_class[p[i]] == 0) {
@@ -161,30 +160,47 @@ static int may_mention(const struct bw_osv_db *db, const uint8_t *p, size_t n)
 				return 1;
 			i++;
 		}
-		for (; i < n && name_class[p[i]] != 0; i++) {
-			int c = p[i];
+		/* hash the normalized word without storing it */
+		for (start = i; i < n && name_class[p[i]] != 0; i++) {
+			unsigned c = p[i];
 
 			if (name_class[c] == 2) {
 				sep = 1;
 				continue;
 			}
-			if (t + 2 >= sizeof tok) {
-				too_long = 1;
-				continue;
-			}
-			if (sep && t > 0) {
-				tok[t++] = '-';
+			if (sep && len > 0) {
 				h = (h ^ '-') * 1099511628211ULL;
+				len++;
 			}
 			sep = 0;
-			c = (c >= 'A' && c <= 'Z') ? c + 32 : c;
-			tok[t++] = (char)c;
-			h = (h ^ (uint64_t)(unsigned)c) * 1099511628211ULL;
+			c |= (c >= 'A' && c <= 'Z') ? 0x20u : 0u;
+			h = (h ^ c) * 1099511628211ULL;
+			len++;
 		}
-		if (too_long || t == 0 || !(db->want_bits[(h >> 6) & (OSV_WANT_BITS / 64 - 1)] & (1ULL << (h & 63))))
+		if (len == 0 || len >= OSV_MAX_NAME ||
+		    !(db->want_bits[(h >> 6) & (OSV_WANT_BITS / 64 - 1)] & (1ULL << (h & 63))))
 			continue;
-		if (slot_find_h(db->want, db->n_want_slots, tok, t, h)->name != NULL)
-			return 1;
+		{
+			/* a probable hit: build the normalized word and look it up exactly */
+			char tok[OSV_MAX_NAME];
+			size_t t = 0, j;
+
+			sep = 0;
+			for (j = start; j < i; j++) {
+				unsigned c = p[j];
+
+				if (name_class[c] == 2) {
+					sep = 1;
+					continue;
+				}
+				if (sep && t > 0)
+					tok[t++] = '-';
+				sep = 0;
+				tok[t++] = (char)(c | ((c >= 'A' && c <= 'Z') ? 0x20u : 0u));
+			}
+			if (slot_find_h(db->want, db->n_want_slots, tok, t, h)->name != NULL)
+				return 1;
+		}
 	}
 	return 0;
 }
