@@ -79,20 +79,6 @@ static int parse_ignore(char *arg, struct bw_audit_ignore *ig)
 	return arg[0] != '\0';
 }
 
-/* info|low|medium|high|critical (the scan module's words), case-insensitive */
-static int parse_severity(const char *s, enum bw_severity *out)
-{
-	static const char *const n[] = {"info", "low", "medium", "high", "critical"};
-	size_t i;
-
-	for (i = 0; i < sizeof n / sizeof n[0]; i++)
-		if (strcasecmp(s, n[i]) == 0) {
-			*out = (enum bw_severity)i;
-			return 0;
-		}
-	return -1;
-}
-
 int cmd_audit(int argc, char **argv)
 {
 	struct input inputs[MAX_INPUTS];
@@ -185,7 +171,7 @@ int cmd_audit(int argc, char **argv)
 				}
 				n_ignores++;
 			} else if (strcmp(a, "--fail-on") == 0) {
-				if (parse_severity(val, &fail_on) != 0) {
+				if (bw_severity_parse(val, &fail_on) != BW_OK) {
 					cli_err("audit", "unknown severity '%s'", val);
 					return BW_EXIT_USAGE;
 				}

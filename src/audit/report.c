@@ -21,18 +21,9 @@
 
 #define REPORT_MAX ((size_t)1 << 30)
 
-/* Same words as bw_severity_str() (scan module); kept local so the audit
- * module links without the scan engine. */
-static const char *sev_str(enum bw_severity s)
-{
-	static const char *const n[] = {"info", "low", "medium", "high", "critical"};
-
-	return (unsigned)s < sizeof n / sizeof n[0] ? n[s] : "unknown";
-}
-
 static const char *sev_name(const struct bw_audit_hit *h)
 {
-	return h->severity_known ? sev_str(h->severity) : "unknown";
+	return h->severity_known ? bw_severity_str(h->severity) : "unknown";
 }
 
 static const char *pkg_version(const struct bw_audit_pkg *p)
@@ -310,7 +301,7 @@ static json_t *report_cyclonedx(const struct bw_audit_result *r)
 
 				if (h->score >= 0)
 					json_object_set_new(rt, "score", json_real(h->score));
-				json_object_set_new(rt, "severity", json_string(sev_str(h->severity)));
+				json_object_set_new(rt, "severity", json_string(bw_severity_str(h->severity)));
 				if (h->vector != NULL && strncmp(h->vector, "CVSS:3.1/", 9) == 0)
 					json_object_set_new(rt, "method", json_string("CVSSv31"));
 				else if (h->vector != NULL && strncmp(h->vector, "CVSS:3.0/", 9) == 0)
