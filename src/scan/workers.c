@@ -7,6 +7,7 @@
 
 #include "bulwark/scan.h"
 #include "core/worker.h"
+#include "formats/archive/archive_fmt.h"
 #include "formats/hdf5/hdf5.h"
 #include "scan/engine.h"
 
@@ -15,6 +16,8 @@ static int dispatch(uint32_t kind, const uint8_t *data, size_t len, struct bw_bu
 	switch (kind) {
 	case BW_WORKER_HDF5:
 		return bw_hdf5_worker(data, len, reply);
+	case BW_WORKER_ARCHIVE:
+		return bw_archive_worker(data, len, reply);
 	default:
 		reply->len = 0;
 		if (bw_buf_puts(reply, "unknown worker request") != BW_OK)

@@ -8,6 +8,7 @@
 #include <archive_entry.h>
 
 #include "test_zip_sink.h"
+#include "scan/engine.h"
 
 static const uint8_t payload[] = "\x80\x02}q\x00X\x01\x00\x00\x00aq\x01K\x01s.";
 
@@ -161,6 +162,8 @@ static void test_detect(void)
 
 int main(void)
 {
+	/* the archive reader runs in confined workers: install the handler table */
+	bw_scan_workers_init();
 	test_7z();
 	test_7z_bomb();
 	test_cpio();

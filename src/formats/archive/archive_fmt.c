@@ -4,34 +4,27 @@
  * ratio of output to the whole archive's size, member count) and handed back;
  * encrypted members make the scan incomplete.
  *
- * libarchive is a third-party parser of hostile data: it runs in a forked
- * child with rlimits (address space, CPU time, no file writes) and a seccomp
- * allowlist (no open, no exec, no sockets), and talks to the parent only
- * through a pipe of small framed messages that the parent validates (bounded
- * lengths, finding codes instead of rule names). A child that dies (a
- * libarchive crash, a memory or CPU limit) makes the scan incomplete.
+ * libarchive is a third-party parser of hostile data: it runs only in a
+ * confined worker child (core/worker.h: rlimits, seccomp allow-list, time
+ * limit; started before bulwark scan sandboxes itself), and its reply is a
+ * list of small frames the scanner validates (bounded lengths, finding codes
+ * instead of rule names). A child that dies (a libarchive crash, a memory or
+ * CPU limit) is a finding and makes the scan incomplete.
  * Must not: let libarchive touch the file system, enable libarchive's
  * zip/tar/filter readers (ours read those as the loaders do), hand back more
  * than the cap, or trust anything the child says beyond its framing.
  */
 #include <archive.h>
 #include <archive_entry.h>
-#include <errno.h>
-#include <seccomp.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <poll.h>
-#include <sys/resource.h>
-#include <time.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "formats/archive/archive_fmt.h"
 #include "core/codec.h"
+#include "core/worker.h"
 
 enum akind { A_NONE, A_7Z, A_RAR, A_CAB, A_ISO, A_CPIO, A_XAR, A_AR };
 
@@ -253,17 +246,15 @@ out:
 	return ret;
 }
 
-/* ---- the sandbox: child side ---- */
+/* ---- the confined worker (core/worker.h) ---- */
 
-#if defined(__SANITIZE_ADDRESS__)
-#define BW_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define BW_SANITIZED 1
-#endif
-#endif
-
-/* Message frame: type, code, why, offset, string length, data length, string, data. */
+/*
+ * Request: u64 max_total_unpacked, u32 max_ratio, u32 max_members,
+ * u32 max_depth, u32 depth, then the archive bytes.
+ * Reply: frames (type, code, why, offset, string length, data length, string,
+ * data), ending with an 'E' frame. The scanner validates every frame: bounded
+ * lengths, finding codes rather than rule names, known types only.
+ */
 struct frame {
 	uint8_t type; /* 'F' finding, 'I' incomplete, 'M' member, 'T' format, 'E' end */
 	uint8_t code; /* finding: 1 path traversal, 2 bomb */
@@ -276,30 +267,16 @@ struct frame {
 };
 
 #define STR_MAX 4096u
+#define REQ_HDR 24u
+/* Wall-clock bound on one confined read (a child blocked forever is killed). */
+#define WALL_MS (120 * 1000)
 
-struct child {
-	int fd;
-	int broken;
+struct wchild {
+	struct bw_buf *out;
+	int broken; /* the reply outgrew the worker's cap */
 };
 
-static int write_all(int fd, const void *p, size_t n)
-{
-	const uint8_t *b = p;
-
-	while (n > 0) {
-		ssize_t w = write(fd, b, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		b += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-static void send_frame(struct child *c, uint8_t type, uint8_t code, uint32_t why, uint64_t off,
+static void send_frame(struct wchild *c, uint8_t type, uint8_t code, uint32_t why, uint64_t off,
                        const char *str, const uint8_t *data, size_t dlen)
 {
 	struct frame f;
@@ -316,8 +293,8 @@ static void send_frame(struct child *c, uint8_t type, uint8_t code, uint32_t why
 	f.off = off;
 	f.slen = (uint32_t)sl;
 	f.dlen = dlen;
-	if (write_all(c->fd, &f, sizeof f) != 0 || (sl > 0 && write_all(c->fd, str, sl) != 0) ||
-	    (dlen > 0 && write_all(c->fd, data, dlen) != 0))
+	if (bw_buf_append(c->out, &f, sizeof f) != BW_OK || (sl > 0 && bw_buf_append(c->out, str, sl) != BW_OK) ||
+	    (dlen > 0 && bw_buf_append(c->out, data, dlen) != BW_OK))
 		c->broken = 1;
 }
 
@@ -335,7 +312,7 @@ static void ch_incomplete(void *u, enum bw_err why, uint64_t off, const char *ms
 
 static enum bw_err ch_member(void *u, const char *name, const uint8_t *data, size_t len, uint64_t off)
 {
-	struct child *c = u;
+	struct wchild *c = u;
 
 	send_frame(c, 'M', 0, 0, off, name, data, len);
 	return c->broken ? BW_ERR_NOMEM : BW_OK;
@@ -346,130 +323,65 @@ static void ch_format(void *u, const char *f)
 	send_frame(u, 'T', 0, 0, 0, f, NULL, 0);
 }
 
-/* rlimits and a seccomp allowlist: memory, CPU, the pipe and nothing else. */
-static int confine(uint64_t mem)
+static uint64_t get_le(const uint8_t *p, int n)
 {
-	struct rlimit rl;
+	uint64_t v = 0;
 
-	rl.rlim_cur = rl.rlim_max = 60;
-	if (setrlimit(RLIMIT_CPU, &rl) != 0)
-		return -1;
-	rl.rlim_cur = rl.rlim_max = 0;
-	if (setrlimit(RLIMIT_FSIZE, &rl) != 0 || setrlimit(RLIMIT_CORE, &rl) != 0)
-		return -1;
-#ifndef BW_SANITIZED
-	{
-		static const int allowed[] = {
-			SCMP_SYS(read), SCMP_SYS(write), SCMP_SYS(close), SCMP_SYS(exit),
-			SCMP_SYS(exit_group), SCMP_SYS(brk), SCMP_SYS(mmap), SCMP_SYS(munmap),
-			SCMP_SYS(mremap), SCMP_SYS(madvise), SCMP_SYS(mprotect), SCMP_SYS(rt_sigreturn),
-			SCMP_SYS(rt_sigprocmask), SCMP_SYS(futex), SCMP_SYS(clock_gettime),
-			SCMP_SYS(gettimeofday), SCMP_SYS(getpid), SCMP_SYS(fstat), SCMP_SYS(newfstatat),
-			SCMP_SYS(lseek), SCMP_SYS(getrandom)};
-		scmp_filter_ctx sc;
-		size_t i;
-		int bad = 0;
-
-		rl.rlim_cur = rl.rlim_max = (rlim_t)mem;
-		if (setrlimit(RLIMIT_AS, &rl) != 0)
-			return -1;
-		sc = seccomp_init(SCMP_ACT_KILL_PROCESS);
-		if (sc == NULL)
-			return -1;
-		for (i = 0; i < sizeof allowed / sizeof allowed[0]; i++)
-			bad |= seccomp_rule_add(sc, SCMP_ACT_ALLOW, allowed[i], 0) != 0;
-		bad |= seccomp_load(sc) != 0;
-		seccomp_release(sc);
-		if (bad)
-			return -1;
-	}
-#else
-	(void)mem;
-#endif
-	return 0;
+	while (n-- > 0)
+		v = (v << 8) | p[n];
+	return v;
 }
 
-static void child_main(int fd, const uint8_t *data, size_t len, const struct bw_fmt_sink *parent)
+static void put_le(uint8_t *p, uint64_t v, int n)
 {
-	struct child c = {fd, 0};
-	struct bw_fmt_sink s;
-	uint64_t mem;
+	int i;
 
+	for (i = 0; i < n; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+int bw_archive_worker(const uint8_t *req, size_t len, struct bw_buf *reply)
+{
+	struct wchild c = {reply, 0};
+	struct bw_fmt_sink s;
+	struct bw_limits lim;
+
+	if (len < REQ_HDR)
+		return 1;
+	bw_limits_default(&lim);
+	lim.max_total_unpacked = get_le(req, 8);
+	lim.max_ratio = (uint32_t)get_le(req + 8, 4);
+	lim.max_members = (uint32_t)get_le(req + 12, 4);
+	lim.max_depth = (uint32_t)get_le(req + 16, 4);
 	memset(&s, 0, sizeof s);
 	s.user = &c;
 	s.finding = ch_finding;
 	s.incomplete = ch_incomplete;
 	s.member = ch_member;
 	s.format = ch_format;
-	s.lim = parent->lim;
-	s.depth = parent->depth;
-	/* the input is already mapped; allow the output cap twice plus 1 GiB for libarchive */
-	mem = parent->lim->max_total_unpacked > ((uint64_t)8 << 30) ? ((uint64_t)8 << 30)
-	                                                              : parent->lim->max_total_unpacked;
-	mem = (uint64_t)len + 2 * mem + ((uint64_t)1 << 30);
-	if (confine(mem) != 0)
-		_exit(3);
-	if (bw_archive_scan_inproc(data, len, &s) != BW_OK)
-		_exit(2);
-	/* the end frame: without it the parent never takes the scan as complete */
-	send_frame(&c, 'E', 0, 0, 0, NULL, NULL, 0);
-	_exit(c.broken ? 2 : 0);
-}
-
-/* ---- the sandbox: parent side ---- */
-
-/* Wall-clock bound on one sandboxed read (a child blocked forever is killed). */
-#define WALL_SECONDS 120
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* 1 read all, 0 clean end of stream before any byte, -1 short read, -2 deadline passed. */
-static int read_all(int fd, void *p, size_t n, int64_t deadline)
-{
-	uint8_t *b = p;
-	size_t got = 0;
-
-	while (got < n) {
-		struct pollfd pf = {fd, POLLIN, 0};
-		int64_t left = deadline - now_ms();
-		ssize_t r;
-		int pr;
-
-		if (left <= 0)
-			return -2;
-		pr = poll(&pf, 1, left > 1000000 ? 1000000 : (int)left);
-		if (pr < 0 && errno == EINTR)
-			continue;
-		if (pr == 0)
-			return -2;
-		if (pr < 0)
-			return -1;
-		r = read(fd, b + got, n - got);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return got == 0 ? 0 : -1;
-		got += (size_t)r;
+	s.lim = &lim;
+	s.depth = (unsigned)get_le(req + 20, 4);
+	if (bw_archive_scan_inproc(req + REQ_HDR, len - REQ_HDR, &s) != BW_OK || c.broken) {
+		reply->len = 0;
+		if (bw_buf_puts(reply, "the archive's contents are larger than the confined reader's reply "
+		                "limit") != BW_OK)
+			reply->len = 0;
+		return 1;
 	}
-	return 1;
+	send_frame(&c, 'E', 0, 0, 0, NULL, NULL, 0);
+	return c.broken ? 1 : 0;
 }
+
+/* ---- the scanner side ---- */
 
 enum bw_err bw_archive_scan(const uint8_t *data, size_t len, const struct bw_fmt_sink *sink)
 {
-	int fds[2], status = 0, protocol_error = 0;
-	pid_t pid;
+	uint8_t *req, *reply = NULL;
+	size_t reply_len = 0, pos = 0;
+	enum bw_worker_status st;
 	enum bw_err ret = BW_OK;
 	char str[STR_MAX + 1];
-	uint8_t *buf = NULL;
-	uint64_t data_cap;
-	int64_t deadline;
-	int timed_out = 0, ended = 0;
+	int saw_end = 0, protocol_error = 0;
 
 	if (sink == NULL || (data == NULL && len > 0))
 		return BW_ERR_ARG;
@@ -477,62 +389,65 @@ enum bw_err bw_archive_scan(const uint8_t *data, size_t len, const struct bw_fmt
 		stopf(sink, BW_ERR_MALFORMED, 0, "not an archive kind read through libarchive");
 		return BW_OK;
 	}
-	if (pipe(fds) != 0) {
-		stopf(sink, BW_ERR_LIMIT, 0, "cannot start the sandboxed archive reader (pipe)");
+	if (len > SIZE_MAX - REQ_HDR)
+		return BW_ERR_LIMIT;
+	req = bw_malloc(len + REQ_HDR);
+	if (req == NULL)
+		return BW_ERR_NOMEM;
+	put_le(req, sink->lim->max_total_unpacked, 8);
+	put_le(req + 8, sink->lim->max_ratio, 4);
+	put_le(req + 12, sink->lim->max_members, 4);
+	put_le(req + 16, sink->lim->max_depth, 4);
+	put_le(req + 20, sink->depth, 4);
+	if (len)
+		memcpy(req + REQ_HDR, data, len);
+	st = bw_worker_call(BW_WORKER_ARCHIVE, req, len + REQ_HDR, WALL_MS, &reply, &reply_len);
+	bw_free(req);
+	switch (st) {
+	case BW_WORKER_UNAVAILABLE:
+		stopf(sink, BW_ERR_UNSUPPORTED, BW_NO_OFFSET,
+		      "archives of this kind are read only by a confined worker, and none could be started");
 		return BW_OK;
-	}
-	pid = fork();
-	if (pid < 0) {
-		close(fds[0]);
-		close(fds[1]);
-		stopf(sink, BW_ERR_LIMIT, 0, "cannot start the sandboxed archive reader (fork)");
+	case BW_WORKER_CRASHED:
+		findf(sink, "archive.worker-crashed", BW_NO_OFFSET,
+		      "the confined archive reader crashed or hit its memory, CPU or system-call limit");
+		stopf(sink, BW_ERR_LIMIT, BW_NO_OFFSET, "the confined archive reader did not finish");
 		return BW_OK;
+	case BW_WORKER_TIMEOUT:
+		findf(sink, "archive.worker-timeout", BW_NO_OFFSET,
+		      "the confined archive reader ran longer than %d seconds and was stopped", WALL_MS / 1000);
+		stopf(sink, BW_ERR_LIMIT, BW_NO_OFFSET, "the confined archive reader timed out");
+		return BW_OK;
+	case BW_WORKER_REFUSED:
+		stopf(sink, BW_ERR_LIMIT, BW_NO_OFFSET, "%s", reply ? (const char *)reply : "archive not read");
+		bw_free(reply);
+		return BW_OK;
+	case BW_WORKER_OK:
+		break;
 	}
-	if (pid == 0) {
-		close(fds[0]);
-		child_main(fds[1], data, len, sink);
-	}
-	close(fds[1]);
-	data_cap = sink->lim->max_total_unpacked;
-	deadline = now_ms() + WALL_SECONDS * 1000;
-	for (;;) {
+	while (pos < reply_len && ret == BW_OK && !protocol_error && !saw_end) {
 		struct frame f;
-		int r = read_all(fds[0], &f, sizeof f, deadline);
+		const uint8_t *dp;
 
-		if (r == 0)
-			break;
-		if (ended) { /* nothing may follow the end frame */
+		if (reply_len - pos < sizeof f) {
 			protocol_error = 1;
 			break;
 		}
-		if (r == -2) {
-			timed_out = 1;
-			break;
-		}
-		if (r < 0 || f.slen > STR_MAX || f.dlen > data_cap ||
-		    (f.type != 'M' && f.dlen != 0) || f.dlen > SIZE_MAX / 2) {
+		memcpy(&f, reply + pos, sizeof f);
+		pos += sizeof f;
+		if (f.slen > STR_MAX || f.slen > reply_len - pos || (f.type != 'M' && f.dlen != 0) ||
+		    f.dlen > reply_len - pos - f.slen) {
 			protocol_error = 1;
 			break;
 		}
-		if (f.slen > 0 && read_all(fds[0], str, f.slen, deadline) != 1) {
+		memcpy(str, reply + pos, f.slen);
+		str[f.slen] = '\0';
+		pos += f.slen;
+		dp = reply + pos;
+		pos += (size_t)f.dlen;
+		if (strlen(str) != f.slen) { /* an embedded NUL: not something our worker sends */
 			protocol_error = 1;
 			break;
-		}
-		str[f.slen] = 0;
-		if (strlen(str) != f.slen) { /* an embedded NUL: not something our child sends */
-			protocol_error = 1;
-			break;
-		}
-		if (f.dlen > 0) {
-			buf = bw_malloc((size_t)f.dlen);
-			if (buf == NULL) {
-				ret = BW_ERR_NOMEM;
-				break;
-			}
-			if (read_all(fds[0], buf, (size_t)f.dlen, deadline) != 1) {
-				protocol_error = 1;
-				break;
-			}
 		}
 		switch (f.type) {
 		case 'F':
@@ -549,8 +464,8 @@ enum bw_err bw_archive_scan(const uint8_t *data, size_t len, const struct bw_fmt
 			sink->incomplete(sink->user, (enum bw_err)f.why, f.off, str);
 			break;
 		case 'M':
-			ret = sink->member(sink->user, str, buf != NULL ? buf : (const uint8_t *)"",
-			                   (size_t)f.dlen, f.off);
+			ret = sink->member(sink->user, str, f.dlen ? dp : (const uint8_t *)"", (size_t)f.dlen,
+			                   f.off);
 			if (ret != BW_ERR_NOMEM)
 				ret = BW_OK;
 			break;
@@ -559,37 +474,15 @@ enum bw_err bw_archive_scan(const uint8_t *data, size_t len, const struct bw_fmt
 				sink->format(sink->user, str);
 			break;
 		case 'E':
-			ended = 1;
+			saw_end = 1;
 			break;
 		default:
 			protocol_error = 1;
 		}
-		bw_free(buf);
-		buf = NULL;
-		if (protocol_error || ret != BW_OK)
-			break;
 	}
-	bw_free(buf);
-	close(fds[0]);
-	if (protocol_error || timed_out || ret != BW_OK)
-		kill(pid, SIGKILL); /* our own child, by its id */
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	if (ret == BW_OK && timed_out) {
-		stopf(sink, BW_ERR_LIMIT, BW_NO_OFFSET,
-		      "the sandboxed archive reader ran longer than %d seconds and was stopped", WALL_SECONDS);
-	} else if (ret == BW_OK &&
-	           (protocol_error || !ended || !WIFEXITED(status) || WEXITSTATUS(status) != 0)) {
-		if (WIFSIGNALED(status))
-			stopf(sink, BW_ERR_LIMIT, BW_NO_OFFSET,
-			      "the sandboxed archive reader was stopped by signal %d (memory, CPU or syscall "
-			      "limit, or a crash in libarchive)",
-			      WTERMSIG(status));
-		else
-			stopf(sink, BW_ERR_MALFORMED, BW_NO_OFFSET,
-			      "the sandboxed archive reader failed (status %d%s)",
-			      WIFEXITED(status) ? WEXITSTATUS(status) : -1,
-			      protocol_error ? ", bad message" : "");
-	}
+	bw_free(reply);
+	if (ret == BW_OK && (protocol_error || !saw_end))
+		stopf(sink, BW_ERR_MALFORMED, BW_NO_OFFSET,
+		      "the confined archive reader's reply was %s", protocol_error ? "malformed" : "cut short");
 	return ret;
 }

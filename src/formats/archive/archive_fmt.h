@@ -7,7 +7,10 @@
 #ifndef BW_FORMATS_ARCHIVE_ARCHIVE_FMT_H
 #define BW_FORMATS_ARCHIVE_ARCHIVE_FMT_H
 
+#include "core/buf.h"
 #include "formats/fmt.h"
+
+#define BW_WORKER_ARCHIVE 2u
 
 int bw_archive_detect(const uint8_t *data, size_t len);
 BW_MUST_CHECK enum bw_err bw_archive_scan(const uint8_t *data, size_t len,
@@ -20,5 +23,8 @@ BW_MUST_CHECK enum bw_err bw_archive_scan(const uint8_t *data, size_t len,
  */
 BW_MUST_CHECK enum bw_err bw_archive_scan_inproc(const uint8_t *data, size_t len,
                                                  const struct bw_fmt_sink *sink);
+
+/* The worker side: runs inside a confined child (core/worker.h), never in the scanner. */
+int bw_archive_worker(const uint8_t *req, size_t len, struct bw_buf *reply);
 
 #endif

@@ -531,7 +531,9 @@ enum bw_err bw_zip_open(struct bw_zip *z, const uint8_t *d, size_t len, const st
 			if (e->flags & BW_ZIP_FLAG_MASKED_CD)
 				anomaly(o, "zip.header-mismatch", e->cd_pos,
 				        "\"%s\" uses a masked central directory: PyTorch refuses it", sn);
-			if (e->method == BW_ZIP_STORED && e->comp_size != e->uncomp_size)
+			/* traditional PKWARE encryption prepends a 12-byte header (APPNOTE 6.1.3) */
+			if (e->method == BW_ZIP_STORED && e->comp_size != e->uncomp_size &&
+			    !((e->flags & BW_ZIP_FLAG_ENCRYPTED) && e->comp_size == e->uncomp_size + 12))
 				anomaly(o, "zip.size-mismatch", e->cd_pos,
 				        "stored entry \"%s\" declares %llu compressed and %llu uncompressed bytes",
 				        sn, (unsigned long long)e->comp_size,
@@ -579,8 +581,8 @@ static uint32_t crc_of(const uint8_t *p, size_t n)
 	return (uint32_t)crc32_z(crc32_z(0, Z_NULL, 0), p, n);
 }
 
-enum bw_err bw_zip_extract(const struct bw_zip *z, size_t i, uint64_t max_out, uint32_t max_ratio,
-                           struct bw_zip_data *out)
+static enum bw_err extract(const struct bw_zip *z, size_t i, uint64_t max_out, uint32_t max_ratio,
+                           struct bw_zip_data *out, int honor_flags)
 {
 	const struct bw_zip_entry *e;
 	enum bw_codec codec;
@@ -597,7 +599,7 @@ enum bw_err bw_zip_extract(const struct bw_zip *z, size_t i, uint64_t max_out, u
 	if (z == NULL || i >= z->n_entries)
 		return BW_ERR_ARG;
 	e = &z->entries[i];
-	if (e->flags & (BW_ZIP_FLAG_ENCRYPTED | BW_ZIP_FLAG_STRONG_ENC | BW_ZIP_FLAG_MASKED_CD))
+	if (honor_flags && (e->flags & (BW_ZIP_FLAG_ENCRYPTED | BW_ZIP_FLAG_STRONG_ENC | BW_ZIP_FLAG_MASKED_CD)))
 		return BW_ERR_UNSUPPORTED;
 	if (!e->local_ok)
 		return BW_ERR_MALFORMED;
@@ -631,4 +633,16 @@ enum bw_err bw_zip_extract(const struct bw_zip *z, size_t i, uint64_t max_out, u
 		err = BW_ERR_TRUNCATED;
 	out->crc_ok = crc_of(out->data, out->len) == e->crc32;
 	return err;
+}
+
+enum bw_err bw_zip_extract(const struct bw_zip *z, size_t i, uint64_t max_out, uint32_t max_ratio,
+                           struct bw_zip_data *out)
+{
+	return extract(z, i, max_out, max_ratio, out, 1);
+}
+
+enum bw_err bw_zip_extract_as_loader(const struct bw_zip *z, size_t i, uint64_t max_out,
+                                     uint32_t max_ratio, struct bw_zip_data *out)
+{
+	return extract(z, i, max_out, max_ratio, out, 0);
 }

@@ -135,6 +135,13 @@ struct bw_zip_data {
  */
 BW_MUST_CHECK enum bw_err bw_zip_extract(const struct bw_zip *z, size_t i, uint64_t max_out,
                                          uint32_t max_ratio, struct bw_zip_data *out);
+/*
+ * The same, ignoring the encryption flag bits as PyTorch's reader does
+ * (CVE-2025-1945): the data is decoded as if plain. For a member that really
+ * is encrypted the result is garbage (and its CRC will not match).
+ */
+BW_MUST_CHECK enum bw_err bw_zip_extract_as_loader(const struct bw_zip *z, size_t i, uint64_t max_out,
+                                                   uint32_t max_ratio, struct bw_zip_data *out);
 
 /* ---- the "zip" format of the scan engine (formats/fmt.h) ---- */
 int bw_zip_detect(const uint8_t *data, size_t len);

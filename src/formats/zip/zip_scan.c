@@ -216,11 +216,38 @@ enum bw_err bw_zip_scan(const uint8_t *data, size_t len, const struct bw_fmt_sin
 			     "\"%s\": output cap reached after %zu bytes; the rest is not scanned", shown, zd.len);
 			break;
 		case BW_ERR_UNSUPPORTED:
-			stop(sink, err, e->cd_pos, "\"%s\" cannot be scanned: %s", shown,
-			     (e->flags & (BW_ZIP_FLAG_ENCRYPTED | BW_ZIP_FLAG_STRONG_ENC))
-				     ? "it is encrypted"
-				     : "unsupported compression method");
-			continue;
+			if (!(e->flags & (BW_ZIP_FLAG_ENCRYPTED | BW_ZIP_FLAG_STRONG_ENC | BW_ZIP_FLAG_MASKED_CD))) {
+				stop(sink, err, e->cd_pos, "\"%s\" cannot be scanned: unsupported compression method",
+				     shown);
+				continue;
+			}
+			/*
+			 * PyTorch's reader ignores the encryption flags and loads the bytes as plain
+			 * (CVE-2025-1945). Read them that way: when the CRC then matches, the flag was a
+			 * lie told to blind scanners; when it does not, the member may really be
+			 * encrypted, so the scan is incomplete - and the plain reading is scanned anyway.
+			 */
+			err = bw_zip_extract_as_loader(&z, i, e->method == BW_ZIP_STORED ? UINT64_MAX : total_left,
+			                               sink->lim->max_ratio, &zd);
+			if (err == BW_ERR_NOMEM) {
+				ret = err;
+				goto out;
+			}
+			if ((err == BW_OK || err == BW_ERR_LIMIT) && zd.crc_ok) {
+				say(sink, "zip.encryption-flag", e->cd_pos,
+				    "\"%s\" is flagged encrypted (flags %04x) but holds plain data: PyTorch "
+				    "ignores the flag and loads it; scanners that honour it skip it",
+				    shown, e->flags);
+			} else {
+				stop(sink, BW_ERR_UNSUPPORTED, e->cd_pos,
+				     "\"%s\" cannot be fully scanned: it is encrypted (its plain reading is "
+				     "scanned too, as PyTorch would load it)", shown);
+				if (zd.len == 0) {
+					bw_free(zd.owned);
+					continue;
+				}
+			}
+			break;
 		default:
 			stop(sink, err, e->local_ok ? e->data_offset : e->lho, "\"%s\": data %s", shown,
 			     err == BW_ERR_TRUNCATED ? "ends early" : "is corrupt or missing");
