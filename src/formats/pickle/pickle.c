@@ -456,6 +456,8 @@ static const char *root_module(const struct pk_val *v)
 	for (d = 0; v != NULL && d < 32; d++) {
 		if (v->kind == PK_GLOBAL)
 			return v->module;
+		if (v->kind == PK_ATTRGETTER || v->kind == PK_METHODCALLER)
+			return "operator";
 		if (v->kind == PK_CALL)
 			v = v->callee;
 		else
@@ -483,12 +485,18 @@ static void report_call(struct pk_run *r, const struct pk_val *callee, const str
 			pk_out_str(&o, name_suffix);
 		call.name = pk_out_end(&o);
 	} else if (callee != NULL && callee->kind != PK_UNKNOWN) {
+		size_t ml;
+
 		call.module = root_module(callee);
 		pk_out_init(&o, nb, PK_REPR_CAP);
 		pk_val_describe(&o, callee);
 		if (name_suffix != NULL)
 			pk_out_str(&o, name_suffix);
 		call.name = pk_out_end(&o);
+		/* name is relative to module: "getattr(...)" in "builtins" */
+		ml = strlen(call.module);
+		if (strncmp(call.name, call.module, ml) == 0 && call.name[ml] == '.')
+			call.name += ml + 1;
 	} else {
 		call.module = "<unknown>";
 		call.name = name_suffix != NULL ? name_suffix + (name_suffix[0] == '.') : "<unknown>";

@@ -234,12 +234,12 @@ static void describe_d(struct pk_out *o, const struct pk_val *v, int depth)
 		pk_out_str(o, "(...)");
 		break;
 	case PK_ATTRGETTER:
-		pk_out_str(o, "operator.attrgetter(");
+		pk_out_str(o, "attrgetter(");
 		repr_text(o, v->s, v->n, 0);
 		pk_out_str(o, ")");
 		break;
 	case PK_METHODCALLER:
-		pk_out_str(o, "operator.methodcaller(");
+		pk_out_str(o, "methodcaller(");
 		repr_text(o, v->s, v->n, 0);
 		pk_out_str(o, ", ...)");
 		break;
