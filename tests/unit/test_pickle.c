@@ -216,6 +216,9 @@ static const struct tcase cases[] = {
 	 {NULL}, {NULL}, {"pickle.broken-stream"}, BW_ERR_MALFORMED},
 	{"stack-global-p2-compat", S("\x80\x02\x8c\x0b__builtin__\x8c\x04" "eval\x93."),
 	 {"STACK_GLOBAL builtins.eval <- __builtin__.eval"}, {NULL}, {"pickle.opcode-protocol"}, BW_OK},
+	{"stack-global-dynamic", S("\x80\x04NQ\x8c\x06system\x93."),
+	 {"STACK_GLOBAL <dynamic>.system <- <dynamic>.system"}, {NULL},
+	 {"pickle.dynamic-import", "pickle.persistent-id"}, BW_OK},
 	{"dotted-p4", S("\x80\x04\x8c\x03" "bdb\x8c\x07" "Bdb.run\x93."),
 	 {"STACK_GLOBAL bdb.Bdb.run <- bdb.Bdb.run"}, {NULL}, {NULL}, BW_OK},
 	{"dotted-p2", S("\x80\x02" "cbdb\nBdb.run\n."),
@@ -551,6 +554,20 @@ static void test_files(void)
 	}
 }
 
+static void test_joblib_differential(void)
+{
+	size_t len;
+	uint8_t *d = read_data("joblib-hidden.pkl", &len);
+	struct rec *r = scan((const char *)d, len);
+
+	/* joblib reads the 11 bytes "cos\nsystem\n" as uint8 array data; pickle.load imports */
+	CHECK(has_finding(r, "pickle.parser-differential"));
+	CHECK(has(r->imports, r->n_imports, "GLOBAL os.system <- os.system"));
+	CHECK_EQ_INT(r->incomplete, BW_OK);
+	CHECK(r->n_formats == 1 && strcmp(r->formats[0], "joblib") == 0);
+	free(d);
+}
+
 int main(void)
 {
 	memset(&test_lim, 0, sizeof test_lim);
@@ -566,5 +583,6 @@ int main(void)
 	test_limits();
 	test_detect();
 	test_files();
+	test_joblib_differential();
 	return bw_test_done();
 }

@@ -62,6 +62,9 @@ struct pk_ctx {
 	unsigned stream;
 	int detect;          /* trial decode: stop at the first import */
 	int joblib;          /* format("joblib") reported */
+	int plain;           /* second pass over a joblib stream as plain pickle.load reads it */
+	const char **seen;   /* "module\nname" of every import reported (for the plain pass) */
+	size_t n_seen, cap_seen;
 	int nomem;           /* an allocation outside the budget failed */
 };
 
@@ -87,6 +90,7 @@ struct pk_run {
 	uint64_t frame_end;  /* absolute end of the current frame (pickle.py view), 0 none */
 	unsigned once;
 	int nested;          /* joblib object-array sub-stream */
+	unsigned joblib_skips; /* raw array regions skipped in this stream */
 	int hit_import;      /* detect mode: reached the first import */
 	struct pk_val *result;
 	/* the first failure */
@@ -124,7 +128,7 @@ static void finding(struct pk_run *r, const char *rule, uint64_t off, const char
 	char msg[300];
 	va_list ap;
 
-	if (r->c->sink == NULL)
+	if (r->c->sink == NULL || r->c->plain)
 		return;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
@@ -379,15 +383,65 @@ static struct pk_val *make_global(struct pk_run *r, const char *mod, const char 
 	return g;
 }
 
+#define PK_SEEN_MAX 65536
+
+static int seen_before(struct pk_ctx *c, const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < c->n_seen; i++)
+		if (strcmp(c->seen[i], key) == 0)
+			return 1;
+	return 0;
+}
+
+static void remember(struct pk_ctx *c, const char *key)
+{
+	if (c->n_seen >= PK_SEEN_MAX || seen_before(c, key))
+		return;
+	if (c->n_seen == c->cap_seen) {
+		size_t ncap = c->cap_seen ? c->cap_seen * 2 : 64;
+		const char **ns = bw_arena_array(&c->arena, ncap, sizeof *ns);
+
+		if (ns == NULL)
+			return;
+		if (c->n_seen)
+			memcpy(ns, c->seen, c->n_seen * sizeof *ns);
+		c->seen = ns;
+		c->cap_seen = ncap;
+	}
+	c->seen[c->n_seen++] = key;
+}
+
 static void report_import(struct pk_run *r, const char *mod, const char *name, const char *omod,
                           const char *oname, const char *how)
 {
-	if (r->c->detect) {
+	struct pk_ctx *c = r->c;
+	char *key;
+
+	if (c->detect) {
 		r->hit_import = 1;
 		return;
 	}
-	if (r->c->sink != NULL)
-		r->c->sink->import(r->c->sink->user, mod, name, omod, oname, r->op_off, how);
+	key = bw_arena_printf(&c->arena, "%s\n%s", mod, name);
+	if (c->plain) {
+		/* joblib differential: an import only plain pickle.load performs */
+		if (key != NULL && !seen_before(c, key) && c->sink != NULL) {
+			char msg[300];
+
+			snprintf(msg, sizeof msg,
+			         "plain pickle.load of this joblib file would import %s.%s from bytes joblib "
+			         "reads as raw array data", mod, name);
+			c->sink->finding(c->sink->user, "pickle.parser-differential", r->op_off, msg);
+			c->sink->import(c->sink->user, mod, name, omod, oname, r->op_off, how);
+			remember(c, key);
+		}
+		return;
+	}
+	if (key != NULL)
+		remember(c, key);
+	if (c->sink != NULL)
+		c->sink->import(c->sink->user, mod, name, omod, oname, r->op_off, how);
 	if (!r->c->joblib && streq(mod, "joblib.numpy_pickle") &&
 	    (streq(name, "NumpyArrayWrapper") || streq(name, "NDArrayWrapper"))) {
 		r->c->joblib = 1;
@@ -473,7 +527,7 @@ static void report_call(struct pk_run *r, const struct pk_val *callee, const str
 	char nb[PK_REPR_CAP + 8], ab[PK_REPR_CAP + 8];
 	struct pk_out o;
 
-	if (r->c->sink == NULL || r->c->detect)
+	if (r->c->sink == NULL || r->c->detect || r->c->plain)
 		return;
 	memset(&call, 0, sizeof call);
 	if (callee != NULL && callee->kind == PK_GLOBAL) {
@@ -1425,8 +1479,10 @@ static void exec_op(struct pk_run *r, uint8_t code, const struct pk_opinfo *op, 
 			}
 			v->state = w;
 			if (cls != NULL && cls->kind == PK_GLOBAL && streq(cls->module, "joblib.numpy_pickle") &&
-			    streq(cls->name, "NumpyArrayWrapper"))
+			    streq(cls->name, "NumpyArrayWrapper") && !r->c->plain) {
+				r->joblib_skips++;
 				joblib_skip_array(r, w);
+			}
 		}
 		break;
 	case OP_GLOBAL:
@@ -1438,10 +1494,24 @@ static void exec_op(struct pk_run *r, uint8_t code, const struct pk_opinfo *op, 
 		if (r->err != BW_OK)
 			break;
 		if (v->kind != PK_STR || w->kind != PK_STR) {
-			/* C: "STACK_GLOBAL requires str"; an unknown operand is reported as such */
-			if (v->kind == PK_UNKNOWN || w->kind == PK_UNKNOWN)
-				report_import(r, "<unknown>", "<unknown>", "<unknown>", "<unknown>",
-				              "STACK_GLOBAL");
+			int dyn_m = v->kind == PK_UNKNOWN || v->kind == PK_CALL;
+			int dyn_n = w->kind == PK_UNKNOWN || w->kind == PK_CALL;
+
+			if ((v->kind == PK_STR || dyn_m) && (w->kind == PK_STR || dyn_n)) {
+				/* a name computed at load time (a call result or a persistent
+				 * id may be a str): the import cannot be resolved statically */
+				char *m = dyn_m ? "<dynamic>" : cstr(r, v->s, v->n);
+				char *nm = dyn_n ? "<dynamic>" : cstr(r, w->s, w->n);
+
+				if (m == NULL || nm == NULL)
+					break;
+				finding(r, "pickle.dynamic-import", r->op_off,
+				        "STACK_GLOBAL with a module or name computed at load time (%s.%s)", m, nm);
+				report_import(r, m, nm, m, nm, "STACK_GLOBAL");
+				push(r, make_global(r, m, nm));
+				break;
+			}
+			/* C: "STACK_GLOBAL requires str" (bytes, ints, ... are rejected) */
 			mal(r, "STACK_GLOBAL requires str");
 			break;
 		}
@@ -1691,7 +1761,7 @@ static enum bw_err run_stream(struct pk_ctx *c, size_t start, int nested, struct
 		if (op->proto > r->proto && r->n_proto > 0 && once(r, ONCE_OPPROTO))
 			finding(r, "pickle.opcode-protocol", op_start,
 			        "%s (protocol %u) in a protocol %u stream", op->name, op->proto, r->proto);
-		if (c->trace != NULL && c->trace->op != NULL) {
+		if (c->trace != NULL && c->trace->op != NULL && !c->plain) {
 			struct bw_pickle_op t;
 
 			memset(&t, 0, sizeof t);
@@ -1814,6 +1884,16 @@ enum bw_err bw_pickle_scan_trace(const uint8_t *data, size_t len, const struct b
 		e = run_stream(&c, pos, 0, &r);
 		if (e != BW_OK)
 			break;
+		if (r.joblib_skips > 0) {
+			/* the same bytes as plain pickle.load reads them (no array skipping) */
+			struct pk_run plain;
+
+			c.plain = 1;
+			e = run_stream(&c, pos, 0, &plain);
+			c.plain = 0;
+			if (e != BW_OK)
+				break;
+		}
 		if (r.err != BW_OK) {
 			report_stop(&c, &r);
 			break;
