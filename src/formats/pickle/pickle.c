@@ -66,6 +66,8 @@ struct pk_ctx {
 	const char **seen;   /* "module\nname" of every import reported (for the plain pass) */
 	size_t n_seen, cap_seen;
 	int nomem;           /* an allocation outside the budget failed */
+	/* immutable shared values: None, False, True, 0..255 (saves arena per opcode) */
+	struct pk_val v_none, v_bool[2], *v_small; /* v_small: 256 in the arena, or NULL */
 };
 
 struct memo_ent {
@@ -670,7 +672,8 @@ static struct pk_val *do_call(struct pk_run *r, struct pk_val *callee, struct pk
 			}
 		} else if (is_global(callee, "functools", "partial") && a0 != NULL &&
 		           a0->kind == PK_GLOBAL && args->n_items == 1) {
-			res = (struct pk_val *)a0; /* partial(f)() is f() */
+			/* partial(f)() is f() */
+			res = make_global(r, a0->module, a0->name);
 		}
 	} else if (callee != NULL && callee->kind == PK_ATTRGETTER) {
 		res = resolve_attr(r, a0, callee->s, callee->n, "attrgetter");
@@ -1301,20 +1304,21 @@ static void exec_op(struct pk_run *r, uint8_t code, const struct pk_opinfo *op, 
 		break;
 	case OP_BININT1:
 	case OP_BININT2:
+		if (a->u < 256 && r->c->v_small != NULL) {
+			push(r, &r->c->v_small[a->u]);
+			break;
+		}
 		v = newval(r, PK_INT);
 		if (v != NULL)
 			v->i = (int64_t)a->u;
 		push(r, v);
 		break;
 	case OP_NONE:
-		push(r, newval(r, PK_NONE));
+		push(r, &r->c->v_none);
 		break;
 	case OP_NEWTRUE:
 	case OP_NEWFALSE:
-		v = newval(r, PK_BOOL);
-		if (v != NULL)
-			v->i = code == OP_NEWTRUE;
-		push(r, v);
+		push(r, &r->c->v_bool[code == OP_NEWTRUE]);
 		break;
 	case OP_PERSID:
 	case OP_BINPERSID:
@@ -1477,7 +1481,9 @@ static void exec_op(struct pk_run *r, uint8_t code, const struct pk_opinfo *op, 
 				if (t != NULL && pk_val_push(&r->c->arena, t, w) == 0)
 					report_call(r, cls, t, "BUILD", NULL);
 			}
-			v->state = w;
+			/* shared scalars never take state (BUILD on them fails at load time) */
+			if (v->kind == PK_CALL || v->kind == PK_GLOBAL || v->kind == PK_UNKNOWN)
+				v->state = w;
 			if (cls != NULL && cls->kind == PK_GLOBAL && streq(cls->module, "joblib.numpy_pickle") &&
 			    streq(cls->name, "NumpyArrayWrapper") && !r->c->plain) {
 				r->joblib_skips++;
@@ -1816,6 +1822,18 @@ static void ctx_init(struct pk_ctx *c, const uint8_t *data, size_t len, const st
 	c->max_string = lim != NULL && lim->max_string ? lim->max_string : PK_DEF_STRING;
 	c->max_nesting = lim != NULL && lim->max_nesting ? lim->max_nesting : PK_DEF_NESTING;
 	bw_arena_init(&c->arena, lim != NULL && lim->mem_budget ? (size_t)lim->mem_budget : PK_DEF_MEM);
+	{
+		int i;
+
+		c->v_none.kind = PK_NONE;
+		c->v_bool[0].kind = c->v_bool[1].kind = PK_BOOL;
+		c->v_bool[1].i = 1;
+		c->v_small = bw_arena_array(&c->arena, 256, sizeof *c->v_small);
+		for (i = 0; c->v_small != NULL && i < 256; i++) {
+			c->v_small[i].kind = PK_INT;
+			c->v_small[i].i = i;
+		}
+	}
 }
 
 int bw_pickle_detect(const uint8_t *data, size_t len)
