@@ -304,6 +304,8 @@ static const struct tcase cases[] = {
 	{"mark-fence-underflow", S("N(\x30\x30."), {NULL}, {NULL}, {"pickle.broken-stream"}, BW_ERR_MALFORMED},
 	{"reduce-non-tuple", S("cos\nsystem\nNR."), {"GLOBAL os.system <- os.system"},
 	 {"REDUCE os.system ?"}, {"pickle.broken-stream"}, BW_ERR_MALFORMED},
+	{"reduce-list-args", S("cos\nsystem\n(S'id'\nlR."), {"GLOBAL os.system <- os.system"},
+	 {"REDUCE os.system ('id',)"}, {"pickle.parser-differential"}, BW_OK},
 	{"oob-buffer", S("\x80\x05\x97\x98."), {NULL}, {NULL}, {"pickle.out-of-band-buffer"}, BW_OK},
 	{"empty", S(""), {NULL}, {NULL}, {"pickle.broken-stream"}, BW_ERR_TRUNCATED},
 	{"nested-loader", S("\x80\x03" "cpickle\nloads\nC\x02N.\x85R."),

@@ -1116,7 +1116,7 @@ static void read_arg(struct pk_run *r, const struct pk_opinfo *op, uint8_t code,
 		a->n2 = n;
 		/* C load_global: each line must hold at least one character, UTF-8 strict */
 		if (a->n == 0 || a->n2 == 0) {
-			fail(r, BW_ERR_TRUNCATED, NULL, "pickle data was truncated (empty global name)");
+			mal(r, "empty module or global name");
 			return;
 		}
 		if (!pk_utf8_valid(a->s, a->n, 0) || !pk_utf8_valid(a->s2, a->n2, 0)) {
@@ -1259,6 +1259,38 @@ static void container_call(struct pk_run *r, const struct pk_val *target, const 
 	report_call(r, target, t, how, suffix);
 }
 
+/*
+ * Arguments of REDUCE/NEWOBJ. The C unpickler requires a tuple; pickle.py
+ * (the pure-Python unpickler joblib uses) calls func(*args) with any
+ * iterable. A list/set argument is therefore a differential: reported, and
+ * the call is modelled with its items. Returns NULL when neither loader
+ * would call (None, int, ...).
+ */
+static struct pk_val *call_args(struct pk_run *r, struct pk_val *w, const char *how)
+{
+	struct pk_val *t;
+	size_t i;
+
+	if (w->kind == PK_TUPLE || w->kind == PK_UNKNOWN)
+		return w;
+	if (w->kind != PK_LIST && w->kind != PK_SET && w->kind != PK_FROZENSET && w->kind != PK_DICT &&
+	    w->kind != PK_STR && w->kind != PK_BYTES && w->kind != PK_BYTEARRAY && w->kind != PK_CALL)
+		return NULL;
+	if (once(r, ONCE_DIFF))
+		finding(r, "pickle.parser-differential", r->op_off,
+		        "%s with non-tuple arguments: pickle.py (used by joblib) calls func(*args), the C "
+		        "unpickler raises", how);
+	if (w->kind != PK_LIST && w->kind != PK_SET && w->kind != PK_FROZENSET)
+		return newval(r, PK_UNKNOWN);
+	t = newval(r, PK_TUPLE);
+	for (i = 0; t != NULL && i < w->n_items; i++)
+		if (pk_val_push(&r->c->arena, t, w->items[i]) != 0) {
+			fail(r, BW_ERR_LIMIT, "pickle.limit-memory", "memory budget exhausted");
+			return NULL;
+		}
+	return t;
+}
+
 static void exec_op(struct pk_run *r, uint8_t code, const struct pk_opinfo *op, struct pk_arg *a)
 {
 	struct pk_val *v, *w, *x;
@@ -1336,7 +1368,8 @@ static void exec_op(struct pk_run *r, uint8_t code, const struct pk_opinfo *op, 
 		v = pop(r); /* callable */
 		if (r->err != BW_OK)
 			break;
-		if (w->kind != PK_TUPLE && w->kind != PK_UNKNOWN) {
+		w = call_args(r, w, "REDUCE");
+		if (w == NULL) {
 			report_call(r, v, NULL, "REDUCE", NULL);
 			mal(r, "REDUCE argument list must be a tuple");
 			break;
@@ -1560,7 +1593,9 @@ static void exec_op(struct pk_run *r, uint8_t code, const struct pk_opinfo *op, 
 		v = pop(r); /* cls */
 		if (r->err != BW_OK)
 			break;
-		if (w->kind != PK_TUPLE && w->kind != PK_UNKNOWN) {
+		w = call_args(r, w, "NEWOBJ");
+		if (w == NULL) {
+			report_call(r, v, NULL, "NEWOBJ", NULL);
 			mal(r, "NEWOBJ args argument isn't a tuple");
 			break;
 		}
