@@ -48,9 +48,17 @@ enum pk_once {
 	ONCE_PERSID = 1u << 5,
 	ONCE_BUFFER = 1u << 6,
 	ONCE_DOTTED = 1u << 7,
+	ONCE_EXT = 1u << 8,
+	ONCE_DYNAMIC = 1u << 9,
 };
 
 /* Per scan. */
+struct memo_ent {
+	uint64_t key;
+	struct pk_val *v;
+	int used;
+};
+
 struct pk_ctx {
 	const struct bw_fmt_sink *sink; /* NULL in detect mode */
 	const struct bw_pickle_trace *trace;
@@ -66,15 +74,17 @@ struct pk_ctx {
 	const char **seen;   /* "module\nname" of every import reported (for the plain pass) */
 	size_t n_seen, cap_seen;
 	int nomem;           /* an allocation outside the budget failed */
+	/* stack, mark and memo buffers reused from one stream to the next */
+	struct pk_val **stk;
+	size_t stk_cap;
+	size_t *mk;
+	size_t mk_cap;
+	struct memo_ent *memo;
+	size_t memo_cap;
 	/* immutable shared values: None, False, True, 0..255 (saves arena per opcode) */
 	struct pk_val v_none, v_bool[2], *v_small; /* v_small: 256 in the arena, or NULL */
 };
 
-struct memo_ent {
-	uint64_t key;
-	struct pk_val *v;
-	int used;
-};
 
 /* Per stream (one Unpickler.load()). */
 struct pk_run {
@@ -385,34 +395,61 @@ static struct pk_val *make_global(struct pk_run *r, const char *mod, const char 
 	return g;
 }
 
+/* Imports remembered for the joblib plain pass: open-addressing set, at most PK_SEEN_MAX. */
 #define PK_SEEN_MAX 65536
 
-static int seen_before(struct pk_ctx *c, const char *key)
+static uint64_t str_hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (; *s; s++)
+		h = (h ^ (uint8_t)*s) * 1099511628211ull;
+	return h;
+}
+
+static const char **seen_slot(struct pk_ctx *c, const char *key)
 {
 	size_t i;
 
-	for (i = 0; i < c->n_seen; i++)
-		if (strcmp(c->seen[i], key) == 0)
-			return 1;
-	return 0;
+	if (c->cap_seen == 0)
+		return NULL;
+	i = (size_t)str_hash(key) & (c->cap_seen - 1);
+	while (c->seen[i] != NULL && strcmp(c->seen[i], key) != 0)
+		i = (i + 1) & (c->cap_seen - 1);
+	return &c->seen[i];
+}
+
+static int seen_before(struct pk_ctx *c, const char *key)
+{
+	const char **slot = seen_slot(c, key);
+
+	return slot != NULL && *slot != NULL;
 }
 
 static void remember(struct pk_ctx *c, const char *key)
 {
-	if (c->n_seen >= PK_SEEN_MAX || seen_before(c, key))
+	const char **slot;
+
+	if (c->n_seen >= PK_SEEN_MAX)
 		return;
-	if (c->n_seen == c->cap_seen) {
-		size_t ncap = c->cap_seen ? c->cap_seen * 2 : 64;
+	if ((c->n_seen + 1) * 2 > c->cap_seen) {
+		size_t ncap = c->cap_seen ? c->cap_seen * 2 : 64, i, ocap = c->cap_seen;
+		const char **old = c->seen;
 		const char **ns = bw_arena_array(&c->arena, ncap, sizeof *ns);
 
 		if (ns == NULL)
 			return;
-		if (c->n_seen)
-			memcpy(ns, c->seen, c->n_seen * sizeof *ns);
 		c->seen = ns;
 		c->cap_seen = ncap;
+		for (i = 0; i < ocap; i++)
+			if (old[i] != NULL)
+				*seen_slot(c, old[i]) = old[i];
 	}
-	c->seen[c->n_seen++] = key;
+	slot = seen_slot(c, key);
+	if (*slot == NULL) {
+		*slot = key;
+		c->n_seen++;
+	}
 }
 
 static void report_import(struct pk_run *r, const char *mod, const char *name, const char *omod,
@@ -493,7 +530,7 @@ static void first_bytes_arg(const struct pk_val *args, const uint8_t **p, size_t
 	*n = 0;
 	if (args == NULL || args->kind != PK_TUPLE)
 		return;
-	for (i = 0; i < args->n_items; i++) {
+	for (i = 0; i < args->n_items && i < 16; i++) {
 		const struct pk_val *a = args->items[i];
 
 		if (a != NULL && (a->kind == PK_BYTES || a->kind == PK_STR || a->kind == PK_BYTEARRAY)) {
@@ -666,7 +703,7 @@ static struct pk_val *do_call(struct pk_run *r, struct pk_val *callee, struct pk
 				res->s = a0->s;
 				res->n = a0->n;
 				res->args = newval(r, PK_TUPLE);
-				for (i = 1; res->args != NULL && i < args->n_items; i++)
+				for (i = 1; res->args != NULL && i < args->n_items && i < 64; i++)
 					if (pk_val_push(&r->c->arena, res->args, args->items[i]) != 0)
 						break;
 			}
@@ -705,7 +742,8 @@ static const struct pk_val *dict_get(const struct pk_val *d, const char *key)
 
 	if (d == NULL || d->kind != PK_DICT)
 		return NULL;
-	for (i = 0; i + 1 < d->n_items; i += 2) {
+	/* joblib state dicts have 6 keys: look at the first 64 pairs only (bounded work) */
+	for (i = 0; i + 1 < d->n_items && i < 128; i += 2) {
 		const struct pk_val *k = d->items[i];
 
 		if (k != NULL && k->kind == PK_STR && k->n == kl && memcmp(k->s, key, kl) == 0)
@@ -728,14 +766,14 @@ static int small_int(const struct pk_val *v, int64_t *out)
  * flags): elsize when positive, else the digits of the type code.
  * Returns 0 unknown, -1 object dtype, else the size.
  */
-static int64_t dtype_itemsize(const struct pk_val *dt)
+static int64_t dtype_itemsize(const struct pk_val *dt, int depth)
 {
 	const struct pk_val *code;
 	int64_t elsize = -1;
 	size_t i;
 	int64_t n = 0;
 
-	if (dt == NULL || dt->kind != PK_CALL || dt->callee == NULL || dt->callee->kind != PK_GLOBAL ||
+	if (depth > 8 || dt == NULL || dt->kind != PK_CALL || dt->callee == NULL || dt->callee->kind != PK_GLOBAL ||
 	    !streq(dt->callee->name, "dtype"))
 		return 0;
 	code = arg_n(dt->args, 0);
@@ -749,11 +787,11 @@ static int64_t dtype_itemsize(const struct pk_val *dt)
 		(void)small_int(dt->state->items[5], &elsize);
 		if (fields != NULL && fields->kind == PK_DICT) {
 			/* structured dtype: object fields make it an object array */
-			for (i = 1; i < fields->n_items; i += 2) {
+			for (i = 1; i < fields->n_items && i < 1024; i += 2) {
 				const struct pk_val *f = fields->items[i];
 				const struct pk_val *fdt = arg_n(f, 0);
 
-				if (fdt != NULL && dtype_itemsize(fdt) == -1)
+				if (fdt != NULL && dtype_itemsize(fdt, depth + 1) == -1)
 					return -1;
 			}
 		}
@@ -782,7 +820,7 @@ static void joblib_skip_array(struct pk_run *r, const struct pk_val *state)
 {
 	const struct pk_val *shape = dict_get(state, "shape");
 	const struct pk_val *align = dict_get(state, "numpy_array_alignment_bytes");
-	int64_t isz = dtype_itemsize(dict_get(state, "dtype"));
+	int64_t isz = dtype_itemsize(dict_get(state, "dtype"), 0);
 	uint64_t count = 1, bytes;
 	size_t i;
 
@@ -1269,7 +1307,6 @@ static void container_call(struct pk_run *r, const struct pk_val *target, const 
 static struct pk_val *call_args(struct pk_run *r, struct pk_val *w, const char *how)
 {
 	struct pk_val *t;
-	size_t i;
 
 	if (w->kind == PK_TUPLE || w->kind == PK_UNKNOWN)
 		return w;
@@ -1282,12 +1319,12 @@ static struct pk_val *call_args(struct pk_run *r, struct pk_val *w, const char *
 		        "unpickler raises", how);
 	if (w->kind != PK_LIST && w->kind != PK_SET && w->kind != PK_FROZENSET)
 		return newval(r, PK_UNKNOWN);
+	/* a read-only tuple view of the items (no copy: bounded work per call) */
 	t = newval(r, PK_TUPLE);
-	for (i = 0; t != NULL && i < w->n_items; i++)
-		if (pk_val_push(&r->c->arena, t, w->items[i]) != 0) {
-			fail(r, BW_ERR_LIMIT, "pickle.limit-memory", "memory budget exhausted");
-			return NULL;
-		}
+	if (t != NULL) {
+		t->items = w->items;
+		t->n_items = t->cap_items = w->n_items;
+	}
 	return t;
 }
 
@@ -1544,8 +1581,10 @@ static void exec_op(struct pk_run *r, uint8_t code, const struct pk_opinfo *op, 
 
 				if (m == NULL || nm == NULL)
 					break;
-				finding(r, "pickle.dynamic-import", r->op_off,
-				        "STACK_GLOBAL with a module or name computed at load time (%s.%s)", m, nm);
+				if (once(r, ONCE_DYNAMIC))
+					finding(r, "pickle.dynamic-import", r->op_off,
+					        "STACK_GLOBAL with a module or name computed at load time "
+					        "(%s.%s)", m, nm);
 				report_import(r, m, nm, m, nm, "STACK_GLOBAL");
 				push(r, make_global(r, m, nm));
 				break;
@@ -1620,6 +1659,10 @@ static void exec_op(struct pk_run *r, uint8_t code, const struct pk_opinfo *op, 
 
 			if (all == NULL)
 				break;
+			if (w->kind == PK_TUPLE && w->n_items > 64)
+				w = newval(r, PK_UNKNOWN); /* bounded work: very long args are not shown */
+			if (w == NULL)
+				break;
 			for (i = 0; w->kind == PK_TUPLE && i < w->n_items; i++)
 				if (pk_val_push(&r->c->arena, all, w->items[i]) != 0)
 					break;
@@ -1644,9 +1687,10 @@ static void exec_op(struct pk_run *r, uint8_t code, const struct pk_opinfo *op, 
 			break;
 		}
 		snprintf(nm, sizeof nm, "_extension_registry[%lld]", (long long)ext);
-		finding(r, "pickle.ext-code", r->op_off,
-		        "EXT code %lld: the callable comes from copyreg's extension registry at load time",
-		        (long long)ext);
+		if (once(r, ONCE_EXT))
+			finding(r, "pickle.ext-code", r->op_off,
+			        "EXT code %lld: the callable comes from copyreg's extension registry at load "
+			        "time", (long long)ext);
 		report_import(r, "copyreg", nm, "copyreg", nm, op->name);
 		{
 			char *name = bw_arena_strdup(&r->c->arena, nm);
@@ -1766,6 +1810,19 @@ static enum bw_err run_stream(struct pk_ctx *c, size_t start, int nested, struct
 	r->c = c;
 	r->nested = nested;
 	bw_rd_init(&r->rd, c->data + start, c->len - start, start);
+	if (!nested) {
+		/* reuse the previous stream's buffers (many tiny concatenated streams) */
+		r->stack = c->stk;
+		r->scap = c->stk_cap;
+		r->marks = c->mk;
+		r->mcap = c->mk_cap;
+		if (c->memo_cap <= 4096) {
+			r->memo = c->memo;
+			r->memo_cap = c->memo_cap;
+			if (r->memo_cap)
+				memset(r->memo, 0, r->memo_cap * sizeof *r->memo);
+		}
+	}
 	for (;;) {
 		const struct pk_opinfo *op;
 		struct pk_arg a;
@@ -1841,12 +1898,21 @@ static enum bw_err run_stream(struct pk_ctx *c, size_t start, int nested, struct
 		if (c->detect && (r->n_ops >= PK_DETECT_OPS || bw_rd_off(&r->rd) - start >= PK_DETECT_BYTES))
 			break;
 	}
+	if (!nested) {
+		c->stk = r->stack;
+		c->stk_cap = r->scap;
+		c->mk = r->marks;
+		c->mk_cap = r->mcap;
+		c->memo = r->memo;
+		c->memo_cap = r->memo_cap;
+	}
 	return c->nomem ? BW_ERR_NOMEM : BW_OK;
 }
 
 /* ---------------------------------------------------------------- public */
 
-static void ctx_init(struct pk_ctx *c, const uint8_t *data, size_t len, const struct bw_limits *lim)
+static void ctx_init(struct pk_ctx *c, const uint8_t *data, size_t len, const struct bw_limits *lim,
+                     int detect)
 {
 	memset(c, 0, sizeof *c);
 	c->data = data;
@@ -1863,7 +1929,9 @@ static void ctx_init(struct pk_ctx *c, const uint8_t *data, size_t len, const st
 		c->v_none.kind = PK_NONE;
 		c->v_bool[0].kind = c->v_bool[1].kind = PK_BOOL;
 		c->v_bool[1].i = 1;
-		c->v_small = bw_arena_array(&c->arena, 256, sizeof *c->v_small);
+		c->detect = detect;
+		/* detect runs once per concatenated stream: no up-front allocation there */
+		c->v_small = detect ? NULL : bw_arena_array(&c->arena, 256, sizeof *c->v_small);
 		for (i = 0; c->v_small != NULL && i < 256; i++) {
 			c->v_small[i].kind = PK_INT;
 			c->v_small[i].i = i;
@@ -1887,8 +1955,7 @@ int bw_pickle_detect(const uint8_t *data, size_t len)
 	lim.max_string = PK_DETECT_BYTES;
 	lim.max_nesting = 10000;
 	lim.mem_budget = 16u << 20;
-	ctx_init(&c, data, len, &lim);
-	c.detect = 1;
+	ctx_init(&c, data, len, &lim, 1);
 	if (run_stream(&c, 0, 0, &r) == BW_OK) {
 		/* a limit inside the trial window (long operand) is not a decoding error */
 		if (r.err == BW_OK || (r.err == BW_ERR_LIMIT && r.n_ops > 1))
@@ -1928,7 +1995,7 @@ enum bw_err bw_pickle_scan_trace(const uint8_t *data, size_t len, const struct b
 
 	if (sink == NULL || (data == NULL && len > 0))
 		return BW_ERR_ARG;
-	ctx_init(&c, data, len, sink->lim);
+	ctx_init(&c, data, len, sink->lim, 0);
 	c.sink = sink;
 	c.trace = trace;
 	for (;;) {

@@ -98,7 +98,10 @@ struct pk_val {
 struct pk_val *pk_val_new(struct bw_arena *a, enum pk_kind k);
 /* Append v to container c (grows in a). 0 ok, -1 on budget. */
 int pk_val_push(struct bw_arena *a, struct pk_val *c, struct pk_val *v);
-/* 1 when v is a constant (no unknown, no call result) up to depth 16. */
+/*
+ * 1 when v is a constant (no unknown, no call result) up to depth 16; values
+ * with more than 256 nodes count as not constant (bounded work).
+ */
 int pk_val_is_const(const struct pk_val *v);
 /* A bounded text output: writes past cap are dropped and set full. */
 struct pk_out {

@@ -39,12 +39,16 @@ int pk_val_push(struct bw_arena *a, struct pk_val *c, struct pk_val *v)
 	return 0;
 }
 
-static int is_const_d(const struct pk_val *v, int depth)
+/* Nodes is_const may visit: beyond this a value counts as not constant (bounded work per call). */
+#define PK_CONST_VISITS 256
+
+static int is_const_d(const struct pk_val *v, int depth, unsigned *budget)
 {
 	size_t i;
 
-	if (v == NULL || depth > PK_REPR_DEPTH)
+	if (v == NULL || depth > PK_REPR_DEPTH || *budget == 0)
 		return 0;
+	(*budget)--;
 	switch (v->kind) {
 	case PK_UNKNOWN:
 	case PK_CALL:
@@ -57,7 +61,7 @@ static int is_const_d(const struct pk_val *v, int depth)
 	case PK_SET:
 	case PK_FROZENSET:
 		for (i = 0; i < v->n_items; i++)
-			if (!is_const_d(v->items[i], depth + 1))
+			if (!is_const_d(v->items[i], depth + 1, budget))
 				return 0;
 		return 1;
 	default:
@@ -67,7 +71,9 @@ static int is_const_d(const struct pk_val *v, int depth)
 
 int pk_val_is_const(const struct pk_val *v)
 {
-	return is_const_d(v, 0);
+	unsigned budget = PK_CONST_VISITS;
+
+	return is_const_d(v, 0, &budget);
 }
 
 void pk_out_init(struct pk_out *o, char *p, size_t cap)
