@@ -219,6 +219,8 @@ static const struct tcase cases[] = {
 	{"stack-global-dynamic", S("\x80\x04NQ\x8c\x06system\x93."),
 	 {"STACK_GLOBAL <dynamic>.system <- <dynamic>.system"}, {NULL},
 	 {"pickle.dynamic-import", "pickle.persistent-id"}, BW_OK},
+	{"global-backslash", S("co\\x73\nsystem\n."), {"GLOBAL o\\x73.system <- o\\x73.system"}, {NULL},
+	 {"pickle.parser-differential"}, BW_OK},
 	{"dotted-p4", S("\x80\x04\x8c\x03" "bdb\x8c\x07" "Bdb.run\x93."),
 	 {"STACK_GLOBAL bdb.Bdb.run <- bdb.Bdb.run"}, {NULL}, {NULL}, BW_OK},
 	{"dotted-p2", S("\x80\x02" "cbdb\nBdb.run\n."),

@@ -1161,6 +1161,20 @@ static void read_arg(struct pk_run *r, const struct pk_opinfo *op, uint8_t code,
 			mal(r, "global name is not valid UTF-8");
 			return;
 		}
+		{
+			/* pickletools escape-decodes these lines and requires ASCII; C takes them raw */
+			size_t i;
+			int odd = 0;
+
+			for (i = 0; i < a->n; i++)
+				odd |= a->s[i] == '\\' || a->s[i] >= 0x80;
+			for (i = 0; i < a->n2; i++)
+				odd |= a->s2[i] == '\\' || a->s2[i] >= 0x80;
+			if (odd && once(r, ONCE_DIFF))
+				finding(r, "pickle.parser-differential", r->op_off,
+				        "%s name with a backslash or non-ASCII byte: pickletools escape-decodes "
+				        "it (or fails), the C unpickler uses it verbatim", op->name);
+		}
 		a->kind = BW_PICKLE_ARG_STR;
 		return;
 	case PK_A_STRING1:
