@@ -221,6 +221,8 @@ static const struct tcase cases[] = {
 	 {"pickle.dynamic-import", "pickle.persistent-id"}, BW_OK},
 	{"global-backslash", S("co\\x73\nsystem\n."), {"GLOBAL o\\x73.system <- o\\x73.system"}, {NULL},
 	 {"pickle.parser-differential"}, BW_OK},
+	{"setitem-below-mark", S("}K\x01(K\x02s1."), {NULL}, {NULL}, {"pickle.broken-stream"}, BW_ERR_MALFORMED},
+	{"appends-below-mark", S("]((K\x01" "e1."), {NULL}, {NULL}, {"pickle.broken-stream"}, BW_ERR_MALFORMED},
 	{"dotted-p4", S("\x80\x04\x8c\x03" "bdb\x8c\x07" "Bdb.run\x93."),
 	 {"STACK_GLOBAL bdb.Bdb.run <- bdb.Bdb.run"}, {NULL}, {NULL}, BW_OK},
 	{"dotted-p2", S("\x80\x02" "cbdb\nBdb.run\n."),

@@ -287,9 +287,15 @@ static long pop_mark(struct pk_run *r)
 /* Items from index k to the top, as a new container of kind; stack cut to k. */
 static struct pk_val *pop_items(struct pk_run *r, size_t k, enum pk_kind kind)
 {
-	struct pk_val *t = newval(r, kind);
+	struct pk_val *t;
 	size_t i;
 
+	if (k > r->sp) {
+		/* C: a SETITEM reached below this mark (Pdata_poptuple with a negative length) */
+		fail(r, BW_ERR_MALFORMED, NULL, "the stack shrank below a MARK");
+		return NULL;
+	}
+	t = newval(r, kind);
 	if (t == NULL)
 		return NULL;
 	for (i = k; i < r->sp; i++)
@@ -1342,6 +1348,21 @@ static struct pk_val *call_args(struct pk_run *r, struct pk_val *w, const char *
 	return t;
 }
 
+/*
+ * APPENDS/SETITEMS/ADDITEMS after their mark k was popped (C do_appends,
+ * do_setitems, load_additems): k must be above the new fence and within the
+ * stack; the target is stack[k-1]. Returns 1 when there is work (C does
+ * nothing, not even a type check, when no items follow the mark).
+ */
+static int mark_target(struct pk_run *r, size_t k)
+{
+	if (k > r->sp || k <= fence(r)) {
+		underflow(r);
+		return 0;
+	}
+	return r->sp > k;
+}
+
 static void exec_op(struct pk_run *r, uint8_t code, const struct pk_opinfo *op, struct pk_arg *a)
 {
 	struct pk_val *v, *w, *x;
@@ -1365,8 +1386,8 @@ static void exec_op(struct pk_run *r, uint8_t code, const struct pk_opinfo *op, 
 		break;
 	case OP_POP_MARK:
 		k = pop_mark(r);
-		if (k >= 0)
-			r->sp = (size_t)k;
+		if (k >= 0 && (size_t)k < r->sp)
+			r->sp = (size_t)k; /* C Pdata_clear: nothing when the stack is already lower */
 		break;
 	case OP_DUP:
 		push(r, top(r));
@@ -1472,10 +1493,8 @@ static void exec_op(struct pk_run *r, uint8_t code, const struct pk_opinfo *op, 
 		k = pop_mark(r);
 		if (k < 0)
 			break;
-		if ((size_t)k == 0 || (size_t)k <= fence(r)) {
-			underflow(r);
+		if (!mark_target(r, (size_t)k))
 			break;
-		}
 		v = r->stack[k - 1];
 		w = pop_items(r, (size_t)k, PK_LIST);
 		if (w == NULL)
@@ -1507,10 +1526,8 @@ static void exec_op(struct pk_run *r, uint8_t code, const struct pk_opinfo *op, 
 		k = pop_mark(r);
 		if (k < 0)
 			break;
-		if ((size_t)k == 0 || (size_t)k <= fence(r)) {
-			underflow(r);
+		if (!mark_target(r, (size_t)k))
 			break;
-		}
 		if ((r->sp - (size_t)k) % 2 != 0) {
 			mal(r, "odd number of items for SETITEMS");
 			break;
@@ -1533,10 +1550,8 @@ static void exec_op(struct pk_run *r, uint8_t code, const struct pk_opinfo *op, 
 		k = pop_mark(r);
 		if (k < 0)
 			break;
-		if ((size_t)k == 0 || (size_t)k <= fence(r)) {
-			underflow(r);
+		if (!mark_target(r, (size_t)k))
 			break;
-		}
 		v = r->stack[k - 1];
 		w = pop_items(r, (size_t)k, PK_SET);
 		if (w == NULL)
