@@ -1005,9 +1005,7 @@ static void read_arg(struct pk_run *r, const struct pk_opinfo *op, uint8_t code,
 				        "differently by pickle.py/pickletools", (int)(n > 40 ? 40 : n), (const char *)p);
 		} else {
 			/* GET/PUT: PyLong_FromString(s, NULL, 10) */
-			rc = pk_parse_long_line(ar, p, n, &a->iv);
-			if (rc == 0 && n > 0 && p[n - 1] == 'L')
-				rc = -1;
+			rc = pk_parse_dec_line(ar, p, n, &a->iv);
 		}
 		if (rc == -2) {
 			fail(r, BW_ERR_LIMIT, "pickle.limit-memory", "memory budget of the scan exhausted");

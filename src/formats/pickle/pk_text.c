@@ -32,13 +32,14 @@ static int digit_val(char c)
 }
 
 /*
- * Python's int(s, 0) literal grammar (PyLong_FromString base 0): optional
+ * Python's int(s, 0) literal grammar (PyLong_FromString base 0; base 10 when
+ * !base0: no prefix, leading zeros allowed): optional
  * surrounding whitespace, sign, 0x/0o/0b prefix or a decimal without leading
  * zeros (all zeros allowed), single underscores between digits.
  * On success fills r (int64 when it fits, else big with decimal or the
  * literal as text).
  */
-static int parse_pylong(struct bw_arena *a, const char *s, size_t n, struct pk_int *r)
+static int parse_pylong(struct bw_arena *a, const char *s, size_t n, int base0, struct pk_int *r)
 {
 	size_t i = 0, end = n, start;
 	int neg = 0, base = 10, ndig = 0, prev_us = 0;
@@ -53,7 +54,7 @@ static int parse_pylong(struct bw_arena *a, const char *s, size_t n, struct pk_i
 		neg = s[i] == '-';
 		i++;
 	}
-	if (i + 1 < end && s[i] == '0' && strchr("xXoObB", s[i + 1]) != NULL) {
+	if (base0 && i + 1 < end && s[i] == '0' && strchr("xXoObB", s[i + 1]) != NULL) {
 		base = (s[i + 1] == 'x' || s[i + 1] == 'X') ? 16 : (s[i + 1] == 'o' || s[i + 1] == 'O') ? 8 : 2;
 		i += 2;
 		prev_us = 1; /* "0x_1" is allowed: an underscore may follow the prefix */
@@ -62,7 +63,7 @@ static int parse_pylong(struct bw_arena *a, const char *s, size_t n, struct pk_i
 		prev_us = 0;
 	}
 	start = i;
-	if (base == 10 && i < end && s[i] == '0') {
+	if (base0 && base == 10 && i < end && s[i] == '0') {
 		/* leading zero: only zeros (and underscores) may follow */
 		size_t j;
 
@@ -157,7 +158,7 @@ int pk_parse_int_line(struct bw_arena *a, const uint8_t *line, size_t n, struct 
 		}
 	}
 	{
-		int rc = parse_pylong(a, (const char *)line, n, r);
+		int rc = parse_pylong(a, (const char *)line, n, 1, r);
 
 		return rc;
 	}
@@ -170,7 +171,15 @@ int pk_parse_long_line(struct bw_arena *a, const uint8_t *line, size_t n, struct
 		return -1;
 	if (n >= 1 && line[n - 1] == 'L')
 		n--;
-	return parse_pylong(a, (const char *)line, n, r);
+	return parse_pylong(a, (const char *)line, n, 1, r);
+}
+
+int pk_parse_dec_line(struct bw_arena *a, const uint8_t *line, size_t n, struct pk_int *r)
+{
+	memset(r, 0, sizeof *r);
+	if (memchr(line, '\0', n) != NULL)
+		return -1;
+	return parse_pylong(a, (const char *)line, n, 0, r);
 }
 
 int pk_parse_float_line(const uint8_t *line, size_t n, double *out)

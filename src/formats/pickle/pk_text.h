@@ -27,6 +27,8 @@ int pk_parse_int_line(struct bw_arena *a, const uint8_t *line, size_t n, struct 
                       int *differs);
 /* LONG line (without '\n', trailing 'L' allowed). */
 int pk_parse_long_line(struct bw_arena *a, const uint8_t *line, size_t n, struct pk_int *r);
+/* GET/PUT line: PyLong_FromString(s, NULL, 10). */
+int pk_parse_dec_line(struct bw_arena *a, const uint8_t *line, size_t n, struct pk_int *r);
 /* FLOAT line (without '\n'). */
 int pk_parse_float_line(const uint8_t *line, size_t n, double *out);
 /* PyBytes_DecodeEscape of the STRING body (quotes stripped). */
