@@ -70,7 +70,12 @@ UNICODES = ["abc", "\\u00e9", "\\u00", "\\U00110000", "\\U0001F600", "\\\\u0041"
 lit_cases = ([b"I" + x.encode() + b"\n." for x in INTS] + [b"L" + x.encode() + b"\n." for x in LONGS] +
              [b"F" + x.encode() + b"\n." for x in FLOATS] + [b"S" + x.encode() + b"\n." for x in STRINGS] +
              [b"V" + x.encode() + b"\n." for x in UNICODES] +
-             [b"Np" + x.encode() + b"\n0g" + x.encode() + b"\n." for x in ["0", "7", "007", "-1", "0x1", "1L"]])
+             [b"Np" + x.encode() + b"\n0g" + x.encode() + b"\n." for x in ["0", "7", "007", "-1", "0x1", "1L"]] +
+             # C parses text arguments as C strings: a NUL ends them
+             [b"I12\x00junk\n.", b"I1\x00\n.", b"I1\x00x\n.", b"I\x00\n.", b"I0\x00\n.", b"I00\x00\n.",
+              b"I12\x00L\n.", b"I99999999999999999999\x00x\n.", b"L12\x00L\n.", b"L\x00\n.", b"F1.5\x00x\n.",
+              b"F\x00\n.", b"F1e999\x00\n.", b"Np0\x00\n0g0\n.", b"Np\x00\n.", b"I" + b"0" * 80 + b"1\n.",
+              b"F1." + b"0" * 600 + b"1\n.", b"I1 \n.", b"I 1\n.", b"I12L\n.", b"I1_0\n.", b"I+0\n."])
 for data in lit_cases:
     try:
         ref = pickle.loads(data)

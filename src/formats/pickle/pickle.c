@@ -939,6 +939,15 @@ static void mal(struct pk_run *r, const char *what)
 	fail(r, BW_ERR_MALFORMED, NULL, "%s", what);
 }
 
+/* A NUL in a numeric line: C stops there, pickletools/pickle.py reject the line. */
+static void nul_differential(struct pk_run *r, const uint8_t *p, size_t n)
+{
+	if (memchr(p, '\0', n) != NULL && once(r, ONCE_DIFF))
+		finding(r, "pickle.parser-differential", r->op_off,
+		        "NUL byte inside a numeric text argument: the C unpickler reads up to it, "
+		        "pickletools/pickle.py reject the line");
+}
+
 /* Read and decode the argument of op (C unpickler semantics). */
 static void read_arg(struct pk_run *r, const struct pk_opinfo *op, uint8_t code, struct pk_arg *a)
 {
@@ -1005,6 +1014,7 @@ static void read_arg(struct pk_run *r, const struct pk_opinfo *op, uint8_t code,
 				        "differently by pickle.py/pickletools", (int)(n > 40 ? 40 : n), (const char *)p);
 		} else {
 			/* GET/PUT: PyLong_FromString(s, NULL, 10) */
+			nul_differential(r, p, n);
 			rc = pk_parse_dec_line(ar, p, n, &a->iv);
 		}
 		if (rc == -2) {
@@ -1032,6 +1042,7 @@ static void read_arg(struct pk_run *r, const struct pk_opinfo *op, uint8_t code,
 			fail(r, BW_ERR_TRUNCATED, NULL, "pickle data was truncated (empty line)");
 			return;
 		}
+		nul_differential(r, p, n);
 		rc = pk_parse_long_line(ar, p, n, &a->iv);
 		if (rc == -2) {
 			fail(r, BW_ERR_LIMIT, "pickle.limit-memory", "memory budget of the scan exhausted");
@@ -1054,7 +1065,13 @@ static void read_arg(struct pk_run *r, const struct pk_opinfo *op, uint8_t code,
 			fail(r, BW_ERR_TRUNCATED, NULL, "pickle data was truncated (empty line)");
 			return;
 		}
-		if (pk_parse_float_line(p, n, &a->f) != 0) {
+		nul_differential(r, p, n);
+		rc = pk_parse_float_line(ar, p, n, &a->f);
+		if (rc == -2) {
+			fail(r, BW_ERR_LIMIT, "pickle.limit-memory", "memory budget of the scan exhausted");
+			return;
+		}
+		if (rc != 0) {
 			mal(r, "could not convert string to float");
 			return;
 		}

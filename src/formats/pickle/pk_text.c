@@ -121,75 +121,82 @@ static int parse_pylong(struct bw_arena *a, const char *s, size_t n, int base0, 
 	return 0;
 }
 
+/* C string functions see the line only up to its first NUL byte. */
+static size_t cut_nul(const uint8_t *p, size_t n)
+{
+	const uint8_t *z = memchr(p, '\0', n);
+
+	return z != NULL ? (size_t)(z - p) : n;
+}
+
 int pk_parse_int_line(struct bw_arena *a, const uint8_t *line, size_t n, struct pk_int *r,
                       int *differs)
 {
-	char buf[64];
-	char *endp;
+	size_t m = cut_nul(line, n), i;
+	char *buf, *endp;
 	long long x;
-	size_t i;
 
 	*differs = 0;
 	memset(r, 0, sizeof *r);
+	/* the C unpickler parses "line\n" as a C string: up to the first NUL */
+	buf = bw_arena_alloc(a, m + 2);
+	if (buf == NULL)
+		return -2;
+	memcpy(buf, line, m);
+	if (m == n)
+		buf[m++] = '\n';
+	buf[m] = '\0';
 	if (memchr(line, '\0', n) != NULL)
-		return -1;
+		*differs = 1; /* pickletools/pickle.py: int() rejects a NUL */
 	/* pickletools/pickle.py read INT with int(s) base 10 / int(s, 0): a 0x or
 	 * octal-looking literal is read differently by strtol(s, 0). */
-	for (i = 0; i < n && is_ws((char)line[i]); i++)
+	for (i = 0; i < m && is_ws(buf[i]); i++)
 		;
-	if (i < n && (line[i] == '+' || line[i] == '-'))
+	if (i < m && (buf[i] == '+' || buf[i] == '-'))
 		i++;
-	if (i + 1 < n && line[i] == '0' && line[i + 1] != '\n')
-		*differs = !(n == 2 && (line[1] == '0' || line[1] == '1'));
-	if (n < sizeof buf) {
-		memcpy(buf, line, n);
-		buf[n] = '\0';
-		errno = 0;
-		x = strtoll(buf, &endp, 0);
-		if (errno == 0 && endp != buf && *endp == '\0') {
-			/* C: a 2-character line holding 0 or 1 is a bool ("00", "01", "+1") */
-			if (n == 2 && (x == 0 || x == 1)) {
-				r->is_bool = 1;
-				if (!(line[0] == '0'))
-					*differs = 1;
-			}
-			r->v = x;
-			return 0;
+	if (i + 1 < m && buf[i] == '0' && buf[i + 1] != '\n' && buf[i + 1] != '\0')
+		*differs |= !(n == 2 && (line[1] == '0' || line[1] == '1'));
+	errno = 0;
+	x = strtoll(buf, &endp, 0);
+	if (errno == 0 && (*endp == '\n' || *endp == '\0')) {
+		/* C: a 3-byte line (newline included) holding 0 or 1 is a bool */
+		if (n == 2 && (x == 0 || x == 1)) {
+			r->is_bool = 1;
+			if (line[0] != '0')
+				*differs = 1;
 		}
+		r->v = x;
+		return 0;
 	}
-	{
-		int rc = parse_pylong(a, (const char *)line, n, 1, r);
-
-		return rc;
-	}
+	return parse_pylong(a, buf, strlen(buf), 1, r);
 }
 
 int pk_parse_long_line(struct bw_arena *a, const uint8_t *line, size_t n, struct pk_int *r)
 {
 	memset(r, 0, sizeof *r);
-	if (memchr(line, '\0', n) != NULL)
-		return -1;
+	/* C load_long: a trailing 'L' (before the newline) is cut, then the C string is parsed */
 	if (n >= 1 && line[n - 1] == 'L')
 		n--;
-	return parse_pylong(a, (const char *)line, n, 1, r);
+	return parse_pylong(a, (const char *)line, cut_nul(line, n), 1, r);
 }
 
 int pk_parse_dec_line(struct bw_arena *a, const uint8_t *line, size_t n, struct pk_int *r)
 {
 	memset(r, 0, sizeof *r);
-	if (memchr(line, '\0', n) != NULL)
-		return -1;
-	return parse_pylong(a, (const char *)line, n, 0, r);
+	return parse_pylong(a, (const char *)line, cut_nul(line, n), 0, r);
 }
 
-int pk_parse_float_line(const uint8_t *line, size_t n, double *out)
+int pk_parse_float_line(struct bw_arena *a, const uint8_t *line, size_t n, double *out)
 {
-	char buf[512];
-	char *endp;
+	char *buf, *endp;
 	double d;
 
-	if (n == 0 || n >= sizeof buf || memchr(line, '\0', n) != NULL)
+	n = cut_nul(line, n);
+	if (n == 0)
 		return -1;
+	buf = bw_arena_alloc(a, n + 1);
+	if (buf == NULL)
+		return -2;
 	memcpy(buf, line, n);
 	buf[n] = '\0';
 	/* PyOS_string_to_double: no leading whitespace, no hex, overflow is an error */

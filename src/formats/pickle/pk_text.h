@@ -22,7 +22,11 @@ struct pk_int {
 	int is_bool;      /* INT: a 2-character 0/1 line reads as a bool */
 };
 
-/* INT line (without '\n'). *differs = 1 when pickletools/pickle.py read it differently. */
+/*
+ * All line parsers see the line as the C unpickler does: as a C string, up to
+ * its first NUL byte (so "12\0junk" reads 12; pickletools rejects it).
+ * INT line (without '\n'). *differs = 1 when pickletools/pickle.py read it differently.
+ */
 int pk_parse_int_line(struct bw_arena *a, const uint8_t *line, size_t n, struct pk_int *r,
                       int *differs);
 /* LONG line (without '\n', trailing 'L' allowed). */
@@ -30,7 +34,7 @@ int pk_parse_long_line(struct bw_arena *a, const uint8_t *line, size_t n, struct
 /* GET/PUT line: PyLong_FromString(s, NULL, 10). */
 int pk_parse_dec_line(struct bw_arena *a, const uint8_t *line, size_t n, struct pk_int *r);
 /* FLOAT line (without '\n'). */
-int pk_parse_float_line(const uint8_t *line, size_t n, double *out);
+int pk_parse_float_line(struct bw_arena *a, const uint8_t *line, size_t n, double *out);
 /* PyBytes_DecodeEscape of the STRING body (quotes stripped). */
 int pk_decode_escape(struct bw_arena *a, const uint8_t *s, size_t n, uint8_t **out, size_t *out_len);
 /* raw-unicode-escape of the UNICODE line, to UTF-8 (surrogates encoded as 3 bytes). */
