@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "formats/pickle/pickle.h"
 #include "harness.h"
 
@@ -574,6 +575,43 @@ static void test_joblib_differential(void)
 	free(d);
 }
 
+/* Every allocation failing in turn: BW_OK (limit/incomplete) or BW_ERR_NOMEM, never a crash or leak. */
+static void test_alloc_failures(void)
+{
+	size_t len;
+	uint8_t *d = read_data("small.joblib", &len);
+	uint64_t n;
+	int nomem = 0, ok = 0;
+
+	for (n = 1; n < 200; n++) {
+		struct rec r;
+		struct bw_fmt_sink s;
+		enum bw_err e;
+
+		memset(&r, 0, sizeof r);
+		memset(&s, 0, sizeof s);
+		s.user = &r;
+		s.finding = r_finding;
+		s.import = r_import;
+		s.call = r_call;
+		s.member = r_member;
+		s.incomplete = r_incomplete;
+		s.format = r_format;
+		s.lim = &test_lim;
+		(void)bw_alloc_fail_after(n);
+		e = bw_pickle_scan(d, len, &s);
+		(void)bw_alloc_fail_after(0);
+		CHECKF(e == BW_OK || e == BW_ERR_NOMEM, "fail_after %llu: %d", (unsigned long long)n, (int)e);
+		if (e == BW_ERR_NOMEM)
+			nomem++;
+		else
+			ok++;
+	}
+	CHECK(nomem > 0);
+	CHECK(ok > 0);
+	free(d);
+}
+
 int main(void)
 {
 	memset(&test_lim, 0, sizeof test_lim);
@@ -590,5 +628,6 @@ int main(void)
 	test_detect();
 	test_files();
 	test_joblib_differential();
+	test_alloc_failures();
 	return bw_test_done();
 }

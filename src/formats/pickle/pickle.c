@@ -132,6 +132,21 @@ static void fail(struct pk_run *r, enum bw_err e, const char *rule, const char *
 	va_end(ap);
 }
 
+/*
+ * An arena allocation failed: over the scan's budget (a finding + incomplete
+ * LIMIT) or a real allocation failure (the scan returns BW_ERR_NOMEM).
+ */
+static void mem_fail(struct pk_run *r)
+{
+	if (r->c->arena.over_budget) {
+		fail(r, BW_ERR_LIMIT, "pickle.limit-memory",
+		     "memory budget of the scan exhausted (%zu bytes)", r->c->arena.budget);
+	} else {
+		r->c->nomem = 1;
+		fail(r, BW_ERR_NOMEM, NULL, "out of memory");
+	}
+}
+
 static void finding(struct pk_run *r, const char *rule, uint64_t off, const char *fmt, ...)
 	BW_PRINTF(4, 5);
 
@@ -161,8 +176,7 @@ static void *alloc(struct pk_run *r, size_t n)
 	void *p = bw_arena_alloc(&r->c->arena, n);
 
 	if (p == NULL)
-		fail(r, BW_ERR_LIMIT, "pickle.limit-memory",
-		     "memory budget of the scan exhausted (%zu bytes)", r->c->arena.budget);
+		mem_fail(r);
 	return p;
 }
 
@@ -171,8 +185,7 @@ static struct pk_val *newval(struct pk_run *r, enum pk_kind k)
 	struct pk_val *v = pk_val_new(&r->c->arena, k);
 
 	if (v == NULL)
-		fail(r, BW_ERR_LIMIT, "pickle.limit-memory",
-		     "memory budget of the scan exhausted (%zu bytes)", r->c->arena.budget);
+		mem_fail(r);
 	return v;
 }
 
@@ -300,7 +313,7 @@ static struct pk_val *pop_items(struct pk_run *r, size_t k, enum pk_kind kind)
 		return NULL;
 	for (i = k; i < r->sp; i++)
 		if (pk_val_push(&r->c->arena, t, r->stack[i]) != 0) {
-			fail(r, BW_ERR_LIMIT, "pickle.limit-memory", "memory budget of the scan exhausted");
+			mem_fail(r);
 			return NULL;
 		}
 	r->sp = k;
@@ -639,8 +652,10 @@ static struct pk_val *resolve_attr(struct pk_run *r, const struct pk_val *base, 
 		return NULL;
 	if (base->name != NULL) {
 		name = bw_arena_printf(&r->c->arena, "%s.%s", base->name, attr);
-		if (name == NULL)
+		if (name == NULL) {
+			mem_fail(r);
 			return NULL;
+		}
 	} else {
 		name = attr;
 	}
@@ -1018,7 +1033,7 @@ static void read_arg(struct pk_run *r, const struct pk_opinfo *op, uint8_t code,
 			rc = pk_parse_dec_line(ar, p, n, &a->iv);
 		}
 		if (rc == -2) {
-			fail(r, BW_ERR_LIMIT, "pickle.limit-memory", "memory budget of the scan exhausted");
+			mem_fail(r);
 			return;
 		}
 		if (rc != 0) {
@@ -1045,7 +1060,7 @@ static void read_arg(struct pk_run *r, const struct pk_opinfo *op, uint8_t code,
 		nul_differential(r, p, n);
 		rc = pk_parse_long_line(ar, p, n, &a->iv);
 		if (rc == -2) {
-			fail(r, BW_ERR_LIMIT, "pickle.limit-memory", "memory budget of the scan exhausted");
+			mem_fail(r);
 			return;
 		}
 		if (rc != 0) {
@@ -1068,7 +1083,7 @@ static void read_arg(struct pk_run *r, const struct pk_opinfo *op, uint8_t code,
 		nul_differential(r, p, n);
 		rc = pk_parse_float_line(ar, p, n, &a->f);
 		if (rc == -2) {
-			fail(r, BW_ERR_LIMIT, "pickle.limit-memory", "memory budget of the scan exhausted");
+			mem_fail(r);
 			return;
 		}
 		if (rc != 0) {
@@ -1116,7 +1131,7 @@ static void read_arg(struct pk_run *r, const struct pk_opinfo *op, uint8_t code,
 		if (p == NULL)
 			return;
 		if (pk_decode_long_bytes(ar, p, n, &a->iv) != 0) {
-			fail(r, BW_ERR_LIMIT, "pickle.limit-memory", "memory budget of the scan exhausted");
+			mem_fail(r);
 			return;
 		}
 		if (a->iv.big)
@@ -1139,7 +1154,7 @@ static void read_arg(struct pk_run *r, const struct pk_opinfo *op, uint8_t code,
 		}
 		rc = pk_decode_escape(ar, p + 1, n - 2, &o, &a->n);
 		if (rc == -2) {
-			fail(r, BW_ERR_LIMIT, "pickle.limit-memory", "memory budget of the scan exhausted");
+			mem_fail(r);
 			return;
 		}
 		if (rc != 0) {
@@ -1266,7 +1281,7 @@ static void read_arg(struct pk_run *r, const struct pk_opinfo *op, uint8_t code,
 			return;
 		rc = pk_decode_raw_unicode_escape(ar, p, n, &o, &a->n);
 		if (rc == -2) {
-			fail(r, BW_ERR_LIMIT, "pickle.limit-memory", "memory budget of the scan exhausted");
+			mem_fail(r);
 			return;
 		}
 		if (rc != 0) {
@@ -1499,7 +1514,7 @@ static void exec_op(struct pk_run *r, uint8_t code, const struct pk_opinfo *op, 
 			break;
 		if (v->kind == PK_LIST) {
 			if (pk_val_push(&r->c->arena, v, w) != 0)
-				fail(r, BW_ERR_LIMIT, "pickle.limit-memory", "memory budget exhausted");
+				mem_fail(r);
 		} else {
 			container_call(r, v, ".append", w, "APPEND");
 		}
@@ -1517,7 +1532,7 @@ static void exec_op(struct pk_run *r, uint8_t code, const struct pk_opinfo *op, 
 		if (v->kind == PK_LIST) {
 			for (i = 0; i < w->n_items; i++)
 				if (pk_val_push(&r->c->arena, v, w->items[i]) != 0) {
-					fail(r, BW_ERR_LIMIT, "pickle.limit-memory", "memory budget exhausted");
+					mem_fail(r);
 					break;
 				}
 		} else {
@@ -1532,7 +1547,7 @@ static void exec_op(struct pk_run *r, uint8_t code, const struct pk_opinfo *op, 
 			break;
 		if (v->kind == PK_DICT) {
 			if (pk_val_push(&r->c->arena, v, x) != 0 || pk_val_push(&r->c->arena, v, w) != 0)
-				fail(r, BW_ERR_LIMIT, "pickle.limit-memory", "memory budget exhausted");
+				mem_fail(r);
 		} else {
 			container_call(r, v, ".__setitem__", x, "SETITEM");
 		}
@@ -1554,7 +1569,7 @@ static void exec_op(struct pk_run *r, uint8_t code, const struct pk_opinfo *op, 
 		if (v->kind == PK_DICT) {
 			for (i = 0; i < w->n_items; i++)
 				if (pk_val_push(&r->c->arena, v, w->items[i]) != 0) {
-					fail(r, BW_ERR_LIMIT, "pickle.limit-memory", "memory budget exhausted");
+					mem_fail(r);
 					break;
 				}
 		} else {
@@ -1574,7 +1589,7 @@ static void exec_op(struct pk_run *r, uint8_t code, const struct pk_opinfo *op, 
 		if (v->kind == PK_SET) {
 			for (i = 0; i < w->n_items; i++)
 				if (pk_val_push(&r->c->arena, v, w->items[i]) != 0) {
-					fail(r, BW_ERR_LIMIT, "pickle.limit-memory", "memory budget exhausted");
+					mem_fail(r);
 					break;
 				}
 		} else {
@@ -1741,7 +1756,7 @@ static void exec_op(struct pk_run *r, uint8_t code, const struct pk_opinfo *op, 
 
 			push(r, name != NULL ? make_global(r, "copyreg", name) : NULL);
 			if (name == NULL)
-				fail(r, BW_ERR_LIMIT, "pickle.limit-memory", "memory budget exhausted");
+				mem_fail(r);
 		}
 		break;
 	}
