@@ -14,6 +14,7 @@
 
 #include "core/alloc.h"
 #include "formats/pickle/pickle.h"
+#include "formats/pickle/pk_internal.h"
 #include "harness.h"
 
 #define MAXEV 128
@@ -98,10 +99,13 @@ static void r_format(void *u, const char *f)
 		snprintf(r->formats[r->n_formats++], 32, "%s", f);
 }
 
+static int op_seen[256];
+
 static void r_op(void *u, const struct bw_pickle_op *op)
 {
 	struct rec *r = u;
 
+	op_seen[op->code] = 1;
 	if (r->n_ops < 2048)
 		snprintf(r->ops[r->n_ops++], 24, "%s", op->name);
 }
@@ -315,6 +319,7 @@ static const struct tcase cases[] = {
 	{"empty", S(""), {NULL}, {NULL}, {"pickle.broken-stream"}, BW_ERR_TRUNCATED},
 	{"nested-loader", S("\x80\x03" "cpickle\nloads\nC\x02N.\x85R."),
 	 {"GLOBAL pickle.loads <- pickle.loads"}, {"REDUCE pickle.loads (b'N.',)"}, {NULL}, BW_OK},
+	{"misc-p0-p1", S("(I1\nL5L\nF2.5\nS'x'\nVy\n2p1\n0g1\nq\x02" "0h\x02" "1N."), {NULL}, {NULL}, {NULL}, BW_OK},
 	{"containers",
 	 S("\x80\x05((K\x01K\x02l]K\x03" "a(K\x04K\x05" "e}K\x06K\x07s(K\x08K\x09u\x8f(K\x0a\x90(K\x0b\x91"
 	   "(K\x0cK\x0d" "d()\x88\x89N\x8a\x02\xff\x7f\x8b\x01\x00\x00\x00\x80G?\xf8\x00\x00\x00\x00\x00\x00"
@@ -376,6 +381,16 @@ static void test_nested_loader_bytes(void)
 
 	CHECK_EQ_INT(r->bytes_arg_len, 2);
 	CHECK(memcmp(r->bytes_arg, "N.", 2) == 0);
+}
+
+/* Every opcode of protocols 0-5 went through the decoder in some test above. */
+static void test_every_opcode_seen(void)
+{
+	int c;
+
+	for (c = 0; c < 256; c++)
+		if (pk_op((uint8_t)c) != NULL)
+			CHECKF(op_seen[c], "opcode %s (0x%02x) never decoded by a unit test", pk_op((uint8_t)c)->name, c);
 }
 
 static void test_trace_all_opcodes(void)
@@ -629,5 +644,6 @@ int main(void)
 	test_files();
 	test_joblib_differential();
 	test_alloc_failures();
+	test_every_opcode_seen();
 	return bw_test_done();
 }
