@@ -599,7 +599,7 @@ static void test_alloc_failures(void)
 	int nomem = 0, ok = 0;
 
 	for (n = 1; n < 200; n++) {
-		struct rec r;
+		static struct rec r;
 		struct bw_fmt_sink s;
 		enum bw_err e;
 

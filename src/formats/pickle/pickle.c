@@ -2039,8 +2039,9 @@ static void report_stop(struct pk_ctx *c, struct pk_run *r)
 		s->finding(s->user, r->rule, r->err_off, r->why);
 	else
 		s->finding(s->user, "pickle.broken-stream", r->err_off, r->why);
-	snprintf(msg, sizeof msg, "pickle stream broken at offset %llu: %s",
-	         (unsigned long long)r->err_off, r->why);
+	snprintf(msg, sizeof msg, "pickle stream %s at offset %llu: %s",
+	         r->err == BW_ERR_LIMIT ? "not fully scanned" : "broken", (unsigned long long)r->err_off,
+	         r->why);
 	s->incomplete(s->user, r->err == BW_ERR_INTERNAL ? BW_ERR_MALFORMED : r->err, r->err_off, msg);
 }
 
@@ -2052,8 +2053,12 @@ enum bw_err bw_pickle_scan_trace(const uint8_t *data, size_t len, const struct b
 	size_t pos = 0;
 	int legacy = 0, multi = 0;
 
+	static const uint8_t empty[1];
+
 	if (sink == NULL || (data == NULL && len > 0))
 		return BW_ERR_ARG;
+	if (data == NULL)
+		data = empty; /* no arithmetic on a null pointer below */
 	ctx_init(&c, data, len, sink->lim, 0);
 	c.sink = sink;
 	c.trace = trace;
