@@ -25,7 +25,9 @@ if not BW:
 
 POOL = [b"(", b"0", b"1", b"2", b"N", b"K\x01", b"K\x02", b"]", b"}", b")", b"\x8f", b"a", b"e", b"s",
         b"u", b"\x90", b"t", b"\x85", b"\x86", b"\x87", b"l", b"d", b"\x91", b"q\x00", b"q\x01",
-        b"h\x00", b"h\x01", b"\x94", b"\x88", b"I7\n", b"p3\n", b"g3\n", b"\x8c\x01x", b"F1.5\n"]
+        b"h\x00", b"h\x01", b"\x94", b"\x88", b"I7\n", b"p3\n", b"g3\n", b"\x8c\x01x", b"F1.5\n",
+        b"r\x2c\x01\x00\x00", b"j\x2c\x01\x00\x00", b"p300\n", b"g300\n", b"h\x02", b"h\x03", b"p1000000\n",
+        b"g1000000\n", b"\x94\x94"]
 
 PUSH = [b"N", b"K\x01", b"K\x02", b"]", b"}", b")", b"\x8c\x01x", b"(", b"h\x00", b"\x88"]
 

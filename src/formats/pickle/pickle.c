@@ -81,6 +81,8 @@ struct pk_ctx {
 	size_t mk_cap;
 	struct memo_ent *memo;
 	size_t memo_cap;
+	struct pk_val **dense;
+	size_t dense_cap;
 	/* immutable shared values: None, False, True, 0..255 (saves arena per opcode) */
 	struct pk_val v_none, v_bool[2], *v_small; /* v_small: 256 in the arena, or NULL */
 };
@@ -97,7 +99,10 @@ struct pk_run {
 	size_t *marks;
 	size_t n_marks, mcap;
 	struct memo_ent *memo;
-	size_t memo_n, memo_cap;
+	size_t memo_n, memo_cap;  /* memo_n: distinct keys (C memo_len); memo_cap: hash slots */
+	size_t hash_n;           /* keys in the hash part */
+	struct pk_val **dense;   /* keys 0..dense_cap-1 (the usual sequential memo) */
+	size_t dense_cap;
 	uint64_t n_ops;
 	uint64_t frame_end;  /* absolute end of the current frame (pickle.py view), 0 none */
 	unsigned once;
@@ -301,7 +306,6 @@ static long pop_mark(struct pk_run *r)
 static struct pk_val *pop_items(struct pk_run *r, size_t k, enum pk_kind kind)
 {
 	struct pk_val *t;
-	size_t i;
 
 	if (k > r->sp) {
 		/* C: a SETITEM reached below this mark (Pdata_poptuple with a negative length) */
@@ -311,11 +315,10 @@ static struct pk_val *pop_items(struct pk_run *r, size_t k, enum pk_kind kind)
 	t = newval(r, kind);
 	if (t == NULL)
 		return NULL;
-	for (i = k; i < r->sp; i++)
-		if (pk_val_push(&r->c->arena, t, r->stack[i]) != 0) {
-			mem_fail(r);
-			return NULL;
-		}
+	if (pk_val_extend(&r->c->arena, t, r->stack + k, r->sp - k) != 0) {
+		mem_fail(r);
+		return NULL;
+	}
 	r->sp = k;
 	return t;
 }
@@ -337,27 +340,67 @@ static struct memo_ent *memo_find(struct pk_run *r, uint64_t key)
 	return &r->memo[i];
 }
 
+/* Memo keys below this and near the number of entries go to the dense array. */
+#define PK_DENSE_MAX (1u << 24)
+
+static int dense_fit(struct pk_run *r, uint64_t key)
+{
+	size_t ncap;
+	struct pk_val **nd;
+
+	if (key < r->dense_cap)
+		return 1;
+	if (key >= PK_DENSE_MAX || key >= 4 * ((uint64_t)r->memo_n + 64))
+		return 0;
+	ncap = r->dense_cap ? r->dense_cap : 64;
+	while (ncap <= key)
+		ncap *= 2;
+	nd = alloc(r, ncap * sizeof *nd);
+	if (nd == NULL)
+		return 0;
+	if (r->dense_cap)
+		memcpy(nd, r->dense, r->dense_cap * sizeof *nd);
+	r->dense = nd;
+	r->dense_cap = ncap;
+	return 1;
+}
+
+/*
+ * memo[key] = v (C _Unpickler_MemoPut). A key lives where it was first stored
+ * (dense array or hash), so memo_n counts distinct keys exactly as the C
+ * unpickler's memo_len, which MEMOIZE uses as its index.
+ */
 static void memo_put(struct pk_run *r, uint64_t key, struct pk_val *v)
 {
 	struct memo_ent *e;
 
 	if (r->err != BW_OK)
 		return;
-	e = memo_find(r, key);
-	if (e != NULL && e->used) {
+	e = r->hash_n > 0 ? memo_find(r, key) : NULL;
+	if ((key < r->dense_cap && r->dense[key] != NULL) || (e != NULL && e->used)) {
 		/* C and pickle.py overwrite; pickletools.dis rejects a redefinition */
 		if (once(r, ONCE_MEMO_REDEF))
 			finding(r, "pickle.memo-redefinition", r->op_off,
 			        "memo key %llu stored twice (pickletools.dis rejects this; the unpickler "
 			        "overwrites)", (unsigned long long)key);
-		e->v = v;
+		if (e != NULL && e->used)
+			e->v = v;
+		else
+			r->dense[key] = v;
 		return;
 	}
 	if (r->memo_n >= r->c->max_memo) {
 		fail(r, BW_ERR_LIMIT, "pickle.limit-memo", "memo exceeds %u entries", r->c->max_memo);
 		return;
 	}
-	if ((r->memo_n + 1) * 2 > r->memo_cap) {
+	if (dense_fit(r, key)) {
+		r->dense[key] = v;
+		r->memo_n++;
+		return;
+	}
+	if (r->err != BW_OK)
+		return;
+	if ((r->hash_n + 1) * 2 > r->memo_cap) {
 		size_t ncap = r->memo_cap ? r->memo_cap * 2 : 64, i;
 		struct memo_ent *old = r->memo;
 		size_t ocap = r->memo_cap;
@@ -376,12 +419,19 @@ static void memo_put(struct pk_run *r, uint64_t key, struct pk_val *v)
 	e->used = 1;
 	e->key = key;
 	e->v = v;
+	r->hash_n++;
 	r->memo_n++;
 }
 
 static void memo_get(struct pk_run *r, uint64_t key)
 {
-	struct memo_ent *e = memo_find(r, key);
+	struct memo_ent *e;
+
+	if (key < r->dense_cap && r->dense[key] != NULL) {
+		push(r, r->dense[key]);
+		return;
+	}
+	e = r->hash_n > 0 ? memo_find(r, key) : NULL;
 
 	if (e == NULL || !e->used) {
 		fail(r, BW_ERR_MALFORMED, NULL, "Memo value not found at index %llu",
@@ -1526,18 +1576,16 @@ static void exec_op(struct pk_run *r, uint8_t code, const struct pk_opinfo *op, 
 		if (!mark_target(r, (size_t)k))
 			break;
 		v = r->stack[k - 1];
-		w = pop_items(r, (size_t)k, PK_LIST);
-		if (w == NULL)
-			break;
 		if (v->kind == PK_LIST) {
-			for (i = 0; i < w->n_items; i++)
-				if (pk_val_push(&r->c->arena, v, w->items[i]) != 0) {
-					mem_fail(r);
-					break;
-				}
-		} else {
-			container_call(r, v, ".extend", w, "APPENDS");
+			/* straight from the stack into the container (no temporary) */
+			if (pk_val_extend(&r->c->arena, v, r->stack + k, r->sp - (size_t)k) != 0)
+				mem_fail(r);
+			r->sp = (size_t)k;
+			break;
 		}
+		w = pop_items(r, (size_t)k, PK_LIST);
+		if (w != NULL)
+			container_call(r, v, ".extend", w, "APPENDS");
 		break;
 	case OP_SETITEM:
 		w = pop(r); /* value */
@@ -1563,18 +1611,16 @@ static void exec_op(struct pk_run *r, uint8_t code, const struct pk_opinfo *op, 
 			break;
 		}
 		v = r->stack[k - 1];
-		w = pop_items(r, (size_t)k, PK_DICT);
-		if (w == NULL)
-			break;
 		if (v->kind == PK_DICT) {
-			for (i = 0; i < w->n_items; i++)
-				if (pk_val_push(&r->c->arena, v, w->items[i]) != 0) {
-					mem_fail(r);
-					break;
-				}
-		} else {
-			container_call(r, v, ".__setitem__", w, "SETITEMS");
+			/* straight from the stack into the container (no temporary) */
+			if (pk_val_extend(&r->c->arena, v, r->stack + k, r->sp - (size_t)k) != 0)
+				mem_fail(r);
+			r->sp = (size_t)k;
+			break;
 		}
+		w = pop_items(r, (size_t)k, PK_DICT);
+		if (w != NULL)
+			container_call(r, v, ".__setitem__", w, "SETITEMS");
 		break;
 	case OP_ADDITEMS:
 		k = pop_mark(r);
@@ -1583,18 +1629,16 @@ static void exec_op(struct pk_run *r, uint8_t code, const struct pk_opinfo *op, 
 		if (!mark_target(r, (size_t)k))
 			break;
 		v = r->stack[k - 1];
-		w = pop_items(r, (size_t)k, PK_SET);
-		if (w == NULL)
-			break;
 		if (v->kind == PK_SET) {
-			for (i = 0; i < w->n_items; i++)
-				if (pk_val_push(&r->c->arena, v, w->items[i]) != 0) {
-					mem_fail(r);
-					break;
-				}
-		} else {
-			container_call(r, v, ".add", w, "ADDITEMS");
+			/* straight from the stack into the container (no temporary) */
+			if (pk_val_extend(&r->c->arena, v, r->stack + k, r->sp - (size_t)k) != 0)
+				mem_fail(r);
+			r->sp = (size_t)k;
+			break;
 		}
+		w = pop_items(r, (size_t)k, PK_SET);
+		if (w != NULL)
+			container_call(r, v, ".add", w, "ADDITEMS");
 		break;
 	case OP_BUILD:
 		w = pop(r); /* state */
@@ -1725,7 +1769,8 @@ static void exec_op(struct pk_run *r, uint8_t code, const struct pk_opinfo *op, 
 			for (i = 0; w->kind == PK_TUPLE && i < w->n_items; i++)
 				if (pk_val_push(&r->c->arena, all, w->items[i]) != 0)
 					break;
-			if (x->n_items > 0 && pk_val_push(&r->c->arena, all, x) != 0)
+			if (((x->kind == PK_DICT && x->n_items > 0) || x->kind == PK_UNKNOWN) &&
+			    pk_val_push(&r->c->arena, all, x) != 0)
 				break;
 			if (w->kind == PK_UNKNOWN && pk_val_push(&r->c->arena, all, w) != 0)
 				break;
@@ -1881,6 +1926,12 @@ static enum bw_err run_stream(struct pk_ctx *c, size_t start, int nested, struct
 			if (r->memo_cap)
 				memset(r->memo, 0, r->memo_cap * sizeof *r->memo);
 		}
+		if (c->dense_cap <= 4096) {
+			r->dense = c->dense;
+			r->dense_cap = c->dense_cap;
+			if (r->dense_cap)
+				memset(r->dense, 0, r->dense_cap * sizeof *r->dense);
+		}
 	}
 	for (;;) {
 		const struct pk_opinfo *op;
@@ -1964,6 +2015,8 @@ static enum bw_err run_stream(struct pk_ctx *c, size_t start, int nested, struct
 		c->mk_cap = r->mcap;
 		c->memo = r->memo;
 		c->memo_cap = r->memo_cap;
+		c->dense = r->dense;
+		c->dense_cap = r->dense_cap;
 	}
 	return c->nomem ? BW_ERR_NOMEM : BW_OK;
 }

@@ -75,27 +75,45 @@ enum pk_kind {
 	PK_METHODCALLER /* operator.methodcaller(name, *args) result */
 };
 
+/*
+ * One symbolic value (56 bytes). The union member in use is given by kind;
+ * args/cls/state are shared by the call-like kinds.
+ */
 struct pk_val {
 	enum pk_kind kind;
-	int big;                 /* PK_INT: value did not fit; text holds decimal */
-	int64_t i;               /* PK_INT / PK_BOOL */
-	double f;                /* PK_FLOAT */
-	const char *text;        /* PK_INT big: decimal text */
-	const uint8_t *s;        /* PK_STR / PK_BYTES / PK_BYTEARRAY, ATTRGETTER/METHODCALLER name */
-	size_t n;
-	const char *module;      /* PK_GLOBAL, PK_CALL (callee description) */
-	const char *name;
-	struct pk_val **items;   /* containers (dict: key, value pairs) */
-	size_t n_items, cap_items;
-	struct pk_val *callee;   /* PK_CALL */
+	int big;                         /* PK_INT: value did not fit; text holds decimal */
+	union {
+		struct {
+			int64_t i;               /* PK_INT / PK_BOOL */
+			const char *text;        /* PK_INT big: decimal text */
+		};
+		double f;                        /* PK_FLOAT */
+		struct {
+			const uint8_t *s;        /* PK_STR / PK_BYTES / PK_BYTEARRAY; ATTRGETTER/METHODCALLER name */
+			size_t n;
+		};
+		struct {
+			const char *module;      /* PK_GLOBAL */
+			const char *name;        /* NULL: the module object itself */
+		};
+		struct {
+			struct pk_val **items;   /* containers (dict: key, value pairs) */
+			size_t n_items, cap_items;
+		};
+		struct {
+			struct pk_val *callee;   /* PK_CALL */
+			const char *how;         /* opcode that made it */
+		};
+	};
 	struct pk_val *args;     /* PK_CALL (tuple), PK_METHODCALLER bound args */
 	struct pk_val *cls;      /* instance made by NEWOBJ/OBJ/INST: its class */
 	struct pk_val *state;    /* last BUILD state applied */
-	const char *how;         /* PK_CALL: opcode that made it */
 };
 
 /* A new value of kind k in a (NULL on budget). */
 struct pk_val *pk_val_new(struct bw_arena *a, enum pk_kind k);
+/* Append k values to container c (grows in a). 0 ok, -1 on budget. */
+int pk_val_extend(struct bw_arena *a, struct pk_val *c, struct pk_val *const *v, size_t k);
 /* Append v to container c (grows in a). 0 ok, -1 on budget. */
 int pk_val_push(struct bw_arena *a, struct pk_val *c, struct pk_val *v);
 /*

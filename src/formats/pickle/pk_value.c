@@ -19,14 +19,21 @@ struct pk_val *pk_val_new(struct bw_arena *a, enum pk_kind k)
 	return v;
 }
 
-int pk_val_push(struct bw_arena *a, struct pk_val *c, struct pk_val *v)
+int pk_val_extend(struct bw_arena *a, struct pk_val *c, struct pk_val *const *v, size_t k)
 {
-	if (c->n_items == c->cap_items) {
-		size_t ncap = c->cap_items == 0 ? 4 : c->cap_items * 2;
+	size_t need;
+
+	if (k == 0)
+		return 0;
+	if (__builtin_add_overflow(c->n_items, k, &need))
+		return -1;
+	if (need > c->cap_items) {
+		/* exact size for a new container (tuples, lists built at once), doubling after */
+		size_t ncap = c->cap_items == 0 ? need : c->cap_items * 2;
 		struct pk_val **ni;
 
-		if (ncap < c->cap_items)
-			return -1;
+		if (ncap < need)
+			ncap = need;
 		ni = bw_arena_array(a, ncap, sizeof *ni);
 		if (ni == NULL)
 			return -1;
@@ -35,8 +42,24 @@ int pk_val_push(struct bw_arena *a, struct pk_val *c, struct pk_val *v)
 		c->items = ni;
 		c->cap_items = ncap;
 	}
-	c->items[c->n_items++] = v;
+	memcpy(c->items + c->n_items, v, k * sizeof *v);
+	c->n_items = need;
 	return 0;
+}
+
+int pk_val_push(struct bw_arena *a, struct pk_val *c, struct pk_val *v)
+{
+	if (c->n_items == c->cap_items && c->cap_items > 0 && c->cap_items < 4) {
+		/* small containers grow to 4 first */
+		struct pk_val **ni = bw_arena_array(a, 4, sizeof *ni);
+
+		if (ni == NULL)
+			return -1;
+		memcpy(ni, c->items, c->n_items * sizeof *ni);
+		c->items = ni;
+		c->cap_items = 4;
+	}
+	return pk_val_extend(a, c, &v, 1);
 }
 
 /* Nodes is_const may visit: beyond this a value counts as not constant (bounded work per call). */
