@@ -315,7 +315,7 @@ static struct pk_val *pop_items(struct pk_run *r, size_t k, enum pk_kind kind)
 	t = newval(r, kind);
 	if (t == NULL)
 		return NULL;
-	if (pk_val_extend(&r->c->arena, t, r->stack + k, r->sp - k) != 0) {
+	if (r->sp > k && pk_val_extend(&r->c->arena, t, r->stack + k, r->sp - k) != 0) {
 		mem_fail(r);
 		return NULL;
 	}
