@@ -1,0 +1,154 @@
+/*
+ * formats/pickle/pk_internal.h - internals of the symbolic pickle machine
+ * shared by its files: the opcode table (pk_ops.c), the Python 2 name
+ * mapping (pk_compat.c) and the symbolic values with their printable repr
+ * (pk_value.c). Not part of any public API.
+ */
+#ifndef BW_FORMATS_PICKLE_PK_INTERNAL_H
+#define BW_FORMATS_PICKLE_PK_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/arena.h"
+
+/* Argument encodings of Lib/pickletools.py (ArgumentDescriptor names). */
+enum pk_argtype {
+	PK_A_NONE = 0,
+	PK_A_UINT1, PK_A_UINT2, PK_A_INT4, PK_A_UINT4, PK_A_UINT8,
+	PK_A_DECIMALNL_SHORT, PK_A_DECIMALNL_LONG, PK_A_FLOATNL, PK_A_FLOAT8,
+	PK_A_LONG1, PK_A_LONG4,
+	PK_A_STRINGNL, PK_A_STRINGNL_NOESCAPE, PK_A_STRINGNL_NOESCAPE_PAIR,
+	PK_A_STRING1, PK_A_STRING4,
+	PK_A_BYTES1, PK_A_BYTES4, PK_A_BYTES8, PK_A_BYTEARRAY8,
+	PK_A_UNICODESTRINGNL, PK_A_UNICODESTRING1, PK_A_UNICODESTRING4, PK_A_UNICODESTRING8
+};
+
+/* Opcode bytes (Lib/pickle.py names). */
+enum pk_opcode {
+	OP_MARK = '(', OP_STOP = '.', OP_POP = '0', OP_POP_MARK = '1', OP_DUP = '2',
+	OP_FLOAT = 'F', OP_INT = 'I', OP_BININT = 'J', OP_BININT1 = 'K', OP_LONG = 'L',
+	OP_BININT2 = 'M', OP_NONE = 'N', OP_PERSID = 'P', OP_BINPERSID = 'Q', OP_REDUCE = 'R',
+	OP_STRING = 'S', OP_BINSTRING = 'T', OP_SHORT_BINSTRING = 'U', OP_UNICODE = 'V',
+	OP_BINUNICODE = 'X', OP_APPEND = 'a', OP_BUILD = 'b', OP_GLOBAL = 'c', OP_DICT = 'd',
+	OP_EMPTY_DICT = '}', OP_APPENDS = 'e', OP_GET = 'g', OP_BINGET = 'h', OP_INST = 'i',
+	OP_LONG_BINGET = 'j', OP_LIST = 'l', OP_EMPTY_LIST = ']', OP_OBJ = 'o', OP_PUT = 'p',
+	OP_BINPUT = 'q', OP_LONG_BINPUT = 'r', OP_SETITEM = 's', OP_TUPLE = 't',
+	OP_EMPTY_TUPLE = ')', OP_SETITEMS = 'u', OP_BINFLOAT = 'G',
+	OP_PROTO = 0x80, OP_NEWOBJ = 0x81, OP_EXT1 = 0x82, OP_EXT2 = 0x83, OP_EXT4 = 0x84,
+	OP_TUPLE1 = 0x85, OP_TUPLE2 = 0x86, OP_TUPLE3 = 0x87, OP_NEWTRUE = 0x88,
+	OP_NEWFALSE = 0x89, OP_LONG1 = 0x8a, OP_LONG4 = 0x8b,
+	OP_BINBYTES = 'B', OP_SHORT_BINBYTES = 'C',
+	OP_SHORT_BINUNICODE = 0x8c, OP_BINUNICODE8 = 0x8d, OP_BINBYTES8 = 0x8e,
+	OP_EMPTY_SET = 0x8f, OP_ADDITEMS = 0x90, OP_FROZENSET = 0x91, OP_NEWOBJ_EX = 0x92,
+	OP_STACK_GLOBAL = 0x93, OP_MEMOIZE = 0x94, OP_FRAME = 0x95,
+	OP_BYTEARRAY8 = 0x96, OP_NEXT_BUFFER = 0x97, OP_READONLY_BUFFER = 0x98
+};
+
+struct pk_opinfo {
+	const char *name;      /* NULL: not an opcode */
+	enum pk_argtype arg;
+	uint8_t proto;
+};
+
+/* Table indexed by opcode byte (256 entries). */
+const struct pk_opinfo *pk_op(uint8_t code);
+
+/*
+ * Python 2 -> 3 mapping (_compat_pickle NAME_MAPPING first, then
+ * IMPORT_MAPPING for the module). Returns 1 and sets *out_* when mapped,
+ * else 0 with *out_* = inputs. Outputs point to static strings or inputs.
+ */
+int pk_compat_map(const char *mod, const char *name, const char **out_mod, const char **out_name);
+
+/* ---- symbolic values ---- */
+
+enum pk_kind {
+	PK_UNKNOWN = 0, /* not statically known (persistent ids, out-of-band buffers, ...) */
+	PK_NONE, PK_BOOL, PK_INT, PK_FLOAT,
+	PK_STR,         /* text (UTF-8 bytes in s/n) */
+	PK_BYTES, PK_BYTEARRAY,
+	PK_TUPLE, PK_LIST, PK_DICT, PK_SET, PK_FROZENSET,
+	PK_GLOBAL,      /* an imported object: module.name (name NULL: the module itself) */
+	PK_CALL,        /* result of calling callee with args */
+	PK_ATTRGETTER,  /* operator.attrgetter(attr) result */
+	PK_METHODCALLER /* operator.methodcaller(name, *args) result */
+};
+
+/*
+ * One symbolic value (56 bytes). The union member in use is given by kind;
+ * args/cls/state are shared by the call-like kinds.
+ */
+struct pk_val {
+	enum pk_kind kind;
+	int big;                         /* PK_INT: value did not fit; text holds decimal */
+	union {
+		struct {
+			int64_t i;               /* PK_INT / PK_BOOL */
+			const char *text;        /* PK_INT big: decimal text */
+		};
+		double f;                        /* PK_FLOAT */
+		struct {
+			const uint8_t *s;        /* PK_STR / PK_BYTES / PK_BYTEARRAY; ATTRGETTER/METHODCALLER name */
+			size_t n;
+		};
+		struct {
+			const char *module;      /* PK_GLOBAL */
+			const char *name;        /* NULL: the module object itself */
+		};
+		struct {
+			struct pk_val **items;   /* containers (dict: key, value pairs) */
+			size_t n_items, cap_items;
+		};
+		struct {
+			struct pk_val *callee;   /* PK_CALL */
+			const char *how;         /* opcode that made it */
+		};
+	};
+	struct pk_val *args;     /* PK_CALL (tuple), PK_METHODCALLER bound args */
+	struct pk_val *cls;      /* instance made by NEWOBJ/OBJ/INST: its class */
+	struct pk_val *state;    /* last BUILD state applied */
+};
+
+/* A new value of kind k in a (NULL on budget). */
+struct pk_val *pk_val_new(struct bw_arena *a, enum pk_kind k);
+/* Append k values to container c (grows in a). 0 ok, -1 on budget. */
+int pk_val_extend(struct bw_arena *a, struct pk_val *c, struct pk_val *const *v, size_t k);
+/* Append v to container c (grows in a). 0 ok, -1 on budget. */
+int pk_val_push(struct bw_arena *a, struct pk_val *c, struct pk_val *v);
+/*
+ * 1 when v is a constant (no unknown, no call result) up to depth 16; values
+ * with more than 256 nodes count as not constant (bounded work).
+ */
+int pk_val_is_const(const struct pk_val *v);
+/* A bounded text output: writes past cap are dropped and set full. */
+struct pk_out {
+	char *p;     /* cap + 4 bytes (room for "..." and NUL) */
+	size_t len;
+	size_t cap;
+	int full;
+};
+void pk_out_init(struct pk_out *o, char *p, size_t cap);
+void pk_out_put(struct pk_out *o, const char *s, size_t n);
+void pk_out_str(struct pk_out *o, const char *s);
+/* NUL-terminate, appending "..." when output was dropped; returns o->p. */
+const char *pk_out_end(struct pk_out *o);
+
+/*
+ * Python-like repr of v (nesting depth capped at 16: deeper parts print as
+ * "..."; output capped by o->cap). Never recurses deeper than 16.
+ */
+void pk_val_repr(struct pk_out *o, const struct pk_val *v);
+/* Dotted description of a callable value ("os.system", "builtins.getattr(...)"). */
+void pk_val_describe(struct pk_out *o, const struct pk_val *v);
+
+/*
+ * Length of the valid UTF-8 sequence at p (1..4), 0 if invalid. With
+ * surrogatepass, encoded surrogates (U+D800..U+DFFF) are accepted as CPython's
+ * "surrogatepass" error handler does.
+ */
+size_t pk_utf8_seq(const uint8_t *p, size_t n, int surrogatepass);
+/* 1 when all of p is valid UTF-8 (see pk_utf8_seq). */
+int pk_utf8_valid(const uint8_t *p, size_t n, int surrogatepass);
+
+#endif
