@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "formats/hdf5/hdf5.h"
 
 const char scan_help[] =
 	"usage: bulwark scan [options] PATH...\n"
@@ -204,6 +205,10 @@ int cmd_scan(int argc, char **argv)
 	                                     : cli_use_color(stderr);
 	bw_summary_init(&s.sum);
 	bw_diag_clear(&diag);
+	/* Start the confined HDF5 reader while starting processes is still allowed. */
+	if (bw_hdf5_helper_start("/proc/self/exe", &diag) != BW_OK)
+		cli_err("scan", "warning: HDF5 files will not be read: %s", diag.what);
+	bw_diag_clear(&diag);
 	/* Inputs are opened read-only and the report descriptor is open: drop the rest. */
 	if (sandbox && bw_sandbox_enter(&diag) != BW_OK)
 		cli_err("scan", "warning: running without the sandbox: %s", diag.what);
@@ -250,6 +255,7 @@ out:
 		if (rc == BW_EXIT_OK)
 			rc = BW_EXIT_INCOMPLETE;
 	}
+	bw_hdf5_helper_stop();
 	bw_report_free(doc);
 	for (i = 0; (size_t)i < s.n_kept; i++)
 		bw_scan_result_free(s.kept[i]);

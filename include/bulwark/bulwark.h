@@ -6,6 +6,7 @@
 #define BULWARK_BULWARK_H
 
 #include "bulwark/error.h"
+#include "bulwark/policy.h"
 #include "bulwark/report.h"
 #include "bulwark/sandbox.h"
 #include "bulwark/scan.h"

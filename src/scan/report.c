@@ -14,6 +14,7 @@
 #include "bulwark/report.h"
 #include "core/alloc.h"
 #include "core/buf.h"
+#include "core/json.h"
 #include "scan/rules.h"
 
 #define REPORT_MAX ((size_t)1 << 30)
@@ -215,31 +216,7 @@ static json_t *joffset(uint64_t off)
 	return off == BW_NO_OFFSET ? json_null() : json_integer((json_int_t)off);
 }
 
-/* json_string() refuses invalid UTF-8 (names from hostile files): escape those bytes. */
-static json_t *jtext(const char *s)
-{
-	json_t *j;
-	struct bw_buf b;
-	const unsigned char *p;
-
-	if (s == NULL)
-		return json_null();
-	j = json_string(s);
-	if (j != NULL)
-		return j;
-	bw_buf_init(&b, REPORT_MAX);
-	for (p = (const unsigned char *)s; *p; p++) {
-		if (*p < 0x80) {
-			if (bw_buf_putc(&b, *p) != BW_OK)
-				break;
-		} else if (bw_buf_printf(&b, "\\x%02x", *p) != BW_OK) {
-			break;
-		}
-	}
-	j = json_string(b.data ? (const char *)b.data : "");
-	bw_buf_release(&b);
-	return j;
-}
+#define jtext bw_json_text
 
 static json_t *json_result(const struct bw_scan_result *r)
 {
@@ -287,25 +264,6 @@ static json_t *json_result(const struct bw_scan_result *r)
 	return f;
 }
 
-static enum bw_err dump(json_t *root, char **out)
-{
-	char *s = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
-	size_t n;
-
-	json_decref(root);
-	if (s == NULL)
-		return BW_ERR_NOMEM;
-	n = strlen(s);
-	*out = bw_malloc(n + 2);
-	if (*out != NULL) {
-		memcpy(*out, s, n);
-		(*out)[n] = '\n';
-		(*out)[n + 1] = '\0';
-	}
-	free(s); /* allocated by jansson */
-	return *out ? BW_OK : BW_ERR_NOMEM;
-}
-
 enum bw_err bw_report_json(const struct bw_scan_result *const *rs, size_t n,
                            const struct bw_report_opts *o, char **out)
 {
@@ -338,7 +296,7 @@ enum bw_err bw_report_json(const struct bw_scan_result *const *rs, size_t n,
 	json_object_set_new(sum, "exit_code", json_integer(bw_summary_exit_code(&s)));
 	json_object_set_new(root, "summary", sum);
 	json_object_set_new(root, "files", files);
-	return dump(root, out);
+	return bw_json_dump(root, out);
 }
 
 /* ---- SARIF 2.1.0 ---- */
@@ -490,5 +448,5 @@ enum bw_err bw_report_sarif(const struct bw_scan_result *const *rs, size_t n,
 	json_object_set_new(root, "$schema", json_string("https://json.schemastore.org/sarif-2.1.0.json"));
 	json_object_set_new(root, "version", json_string("2.1.0"));
 	json_object_set_new(root, "runs", json_pack("[o]", run));
-	return dump(root, out);
+	return bw_json_dump(root, out);
 }

@@ -1,0 +1,272 @@
+/*
+ * gate.c - run what a policy asks for and decide: allow, review or deny.
+ *
+ * Each check turns what it found into reasons with an effect; exceptions that
+ * have not expired waive matching reasons (and say so); the decision is the
+ * strongest effect of the reasons left. A check the policy requires but this
+ * build cannot perform produces a deny reason saying so: the gate fails closed.
+ */
+#include <fnmatch.h>
+#include <jansson.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/arena.h"
+#include "core/json.h"
+#include "policy/policy_internal.h"
+
+struct gate {
+	const struct bw_policy *p;
+	time_t now;
+	struct bw_arena *arena;
+	struct bw_gate_reason *reasons;
+	size_t n, cap;
+	size_t n_files;
+	size_t n_expired;
+	int nomem;
+};
+
+static const char *const pickle_family[] = {"pickle",  "pytorch-legacy", "pytorch-zip", "pytorch-tar",
+                                            "joblib", "numpy-object"};
+
+static int in_list(const char *const *v, size_t n, const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(v[i], s) == 0)
+			return 1;
+	return 0;
+}
+
+static int rule_matches(const char *pattern, const char *rule)
+{
+	size_t n = strlen(pattern);
+
+	if (n > 0 && pattern[n - 1] == '*')
+		return strncmp(pattern, rule, n - 1) == 0;
+	return strcmp(pattern, rule) == 0;
+}
+
+static void add_reason(struct gate *g, const char *check, const char *subject, const char *rule,
+                       enum bw_decision effect, const char *message)
+{
+	struct bw_gate_reason *r;
+	size_t i;
+
+	if (effect == BW_DECISION_ALLOW || g->nomem)
+		return;
+	if (g->n == g->cap) {
+		size_t ncap = g->cap ? g->cap * 2 : 32;
+		struct bw_gate_reason *nv = bw_arena_array(g->arena, ncap, sizeof *nv);
+		if (nv == NULL) {
+			g->nomem = 1;
+			return;
+		}
+		if (g->n)
+			memcpy(nv, g->reasons, g->n * sizeof *nv);
+		g->reasons = nv;
+		g->cap = ncap;
+	}
+	r = &g->reasons[g->n];
+	memset(r, 0, sizeof *r);
+	r->check = check;
+	r->subject = bw_arena_strdup(g->arena, subject);
+	r->rule = bw_arena_strdup(g->arena, rule);
+	r->message = bw_arena_strdup(g->arena, message);
+	r->effect = effect;
+	if (r->subject == NULL || r->rule == NULL || r->message == NULL) {
+		g->nomem = 1;
+		return;
+	}
+	/* Exceptions: the first matching one decides; an expired one is reported, never applied. */
+	for (i = 0; i < g->p->n_exceptions; i++) {
+		const struct bw_policy_exception *ex = &g->p->exceptions[i];
+		if (ex->check && strcmp(ex->check, check) != 0)
+			continue;
+		if (ex->rule && !rule_matches(ex->rule, rule))
+			continue;
+		if (ex->path && fnmatch(ex->path, subject, 0) != 0)
+			continue;
+		if (g->now >= ex->expires) {
+			g->n_expired++;
+			r->message = bw_arena_printf(g->arena, "%s (exception %s expired on %s; not applied)",
+			                             message, ex->id, ex->expires_str);
+			if (r->message == NULL)
+				r->message = message;
+			continue;
+		}
+		r->waived_by = ex->id;
+		r->waiver_owner = ex->owner;
+		r->waiver_expires = ex->expires_str;
+		break;
+	}
+	g->n++;
+}
+
+static void on_scan(void *user, size_t index, size_t total, struct bw_scan_result *res)
+{
+	struct gate *g = user;
+	const struct bw_policy *p = g->p;
+	size_t i;
+	char *subject, *msg;
+
+	(void)index;
+	(void)total;
+	g->n_files++;
+	if (p->scan_enabled) {
+		for (i = 0; i < res->n_findings; i++) {
+			const struct bw_finding *f = &res->findings[i];
+			enum bw_decision eff = BW_DECISION_ALLOW;
+
+			if (f->severity >= p->deny_on)
+				eff = BW_DECISION_DENY;
+			else if (p->review_enabled && f->severity >= p->review_on)
+				eff = BW_DECISION_REVIEW;
+			if (eff == BW_DECISION_ALLOW)
+				continue;
+			subject = *f->location ? bw_arena_printf(g->arena, "%s!/%s", res->path, f->location)
+			                       : bw_arena_strdup(g->arena, res->path);
+			msg = bw_arena_printf(g->arena, "%s finding: %s", bw_severity_str(f->severity),
+			                      f->message);
+			if (subject == NULL || msg == NULL) {
+				g->nomem = 1;
+				break;
+			}
+			add_reason(g, "scan", subject, f->rule, eff, msg);
+		}
+		if (res->incomplete) {
+			msg = bw_arena_printf(g->arena, "not fully scanned: %s",
+			                      res->incomplete_reason ? res->incomplete_reason : "unknown reason");
+			if (msg != NULL)
+				add_reason(g, "scan", res->path, "scan.incomplete", p->incomplete_action, msg);
+		}
+	}
+	if (strcmp(res->format, "data") != 0 && strcmp(res->format, "unknown") != 0) {
+		if (p->formats_allow_set && !in_list(p->formats_allow, p->n_formats_allow, res->format)) {
+			msg = bw_arena_printf(g->arena, "format '%s' is not in formats.allow", res->format);
+			if (msg != NULL)
+				add_reason(g, "format", res->path, "formats.allow", BW_DECISION_DENY, msg);
+		}
+		if (in_list(p->formats_deny, p->n_formats_deny, res->format)) {
+			msg = bw_arena_printf(g->arena, "format '%s' is in formats.deny", res->format);
+			if (msg != NULL)
+				add_reason(g, "format", res->path, "formats.deny", BW_DECISION_DENY, msg);
+		}
+		if (in_list(pickle_family, sizeof pickle_family / sizeof pickle_family[0], res->format)) {
+			msg = bw_arena_printf(g->arena, "format '%s' is pickle-based: loading it can run code; "
+			                      "convert to safetensors", res->format);
+			if (msg != NULL)
+				add_reason(g, "format", res->path, "formats.pickle_based", p->pickle_action, msg);
+		}
+	}
+	bw_scan_result_free(res);
+}
+
+/* Checks whose modules are not part of this build: say so and deny. */
+static void unavailable(struct gate *g, const char *check, const char *key, const char *what)
+{
+	char msg[256];
+
+	snprintf(msg, sizeof msg, "the policy requires %s, which this build of bulwark cannot check "
+	         "yet; denying (the gate fails closed)", what);
+	add_reason(g, check, "(policy)", key, BW_DECISION_DENY, msg);
+}
+
+enum bw_err bw_gate_run(const struct bw_policy *p, const struct bw_gate_inputs *in,
+                        struct bw_gate_result **out, struct bw_diag *diag)
+{
+	struct bw_gate_result *res;
+	struct bw_arena *a;
+	struct gate g;
+	struct bw_scan_opts so;
+	enum bw_err e;
+	size_t i;
+
+	if (out == NULL)
+		return BW_ERR_ARG;
+	*out = NULL;
+	if (p == NULL || in == NULL || (in->paths == NULL && in->n_paths > 0))
+		return BW_ERR_ARG;
+	res = bw_calloc(1, sizeof *res);
+	a = bw_calloc(1, sizeof *a);
+	if (res == NULL || a == NULL) {
+		bw_free(res);
+		bw_free(a);
+		return BW_ERR_NOMEM;
+	}
+	bw_arena_init(a, 0);
+	res->priv_ = a;
+	memset(&g, 0, sizeof g);
+	g.p = p;
+	g.now = in->now;
+	g.arena = a;
+	bw_scan_opts_default(&so);
+	e = bw_scan_paths(&so, in->paths, in->n_paths, in->threads, on_scan, &g, diag);
+	if (e != BW_OK && e != BW_ERR_NOMEM) {
+		/* the file list itself could not be built: nothing was checked */
+		add_reason(&g, "scan", "(inputs)", "scan.incomplete", BW_DECISION_DENY,
+		           diag && diag->what[0] ? diag->what : bw_err_str(e));
+		e = BW_OK;
+	}
+	if (p->sig_required)
+		unavailable(&g, "signature", "signature.required", "a verified signature");
+	if (p->lic_set)
+		unavailable(&g, "license", "licenses", "a licence check");
+	if (p->deps_set)
+		unavailable(&g, "dependencies", "dependencies", "a dependency audit");
+	if (p->prov_required)
+		unavailable(&g, "provenance", "provenance.required", "provenance");
+	if (e == BW_ERR_NOMEM || g.nomem) {
+		bw_gate_result_free(res);
+		return BW_ERR_NOMEM;
+	}
+	res->decision = BW_DECISION_ALLOW;
+	for (i = 0; i < g.n; i++)
+		if (g.reasons[i].waived_by == NULL && g.reasons[i].effect > res->decision)
+			res->decision = g.reasons[i].effect;
+	res->reasons = g.reasons;
+	res->n_reasons = g.n;
+	res->n_files = g.n_files;
+	res->n_expired = g.n_expired;
+	*out = res;
+	return BW_OK;
+}
+
+void bw_gate_result_free(struct bw_gate_result *r)
+{
+	if (r == NULL)
+		return;
+	bw_arena_release(r->priv_);
+	bw_free(r->priv_);
+	bw_free(r);
+}
+
+enum bw_err bw_gate_json(const struct bw_gate_result *r, char **out)
+{
+	json_t *root = json_object(), *reasons = json_array();
+	size_t i;
+
+	*out = NULL;
+	for (i = 0; i < r->n_reasons; i++) {
+		const struct bw_gate_reason *x = &r->reasons[i];
+		json_t *j = json_object();
+		json_object_set_new(j, "check", json_string(x->check));
+		json_object_set_new(j, "subject", bw_json_text(x->subject));
+		json_object_set_new(j, "rule", bw_json_text(x->rule));
+		json_object_set_new(j, "effect", json_string(bw_decision_str(x->effect)));
+		json_object_set_new(j, "message", bw_json_text(x->message));
+		json_object_set_new(j, "waived_by", x->waived_by ? json_string(x->waived_by) : json_null());
+		json_object_set_new(j, "waiver_owner",
+		                    x->waiver_owner ? json_string(x->waiver_owner) : json_null());
+		json_object_set_new(j, "waiver_expires",
+		                    x->waiver_expires ? json_string(x->waiver_expires) : json_null());
+		json_array_append_new(reasons, j);
+	}
+	json_object_set_new(root, "schema", json_string("bulwark.gate/1"));
+	json_object_set_new(root, "decision", json_string(bw_decision_str(r->decision)));
+	json_object_set_new(root, "files", json_integer((json_int_t)r->n_files));
+	json_object_set_new(root, "expired_exceptions", json_integer((json_int_t)r->n_expired));
+	json_object_set_new(root, "reasons", reasons);
+	return bw_json_dump(root, out);
+}
