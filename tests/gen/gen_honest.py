@@ -10,7 +10,9 @@ and what produced them. A scanner must find nothing of severity high or above.
 It only saves (serialises); it never loads anything. Run with Debian's
 /usr/bin/python3 (python3-torch, numpy, joblib, sklearn).
 
-usage: gen_honest.py OUTDIR [--quick]   (--quick: skip the slower sklearn models)
+usage: gen_honest.py OUTDIR [--quick|--demo]
+  --quick: skip the slower sklearn models; --demo: only a torch state dict, a numpy array
+  and a joblib scikit-learn pipeline (for scripts/demo.sh)
 """
 import collections
 import datetime
@@ -200,6 +202,24 @@ def gen_sklearn(out, made, quick):
              ("sk_scaler_logreg_zlib.joblib", "pipeline, joblib zlib level 9")]
 
 
+def gen_demo(out, made):
+    import joblib
+    import numpy as np
+    import torch
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.ReLU(), torch.nn.Flatten(),
+                              torch.nn.Linear(4 * 26 * 26, 10))
+    torch.save(net.state_dict(), os.path.join(out, "cnn_state_dict.pt"))
+    np.save(os.path.join(out, "embeddings.npy"), np.random.default_rng(0).standard_normal((100, 16)).astype("f4"))
+    X = np.random.default_rng(1).standard_normal((50, 4))
+    clf = make_pipeline(StandardScaler(), LogisticRegression()).fit(X, X[:, 0] > 0)
+    joblib.dump(clf, os.path.join(out, "classifier.joblib"), compress=3)
+    made += [("cnn_state_dict.pt", "torch"), ("embeddings.npy", "numpy"), ("classifier.joblib", "sklearn")]
+
+
 def main(argv):
     if len(argv) < 2:
         print(__doc__, file=sys.stderr)
@@ -208,6 +228,10 @@ def main(argv):
     quick = "--quick" in argv
     os.makedirs(out, exist_ok=True)
     made = []
+    if "--demo" in argv:
+        gen_demo(out, made)
+        print(f"gen_honest: wrote {len(made)} files to {out}")
+        return 0
     gen_pickles(out, made)
     gen_numpy(out, made)
     gen_torch(out, made)

@@ -17,7 +17,7 @@ opcode (tests/gen/pk.py); nothing here is ever unpickled or loaded. `--check` ru
 pickletools.genops (a parser, it executes nothing) over every stream that is meant
 to be well formed, to prove the bytes say what the case claims.
 
-usage: gen_malicious.py OUTDIR [--check] [--only SUBSTR] [--no-big]
+usage: gen_malicious.py OUTDIR [--check] [--only SUBSTR] [--files F1,F2,...] [--no-big]
 """
 import bz2
 import gzip
@@ -624,7 +624,7 @@ def check_wellformed(name, data):
     return ops
 
 
-def build_all(outdir, big=True, only=None, check=False):
+def build_all(outdir, big=True, only=None, check=False, files=None):
     CASES.clear()
     _direct()
     _nested()
@@ -638,6 +638,8 @@ def build_all(outdir, big=True, only=None, check=False):
     seen = set()
     for c in CASES:
         if only and only not in c["file"]:
+            continue
+        if files is not None and c["file"] not in files:
             continue
         if c["file"] in seen:
             raise AssertionError("duplicate case file " + c["file"])
@@ -661,7 +663,13 @@ def main(argv):
     only = None
     if "--only" in argv:
         only = argv[argv.index("--only") + 1]
-    meta = build_all(argv[1], big="--no-big" not in argv, only=only, check="--check" in argv)
+    files = None
+    if "--files" in argv:
+        files = set(argv[argv.index("--files") + 1].split(","))
+    meta = build_all(argv[1], big="--no-big" not in argv, only=only, check="--check" in argv, files=files)
+    if files is not None and len(meta) != len(files):
+        print(f"gen_malicious: unknown case file(s): {sorted(files - {m['file'] for m in meta})}", file=sys.stderr)
+        return 2
     print(f"gen_malicious: wrote {len(meta)} cases to {argv[1]}")
     return 0
 
