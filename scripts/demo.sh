@@ -34,16 +34,16 @@ cat <<TXT
               broken_model.pkl    builtins.exec, then a deliberately broken stream (nullifAI style)
 TXT
 
-say "2. bulwark scan models/"
-echo "\$ cd $work && bulwark scan models/"
+say "2. bulwark scan models"
+echo "\$ cd $work && bulwark scan models"
 set +e
-(cd "$work" && "$bw" scan models/)
+(cd "$work" && "$bw" scan models)
 rc=$?
 set -e
 echo "(exit code $rc)"
 
 say "3. The same scan as JSON, for CI (summary only)"
-(cd "$work" && "$bw" scan --format json --output report.json models/ >/dev/null 2>&1) || true
+(cd "$work" && "$bw" scan --format json --output report.json models >/dev/null 2>&1) || true
 "$py" - "$work/report.json" <<'PY'
 import json, os, sys
 r = json.load(open(sys.argv[1]))
