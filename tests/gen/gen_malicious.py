@@ -34,6 +34,7 @@ import tarfile
 import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import oracle  # noqa: E402
 import pk  # noqa: E402
 from pk import (MARK, STOP, TUPLE, REDUCE, EMPTY_TUPLE, STACK_GLOBAL, BUILD, OBJ, NEWOBJ,  # noqa: E402
                 NEWOBJ_EX, MEMOIZE, POP, EMPTY_DICT, SETITEM, EMPTY_LIST, APPEND, LIST, CMD,
@@ -258,6 +259,15 @@ def _gadgets():
          ["builtins.getattr", "builtins.__import__"])
     case("gadget_commands_getoutput.pkl", "commands.getoutput (Python 2 name -> subprocess)", R_PS,
          P(red(g("commands", "getoutput"), pk.unicode0(CMD)), 0), ["subprocess.getoutput|commands.getoutput"])
+    for mod, name, want, arg in [("httplib", "HTTPConnection", "http.client.HTTPConnection", "127.0.0.1"),
+                                 ("urllib2", "urlopen", "urllib.request.urlopen", "http://127.0.0.1:9/"),
+                                 ("cPickle", "loads", "pickle.loads", "x"),
+                                 ("__builtin__", "open", "builtins.open", "/tmp/bulwark-test"),
+                                 ("__builtin__", "__import__", "builtins.__import__", "os")]:
+        case(f"py2name_{mod}_{name}.pkl", f"Python 2 name {mod}.{name} (protocol 2, mapped by fix_imports)", R_SOUR,
+             P(red(g(mod, name), u(arg)), 2), [want])
+    case("py2name_unmapped_at_p4.pkl", "__builtin__.eval after PROTO 4 (not mapped; import fails at load, still a red flag)",
+         R_SOUR, P(red(g("__builtin__", "eval"), u(EXPR)), 4), expect="flagged")
     case("gadget_sour_pickles.pkl", "Sour Pickles: compile + FunctionType-free eval via apply/getattr/globals", R_SOUR,
          P(red(g("__builtin__", "apply"), g("__builtin__", "eval"),
                MARK + pk.unicode0(EXPR) + red(g("__builtin__", "globals")) + TUPLE), 0),
@@ -396,8 +406,10 @@ def _streams():
     case("frame_many_zero.pkl", "many zero-length FRAMEs between opcodes", R_PICKLE,
          proto(4) + pk.frame(0) + u("os") + pk.frame(0) + u("system") + pk.frame(0) + STACK_GLOBAL
          + pk.frame(0) + MARK + u(CMD) + TUPLE + REDUCE + STOP, ["os.system"], wellformed=False)
-    case("frame_split.pkl", "payload split across two frames mid-opcode", R_PICKLE,
-         proto(4) + pk.frame(5) + body[:5] + pk.frame(len(body) - 5) + body[5:], ["os.system"], wellformed=False)
+    rest = u("system") + STACK_GLOBAL + MARK + u(CMD) + TUPLE + REDUCE + STOP
+    case("frame_nested.pkl", "a FRAME opcode inside the range of the previous frame (C unpickler accepts)",
+         R_PICKLE, proto(4) + pk.frame(len(u("os")) + 9 + len(rest)) + u("os") + pk.frame(len(rest)) + rest,
+         ["os.system"], wellformed=False)
     case("frame_long.pkl", "FRAME claims more bytes than the rest of the frame data (then a second pickle)", R_PICKLE,
          proto(4) + pk.frame(len(body) + 40) + body + pk.os_system(2), ["os.system"], wellformed=False)
 
@@ -624,6 +636,15 @@ def check_wellformed(name, data):
     return ops
 
 
+def check_oracle(c, data):
+    """The expected callables are what the bytes import (tests/gen/oracle.py, genops only)."""
+    got = set(oracle.imports(data))
+    for want in c["callables"]:
+        alts = set(want.split("|"))
+        if not alts & got:
+            raise AssertionError(f"{c['file']}: expected {want}, the bytes import {sorted(got)}")
+
+
 def build_all(outdir, big=True, only=None, check=False, files=None):
     CASES.clear()
     _direct()
@@ -647,6 +668,8 @@ def build_all(outdir, big=True, only=None, check=False, files=None):
         data = c["data"](outdir) if callable(c["data"]) else c["data"]
         if check and c["wellformed"] and c["file"].endswith(".pkl"):
             check_wellformed(c["file"], data)
+        if check and (c["file"].endswith(".pkl") or c["file"].startswith("misleading_ext")) and c["callables"]:
+            check_oracle(c, data)
         with open(os.path.join(outdir, c["file"]), "wb") as f:
             f.write(data)
         m = {k: v for k, v in c.items() if k not in ("data", "wellformed")}
