@@ -522,6 +522,12 @@ def _containers(outdir, big):
                      {"name": "evil.npy", "data": npy}]), ["os.system"])
     case("object_array_compressed.npz", "savez_compressed-style .npz with a deflated malicious member", R_PS,
          pk.zip_raw([{"name": "evil.npy", "data": npy, "method": 8}]), ["os.system"])
+    d2 = "{'descr': '|O', 'fortran_order': True, 'shape': (1, 1), }"
+    h2 = (d2 + " " * ((64 - (12 + len(d2) + 1) % 64) % 64) + "\n").encode("latin1")
+    case("object_array_v2.npy", ".npy format 2.0 (4-byte header length), Fortran-order object array, malicious pickle",
+         R_PS, b"\x93NUMPY\x02\x00" + struct.pack("<I", len(h2)) + h2 + pay, ["os.system"])
+    case("zip_two_archives.pt", "a benign zip followed by a malicious one (loaders read the last EOCD)", "CVE-2025-1944 class",
+         pk.zip_raw([benign_ent, ver]) + pk.zip_raw([evil_ent, ver]), ["os.system"])
     for ext in ["txt", "png", "safetensors", "bin", "h5", "json", "onnx"]:
         case(f"misleading_ext.{ext}", f"pickle payload with a misleading .{ext} extension", "CVE-2025-1889 / CVE-2025-10155",
              pay, ["os.system"])
