@@ -47,6 +47,12 @@ def judge(c, s, r):
     return None
 
 
+def group(fname):
+    """Case group from the file name prefix (direct_, gadget_, zip_, dos_ ...)."""
+    head = fname.split("_", 1)[0].split(".", 1)[0]
+    return head if "_" in fname else "wrapped"
+
+
 def main():
     sj.bw()
     only = os.environ.get("BW_MAL_ONLY")
@@ -67,10 +73,14 @@ def main():
             return c, s, s.file(p)
 
         slowest = []
+        groups = {}
         with concurrent.futures.ThreadPoolExecutor(max_workers=2) as ex:
             for c, s, r in ex.map(one, cases):
                 why = judge(c, s, r)
                 slowest.append((s.elapsed, c["file"]))
+                grp = groups.setdefault(group(c["file"]), [0, 0])
+                grp[1] += 1
+                grp[0] += 0 if why else 1
                 if why:
                     fails.append(f"{c['file']} [{c['technique']}; ref {c['reference']}]: {why}")
                 elif r is not None:
@@ -83,6 +93,7 @@ def main():
             by_kind.setdefault(c["expect"], 0)
             by_kind[c["expect"]] += 1
         slowest.sort(reverse=True)
+        print("by group: " + ", ".join(f"{k} {v[0]}/{v[1]}" for k, v in sorted(groups.items())))
         print("slowest scans: " + ", ".join(f"{f} {t:.2f}s" for t, f in slowest[:5]))
     for n in notes:
         print("NOTE:", n)
