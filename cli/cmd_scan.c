@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "formats/hdf5/hdf5.h"
 
 const char scan_help[] =
 	"usage: bulwark scan [options] PATH...\n"
@@ -205,9 +204,9 @@ int cmd_scan(int argc, char **argv)
 	                                     : cli_use_color(stderr);
 	bw_summary_init(&s.sum);
 	bw_diag_clear(&diag);
-	/* Start the confined HDF5 reader while starting processes is still allowed. */
-	if (bw_hdf5_helper_start("/proc/self/exe", &diag) != BW_OK)
-		cli_err("scan", "warning: HDF5 files will not be read: %s", diag.what);
+	/* Start the confined worker service while starting processes is still allowed. */
+	if (bw_scan_service_start("/proc/self/exe", &diag) != BW_OK)
+		cli_err("scan", "warning: HDF5 and archive files will not be read: %s", diag.what);
 	bw_diag_clear(&diag);
 	/* Inputs are opened read-only and the report descriptor is open: drop the rest. */
 	if (sandbox && bw_sandbox_enter(&diag) != BW_OK)
@@ -255,7 +254,7 @@ out:
 		if (rc == BW_EXIT_OK)
 			rc = BW_EXIT_INCOMPLETE;
 	}
-	bw_hdf5_helper_stop();
+	bw_scan_service_stop();
 	bw_report_free(doc);
 	for (i = 0; (size_t)i < s.n_kept; i++)
 		bw_scan_result_free(s.kept[i]);

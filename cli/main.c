@@ -9,7 +9,6 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "formats/hdf5/hdf5.h"
 
 struct cmd {
 	const char *name;
@@ -105,9 +104,9 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return BW_EXIT_OK;
 	}
-	/* Hidden: the confined HDF5 reader, started by scan/gate (formats/hdf5/hdf5.h). */
-	if (strcmp(argv[1], "__hdf5-helper") == 0 && argc == 3)
-		return bw_hdf5_helper_main(atoi(argv[2]));
+	/* Hidden: the confined worker service, started by scan and gate (bulwark/scan.h). */
+	if (strcmp(argv[1], "__worker") == 0 && argc == 3)
+		return bw_scan_service_main(atoi(argv[2]));
 	if (strcmp(argv[1], "--version") == 0) {
 		printf("bulwark %s\n", bw_version());
 		return BW_EXIT_OK;

@@ -5,11 +5,14 @@
 #ifndef BULWARK_BULWARK_H
 #define BULWARK_BULWARK_H
 
+#include "bulwark/convert.h"
 #include "bulwark/error.h"
 #include "bulwark/policy.h"
+#include "bulwark/provenance.h"
 #include "bulwark/report.h"
 #include "bulwark/sandbox.h"
 #include "bulwark/scan.h"
+#include "bulwark/translog.h"
 #include "bulwark/version.h"
 
 #endif

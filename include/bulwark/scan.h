@@ -134,6 +134,17 @@ BW_MUST_CHECK enum bw_err bw_scan_paths(const struct bw_scan_opts *o, const char
                                         size_t n_paths, unsigned threads, bw_scan_each_fn fn,
                                         void *user, struct bw_diag *diag);
 
+/*
+ * Third-party parsers of hostile data (libhdf5, libarchive) run in confined
+ * child processes. A program that sandboxes itself (bulwark scan forbids new
+ * processes) starts the worker service first: bw_scan_service_start executes
+ * `exe __worker FD`, and that process must call bw_scan_service_main(FD).
+ * Without the service, the library forks the children itself.
+ */
+BW_MUST_CHECK enum bw_err bw_scan_service_start(const char *exe, struct bw_diag *diag);
+void bw_scan_service_stop(void);
+int bw_scan_service_main(int fd);
+
 /* ---- rules (rules/NAME.rules, docs/RULES.md) ---- */
 
 /* The built-in rule set compiled into the library (shared, immutable; never free it). */

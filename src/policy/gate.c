@@ -9,10 +9,14 @@
 #include <fnmatch.h>
 #include <jansson.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "core/alloc.h"
 #include "core/arena.h"
+#include "core/fileio.h"
 #include "core/json.h"
+#include "bulwark/provenance.h"
+#include "bulwark/sign.h"
 #include "policy/policy_internal.h"
 
 struct gate {
@@ -163,6 +167,124 @@ static void on_scan(void *user, size_t index, size_t total, struct bw_scan_resul
 	bw_scan_result_free(res);
 }
 
+static char *read_small(const char *path, size_t *len)
+{
+	struct bw_file_map m;
+	char *b = NULL;
+
+	if (bw_file_map(path, 16u << 20, &m, NULL) != BW_OK)
+		return NULL;
+	b = bw_malloc(m.len + 1);
+	if (b != NULL) {
+		memcpy(b, m.data, m.len);
+		b[m.len] = '\0';
+		*len = m.len;
+	}
+	bw_file_unmap(&m);
+	return b;
+}
+
+/* Where the signature of a model lives: DIR/<signature_file>, or beside a single file. */
+static char *sig_path_for(struct gate *g, const char *model)
+{
+	struct stat st;
+	const char *slash;
+
+	if (stat(model, &st) == 0 && S_ISDIR(st.st_mode))
+		return bw_arena_printf(g->arena, "%s/%s", model, g->p->sig_file);
+	slash = strrchr(model, '/');
+	if (slash == NULL)
+		return bw_arena_strdup(g->arena, g->p->sig_file);
+	return bw_arena_printf(g->arena, "%.*s/%s", (int)(slash - model), model, g->p->sig_file);
+}
+
+/* Verified by any of the policy's keys (or its identities through the trusted root). */
+static void check_signature(struct gate *g, const char *model)
+{
+	const struct bw_policy *p = g->p;
+	char *sig = sig_path_for(g, model), *bundle, *trust, *msg;
+	size_t blen = 0, tlen = 0, i;
+	struct bw_verify_opts vo;
+	struct bw_verify_result vr;
+	struct bw_diag d;
+	int verified = 0;
+	char last[300] = "no key given";
+
+	if (sig == NULL || (bundle = read_small(sig, &blen)) == NULL) {
+		msg = bw_arena_printf(g->arena, "no readable signature at %s", sig ? sig : "?");
+		add_reason(g, "signature", model, "signature.missing", BW_DECISION_DENY, msg ? msg : "");
+		return;
+	}
+	for (i = 0; i < p->n_sig_keys + p->n_sig_identities && !verified; i++) {
+		int by_key = i < p->n_sig_keys;
+		const char *tpath = by_key ? p->sig_keys[i] : p->sig_trusted_root;
+
+		trust = read_small(tpath, &tlen);
+		if (trust == NULL) {
+			snprintf(last, sizeof last, "cannot read %s", tpath);
+			continue;
+		}
+		bw_verify_opts_init(&vo);
+		vo.mode = by_key ? BW_VERIFY_KEY : BW_VERIFY_SIGSTORE;
+		vo.trust = (const uint8_t *)trust;
+		vo.trust_len = tlen;
+		if (!by_key) {
+			vo.identity = p->sig_identities[i - p->n_sig_keys].identity;
+			vo.issuer = p->sig_identities[i - p->n_sig_keys].issuer;
+		}
+		bw_verify_result_init(&vr);
+		bw_diag_clear(&d);
+		if (bw_verify_model(model, sig, (const uint8_t *)bundle, blen, &vo, &vr, &d) == BW_OK &&
+		    vr.verified)
+			verified = 1;
+		else
+			snprintf(last, sizeof last, "%s", vr.reason[0] ? vr.reason : d.what);
+		bw_verify_result_release(&vr);
+		bw_free(trust);
+	}
+	bw_free(bundle);
+	if (!verified) {
+		msg = bw_arena_printf(g->arena, "signature does not verify with any trusted key or identity: %s",
+		                      last);
+		add_reason(g, "signature", model, "signature.invalid", BW_DECISION_DENY, msg ? msg : "");
+	}
+}
+
+static void check_provenance(struct gate *g, const char *model)
+{
+	const struct bw_policy *p = g->p;
+	struct bw_lineage_report *r = NULL;
+	struct bw_diag d;
+	char *key, *msg;
+	size_t klen = 0, i;
+	struct stat st;
+
+	if (stat(model, &st) == 0 && S_ISDIR(st.st_mode)) {
+		add_reason(g, "provenance", model, "provenance.required", BW_DECISION_REVIEW,
+		           "provenance is checked per model file; give the model files, not the folder");
+		return;
+	}
+	key = read_small(p->prov_key, &klen);
+	bw_diag_clear(&d);
+	if (key == NULL || bw_lineage_check(model, p->prov_attestations, p->n_prov_attestations,
+	                                    (const uint8_t *)key, klen, &r, &d) != BW_OK) {
+		msg = bw_arena_printf(g->arena, "lineage could not be checked: %s",
+		                      key ? d.what : "cannot read provenance.key");
+		add_reason(g, "provenance", model, "provenance.unchecked", BW_DECISION_DENY, msg ? msg : "");
+		bw_free(key);
+		return;
+	}
+	bw_free(key);
+	for (i = 0; i < r->n_links; i++) {
+		if (r->links[i].ok)
+			continue;
+		msg = bw_arena_printf(g->arena, "%s %s: %s", r->links[i].kind, r->links[i].name,
+		                      r->links[i].detail);
+		add_reason(g, "provenance", model, "provenance.broken", BW_DECISION_DENY, msg ? msg : "");
+	}
+	bw_lineage_free(r);
+}
+
 /* Checks whose modules are not part of this build: say so and deny. */
 static void unavailable(struct gate *g, const char *check, const char *key, const char *what)
 {
@@ -210,13 +332,15 @@ enum bw_err bw_gate_run(const struct bw_policy *p, const struct bw_gate_inputs *
 		e = BW_OK;
 	}
 	if (p->sig_required)
-		unavailable(&g, "signature", "signature.required", "a verified signature");
+		for (i = 0; i < in->n_paths && !g.nomem; i++)
+			check_signature(&g, in->paths[i]);
 	if (p->lic_set)
 		unavailable(&g, "license", "licenses", "a licence check");
 	if (p->deps_set)
 		unavailable(&g, "dependencies", "dependencies", "a dependency audit");
 	if (p->prov_required)
-		unavailable(&g, "provenance", "provenance.required", "provenance");
+		for (i = 0; i < in->n_paths && !g.nomem; i++)
+			check_provenance(&g, in->paths[i]);
 	if (e == BW_ERR_NOMEM || g.nomem) {
 		bw_gate_result_free(res);
 		return BW_ERR_NOMEM;

@@ -364,6 +364,11 @@ static int k_sig_identities(struct pctx *c, const char *key, const yaml_node_t *
 	p->n_sig_identities = cnt;
 	return 0;
 }
+static int k_sig_root(struct pctx *c, const char *key, const yaml_node_t *v, void *obj)
+{
+	P(obj)->sig_trusted_root = dup_scalar(c, v, key);
+	return P(obj)->sig_trusted_root ? 0 : -1;
+}
 static int k_signature(struct pctx *c, const char *key, const yaml_node_t *v, void *obj)
 {
 	static const struct key_def defs[] = {
@@ -371,9 +376,16 @@ static int k_signature(struct pctx *c, const char *key, const yaml_node_t *v, vo
 		{"keys", k_sig_keys},
 		{"identities", k_sig_identities},
 		{"signature_file", k_sig_file},
+		{"trusted_root", k_sig_root},
 	};
+	struct bw_policy *p = obj;
+	int rc = walk_map(c, v, key, defs, sizeof defs / sizeof defs[0], obj);
 
-	return walk_map(c, v, key, defs, sizeof defs / sizeof defs[0], obj);
+	if (rc == 0 && p->sig_required && p->n_sig_keys == 0 && p->n_sig_identities == 0)
+		return perr(c, v, "signature.required needs 'keys' or 'identities' to verify against");
+	if (rc == 0 && p->n_sig_identities > 0 && p->sig_trusted_root == NULL)
+		return perr(c, v, "signature.identities need 'trusted_root' (a Sigstore trusted_root.json)");
+	return rc;
 }
 
 static int k_lic_allow(struct pctx *c, const char *key, const yaml_node_t *v, void *obj)
@@ -432,11 +444,26 @@ static int k_prov_required(struct pctx *c, const char *key, const yaml_node_t *v
 {
 	return parse_bool(c, v, key, &P(obj)->prov_required);
 }
+static int k_prov_att(struct pctx *c, const char *key, const yaml_node_t *v, void *obj)
+{
+	return parse_list(c, v, key, &P(obj)->prov_attestations, &P(obj)->n_prov_attestations);
+}
+static int k_prov_key(struct pctx *c, const char *key, const yaml_node_t *v, void *obj)
+{
+	P(obj)->prov_key = dup_scalar(c, v, key);
+	return P(obj)->prov_key ? 0 : -1;
+}
 static int k_provenance(struct pctx *c, const char *key, const yaml_node_t *v, void *obj)
 {
-	static const struct key_def defs[] = {{"required", k_prov_required}};
+	static const struct key_def defs[] = {
+		{"required", k_prov_required}, {"attestations", k_prov_att}, {"key", k_prov_key},
+	};
+	struct bw_policy *p = obj;
+	int rc = walk_map(c, v, key, defs, sizeof defs / sizeof defs[0], obj);
 
-	return walk_map(c, v, key, defs, 1, obj);
+	if (rc == 0 && p->prov_required && (p->n_prov_attestations == 0 || p->prov_key == NULL))
+		return perr(c, v, "provenance.required needs 'attestations' and 'key'");
+	return rc;
 }
 
 #define E(obj) ((struct bw_policy_exception *)(obj))

@@ -50,6 +50,7 @@ struct bw_policy {
 	struct bw_policy_identity *sig_identities;
 	size_t n_sig_identities;
 	const char *sig_file;
+	const char *sig_trusted_root; /* trusted_root.json for identities (Sigstore bundles) */
 
 	/* licenses */
 	int lic_set;
@@ -67,6 +68,9 @@ struct bw_policy {
 
 	/* provenance */
 	int prov_required;
+	const char **prov_attestations;
+	size_t n_prov_attestations;
+	const char *prov_key;
 
 	struct bw_policy_exception *exceptions;
 	size_t n_exceptions;

@@ -53,7 +53,15 @@ struct frame {
 	const char *location;
 	size_t member;
 	struct bw_fmt_sink sink;
+	int primary;             /* sets the member's format */
+	int incomplete;          /* this reading stopped early: held until dispatch decides */
+	uint64_t inc_offset;
+	const char *inc_msg;
 };
+
+/* A second reading is tried when another format claims the bytes at least this strongly. */
+#define POLYGLOT_MIN_SCORE 60
+#define MAX_CANDIDATES 8
 
 void bw_limits_default(struct bw_limits *lim)
 {
@@ -413,15 +421,25 @@ static void sink_incomplete(void *user, enum bw_err why, uint64_t offset, const 
 
 	if (m == NULL || *m == '\0')
 		m = bw_err_str(why);
-	mark_incomplete(fr->ctx, fr->location, offset, m);
+	if (fr->incomplete)
+		return;
+	/* held in the frame: dispatch decides whether another reading covers it */
+	fr->incomplete = 1;
+	fr->inc_offset = offset;
+	fr->inc_msg = bw_arena_strdup(fr->ctx->arena, m);
+	if (fr->inc_msg == NULL)
+		fr->inc_msg = "not fully scanned";
 }
 
 static void sink_format(void *user, const char *format)
 {
 	struct frame *fr = user;
 	struct scan_ctx *c = fr->ctx;
-	const char *f = bw_arena_strdup(c->arena, format);
+	const char *f;
 
+	if (!fr->primary)
+		return;
+	f = bw_arena_strdup(c->arena, format);
 	if (f != NULL)
 		c->members[fr->member].format = f;
 }
@@ -456,19 +474,56 @@ static void note(struct scan_ctx *c, const char *id, const char *location, uint6
 	(void)add_finding(c, anomaly_rule(c, id, &tmp), location, offset, msg);
 }
 
+static void run_reading(struct scan_ctx *c, struct frame *fr, const struct bw_format *fmt,
+                        const char *location, size_t idx, unsigned depth, int primary,
+                        const uint8_t *data, size_t len)
+{
+	enum bw_err e;
+
+	memset(fr, 0, sizeof *fr);
+	fr->ctx = c;
+	fr->location = location;
+	fr->member = idx;
+	fr->primary = primary;
+	fr->sink.user = fr;
+	fr->sink.finding = sink_finding;
+	fr->sink.import = sink_import;
+	fr->sink.call = sink_call;
+	fr->sink.member = sink_member;
+	fr->sink.incomplete = sink_incomplete;
+	fr->sink.format = sink_format;
+	fr->sink.lim = &c->o->limits;
+	fr->sink.depth = depth;
+	e = fmt->scan(data, len, &fr->sink);
+	if (e == BW_ERR_NOMEM)
+		c->nomem = 1;
+	else if (e != BW_OK && !fr->incomplete) {
+		fr->incomplete = 1;
+		fr->inc_offset = BW_NO_OFFSET;
+		fr->inc_msg = bw_err_str(e);
+	}
+}
+
+/*
+ * Scan bytes under the format that claims them most strongly, and under every
+ * other format that claims them strongly too: different loaders pick
+ * different readings of a polyglot (torch.load sees the zip, pickle.load the
+ * pickle), so each reading's findings count. A reading that stops early makes
+ * the member incomplete unless another strong reading covers the bytes fully.
+ */
 static void dispatch(struct scan_ctx *c, const char *location, const uint8_t *data, size_t len,
                      unsigned depth, int only_if_detected)
 {
-	const struct bw_format *fmt;
-	struct frame fr;
-	size_t idx;
-	int score;
-	enum bw_err e;
+	struct bw_candidate cand[MAX_CANDIDATES];
+	struct frame fr, alt;
+	size_t n, i, idx, before;
+	int covered = 0;
+	char *msg;
 
 	if (c->nomem)
 		return;
-	fmt = bw_registry_detect(data, len, &score);
-	if (fmt == NULL && only_if_detected)
+	n = bw_registry_candidates(data, len, cand, MAX_CANDIDATES);
+	if (n == 0 && only_if_detected)
 		return;
 	if (depth > c->o->limits.max_depth) {
 		note(c, "scan.depth-limit", location, BW_NO_OFFSET,
@@ -482,27 +537,34 @@ static void dispatch(struct scan_ctx *c, const char *location, const uint8_t *da
 		mark_incomplete(c, location, BW_NO_OFFSET, "more members than the member limit");
 		return;
 	}
-	if (add_member(c, location, fmt ? fmt->name : "data", len, &idx) != 0)
+	if (add_member(c, location, n ? cand[0].fmt->name : "data", len, &idx) != 0)
 		return;
-	if (fmt == NULL)
+	if (n == 0)
 		return;
-	fr.ctx = c;
-	fr.location = location;
-	fr.member = idx;
-	fr.sink.user = &fr;
-	fr.sink.finding = sink_finding;
-	fr.sink.import = sink_import;
-	fr.sink.call = sink_call;
-	fr.sink.member = sink_member;
-	fr.sink.incomplete = sink_incomplete;
-	fr.sink.format = sink_format;
-	fr.sink.lim = &c->o->limits;
-	fr.sink.depth = depth;
-	e = fmt->scan(data, len, &fr.sink);
-	if (e == BW_ERR_NOMEM)
-		c->nomem = 1;
-	else if (e != BW_OK)
-		mark_incomplete(c, location, BW_NO_OFFSET, bw_err_str(e));
+	run_reading(c, &fr, cand[0].fmt, location, idx, depth, 1, data, len);
+	for (i = 1; i < n && !c->nomem; i++) {
+		if (cand[i].score < POLYGLOT_MIN_SCORE)
+			break;
+		before = c->n_findings;
+		run_reading(c, &alt, cand[i].fmt, location, idx, depth, 0, data, len);
+		if (!alt.incomplete) {
+			covered = 1;
+			if (fr.incomplete) {
+				/* the strongest claim was wrong: this reading is the format */
+				c->members[idx].format = cand[i].fmt->name;
+				msg = bw_arena_printf(c->arena, "read as %s after the %s reading failed (%s)",
+				                      cand[i].fmt->name, cand[0].fmt->name, fr.inc_msg);
+				note(c, "format.ambiguous", location, fr.inc_offset, msg ? msg : "");
+			}
+		}
+		if (c->n_findings > before) {
+			msg = bw_arena_printf(c->arena, "the bytes also parse as %s; findings of that reading "
+			                      "are included", cand[i].fmt->name);
+			note(c, "format.polyglot", location, BW_NO_OFFSET, msg ? msg : "");
+		}
+	}
+	if (fr.incomplete && !covered)
+		mark_incomplete(c, location, fr.inc_offset, fr.inc_msg);
 	if (is_pickle_family(c->members[idx].format))
 		c->pickle_based = 1;
 }
@@ -577,6 +639,7 @@ static enum bw_err scan_bytes(const struct bw_scan_opts *o, struct bw_scan_resul
 	c = bw_calloc(1, sizeof *c);
 	if (c == NULL)
 		return BW_ERR_NOMEM;
+	bw_scan_workers_init();
 	c->o = o;
 	c->arena = a;
 	a->budget = (size_t)(o->limits.mem_budget > SIZE_MAX ? SIZE_MAX : o->limits.mem_budget);

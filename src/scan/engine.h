@@ -22,4 +22,7 @@ BW_MUST_CHECK enum bw_err bw_result_new_note(const char *path, const struct bw_s
 BW_MUST_CHECK enum bw_err bw_result_new_error(const char *path, enum bw_err err, const char *msg,
                                               struct bw_scan_result **out);
 
+/* Install the worker handler table for direct forks (idempotent). */
+void bw_scan_workers_init(void);
+
 #endif

@@ -43,3 +43,26 @@ const struct bw_format *bw_registry_detect(const uint8_t *data, size_t len, int 
 	*score = top;
 	return best;
 }
+
+size_t bw_registry_candidates(const uint8_t *data, size_t len, struct bw_candidate *out, size_t max)
+{
+	size_t i, n = 0, j;
+	int s;
+
+	for (i = 0; i < bw_registry_count(); i++) {
+		s = formats[i].detect(data, len);
+		if (s <= 0)
+			continue;
+		/* insertion into a short sorted list; stable for equal scores */
+		for (j = n; j > 0 && out[j - 1].score < s; j--)
+			if (j < max)
+				out[j] = out[j - 1];
+		if (j < max) {
+			out[j].fmt = &formats[i];
+			out[j].score = s;
+		}
+		if (n < max)
+			n++;
+	}
+	return n;
+}

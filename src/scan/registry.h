@@ -14,6 +14,17 @@ struct bw_format {
 	enum bw_err (*scan)(const uint8_t *data, size_t len, const struct bw_fmt_sink *sink);
 };
 
+struct bw_candidate {
+	const struct bw_format *fmt;
+	int score;
+};
+
+/*
+ * Every format that claims these bytes (score > 0), most confident first
+ * (ties in table order). Returns how many were written (at most max).
+ */
+size_t bw_registry_candidates(const uint8_t *data, size_t len, struct bw_candidate *out, size_t max);
+
 /* The most confident format for these bytes, or NULL when none claims them. */
 const struct bw_format *bw_registry_detect(const uint8_t *data, size_t len, int *score);
 size_t bw_registry_count(void);

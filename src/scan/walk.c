@@ -94,6 +94,43 @@ static int inside(const char *root_real, const char *target_real)
 	       (target_real[n] == '/' || target_real[n] == '\0');
 }
 
+/*
+ * Hugging Face cache layout (huggingface_hub): <cache>/models--org--name/
+ * {blobs/<hash>, snapshots/<revision>/<file> -> ../../blobs/<hash>}. When the
+ * folder scanned is (inside) a snapshot, links into that repository's blobs/
+ * are part of the model, not an escape. Writes the blobs path into out.
+ */
+static int hf_blobs_dir(const char *root_real, char *out, size_t outlen)
+{
+	const char *snap = strstr(root_real, "/snapshots/");
+	const char *repo;
+	struct stat st;
+	size_t n;
+
+	if (snap == NULL)
+		return 0;
+	repo = snap;
+	while (repo > root_real && repo[-1] != '/')
+		repo--;
+	if (strncmp(repo, "models--", 8) != 0 && strncmp(repo, "datasets--", 10) != 0 &&
+	    strncmp(repo, "spaces--", 8) != 0)
+		return 0;
+	n = (size_t)(snap - root_real);
+	if (n + sizeof "/blobs" > outlen)
+		return 0;
+	memcpy(out, root_real, n);
+	memcpy(out + n, "/blobs", sizeof "/blobs");
+	return stat(out, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* "/" between a directory and a name, unless the directory already ends in one. */
+static const char *sep(const char *dir)
+{
+	size_t n = strlen(dir);
+
+	return n > 0 && dir[n - 1] == '/' ? "" : "/";
+}
+
 /* Read one directory's entry names, sorted. */
 static enum bw_err read_dir(const char *dir, char ***names, size_t *n)
 {
@@ -137,12 +174,14 @@ nomem:
 /* Expand a directory into l, depth-first in name order, with an explicit stack. */
 static enum bw_err walk_dir(const char *root, struct list *l)
 {
-	char root_real[PATH_MAX], real[PATH_MAX], path[PATH_MAX];
+	char root_real[PATH_MAX], real[PATH_MAX], path[PATH_MAX], blobs[PATH_MAX];
 	struct list stack = {0};
 	enum bw_err e = BW_OK;
+	int hf;
 
 	if (realpath(root, root_real) == NULL)
 		return list_push(l, root, ITEM_ERROR, "walk.unreadable", strerror(errno));
+	hf = hf_blobs_dir(root_real, blobs, sizeof blobs);
 	e = list_push(&stack, root, ITEM_SCAN, NULL, NULL);
 	while (e == BW_OK && stack.n > 0) {
 		char **names = NULL;
@@ -159,7 +198,8 @@ static enum bw_err walk_dir(const char *root, struct list *l)
 		for (i = 0; i < n && e == BW_OK; i++) {
 			struct stat st;
 
-			if ((size_t)snprintf(path, sizeof path, "%s/%s", top.path, names[i]) >= sizeof path) {
+			if ((size_t)snprintf(path, sizeof path, "%s%s%s", top.path, sep(top.path), names[i]) >=
+			    sizeof path) {
 				e = list_push(l, top.path, ITEM_ERROR, "walk.unreadable", "path too long; not scanned");
 				continue;
 			}
@@ -172,7 +212,7 @@ static enum bw_err walk_dir(const char *root, struct list *l)
 				if (realpath(path, real) == NULL || stat(real, &ts) != 0)
 					e = list_push(l, path, ITEM_NOTE, "walk.broken-symlink",
 					              "symbolic link to nothing; not scanned");
-				else if (!inside(root_real, real))
+				else if (!inside(root_real, real) && !(hf && inside(blobs, real)))
 					e = list_push(l, path, ITEM_NOTE, "walk.symlink-escape",
 					              "symbolic link points outside the scanned folder; not followed");
 				else if (S_ISREG(ts.st_mode))
@@ -189,7 +229,8 @@ static enum bw_err walk_dir(const char *root, struct list *l)
 		for (i = n; i > 0 && e == BW_OK; i--) {
 			struct stat st;
 
-			if ((size_t)snprintf(path, sizeof path, "%s/%s", top.path, names[i - 1]) >= sizeof path)
+			if ((size_t)snprintf(path, sizeof path, "%s%s%s", top.path, sep(top.path), names[i - 1]) >=
+			    sizeof path)
 				continue;
 			if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
 				e = list_push(&stack, path, ITEM_SCAN, NULL, NULL);

@@ -33,6 +33,16 @@ mkdir -p "$TMP/m"; ln -s /etc/hostname "$TMP/m/escape"; cp "$TMP/data.bin" "$TMP
 run "$BW" scan --format json --fail-on high "$TMP/m"; expect_rc 1 "symlink escape"
 expect_out_has '"walk.symlink-escape"' "symlink escape finding"
 
+# Hugging Face cache snapshot: files are links into ../../blobs; that is not an escape.
+hf="$TMP/hub/models--org--model"; mkdir -p "$hf/blobs" "$hf/snapshots/abc123" "$hf/refs"
+cp "$TMP/data.bin" "$hf/blobs/0123abcd"; ln -s ../../blobs/0123abcd "$hf/snapshots/abc123/config.json"
+ln -s /etc/hostname "$hf/snapshots/abc123/evil"
+run "$BW" scan --format json "$hf/snapshots/abc123"; expect_rc 1 "hf snapshot with one real escape"
+/usr/bin/python3 -c '
+import json,sys; d=json.load(open(sys.argv[1])); f={x["path"].rsplit("/",1)[1]:x for x in d["files"]}
+assert f["config.json"]["verdict"]=="clean", f["config.json"]
+assert f["evil"]["findings"][0]["rule"]=="walk.symlink-escape"' "$OUT" && ok || bad "hf cache layout: $(head -c 600 "$OUT")"
+
 # JSON is valid and versioned; SARIF 2.1.0 has the driver and rules.
 run "$BW" scan --format json "$TMP/data.bin"; expect_rc 0 json
 /usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["schema"]=="bulwark.scan/1" and d["summary"]["files"]==1' "$OUT" && ok || bad "json schema"

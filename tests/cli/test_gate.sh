@@ -44,10 +44,44 @@ expect_out_has "waived" "waived text"; expect_out_has "EX-1" "waiver id"
 run "$BW" gate --policy "$TMP/p.yaml" --date 2027-01-01 "$TMP/m"; expect_rc 1 "expired exception not applied"
 expect_out_has "expired on 2026-12-31" "expired msg"
 
+# --- signatures: verified against the policy's keys ---
+mkdir -p "$TMP/model"; printf 'weights\n' > "$TMP/model/w.bin"; printf '{}\n' > "$TMP/model/config.json"
+(cd "$TMP" && "$BW" keygen --out pub >/dev/null 2>&1 && "$BW" keygen --out rogue >/dev/null 2>&1)
+pol 'version: 1' 'signature: {required: true, keys: ['"$TMP"'/pub.pub.pem]}'
+run "$BW" gate --policy "$TMP/p.yaml" "$TMP/model"; expect_rc 1 "unsigned model denied"; expect_out_has "signature.missing" "missing sig reason"
+"$BW" sign --key "$TMP/pub.priv.pem" "$TMP/model" >/dev/null 2>&1 && ok || bad "sign model"
+run "$BW" gate --policy "$TMP/p.yaml" "$TMP/model"; expect_rc 0 "signed model allowed"
+printf 'tampered\n' >> "$TMP/model/w.bin"
+run "$BW" gate --policy "$TMP/p.yaml" "$TMP/model"; expect_rc 1 "tampered model denied"; expect_out_has "signature.invalid" "invalid sig reason"
+"$BW" sign --key "$TMP/rogue.priv.pem" "$TMP/model" >/dev/null 2>&1
+run "$BW" gate --policy "$TMP/p.yaml" "$TMP/model"; expect_rc 1 "model signed by an untrusted key denied"
+pol 'version: 1' 'signature: {required: true}'
+run "$BW" gate --policy "$TMP/p.yaml" "$TMP/model"; expect_rc 2 "signature without keys is a policy error"
+
+# --- provenance: lineage through a signed attestation ---
+mkdir -p "$TMP/ds"; echo "1,2" > "$TMP/ds/a.csv"; head -c 64 /dev/urandom > "$TMP/m.bin"
+"$BW" attest --key "$TMP/pub.priv.pem" --output-model "$TMP/m.bin" --dataset "$TMP/ds" -o "$TMP/run.json" >/dev/null 2>&1 && ok || bad attest
+pol 'version: 1' 'provenance: {required: true, attestations: ['"$TMP"'/run.json], key: '"$TMP"'/pub.pub.pem}'
+run "$BW" gate --policy "$TMP/p.yaml" "$TMP/m.bin"; expect_rc 0 "attested model allowed"
+echo "3,4" >> "$TMP/ds/a.csv"
+run "$BW" gate --policy "$TMP/p.yaml" "$TMP/m.bin"; expect_rc 1 "changed dataset denied"; expect_out_has "changed a.csv" "tampered file named"
+
 # --- fail closed on checks this build cannot do ---
-pol 'version: 1' 'signature: {required: true, keys: [k.pub]}'
-run "$BW" gate --policy "$TMP/p.yaml" "$TMP/data.bin"; expect_rc 1 "signature required: fail closed"
+pol 'version: 1' 'licenses: {allow: [mit]}'
+run "$BW" gate --policy "$TMP/p.yaml" "$TMP/data.bin"; expect_rc 1 "licence check: fail closed"
 expect_out_has "fails closed" "fail closed msg"
+
+# --- every decision lands in the audit log, bound to the policy and inputs ---
+(cd "$TMP" && "$BW" keygen --out logkey >/dev/null 2>&1)
+pol 'version: 1'
+run "$BW" gate --policy "$TMP/p.yaml" --log "$TMP/audit" --log-key "$TMP/logkey.priv.pem" "$TMP/data.bin"
+expect_rc 0 "gate with log"; expect_err_has "audit-log entry 0" "entry index"
+run "$BW" gate --log "$TMP/audit" --log-key "$TMP/logkey.priv.pem" "$TMP/missing.pt"; expect_rc 1 "denied decision logged"
+run "$BW" log verify "$TMP/audit" --key "$TMP/logkey.pub.pem"; expect_rc 0 "audit log verifies"; expect_out_has "2 entries" "two decisions"
+run "$BW" log show "$TMP/audit" --entry 0
+expect_out_has '"kind":"gate"' "entry kind"; expect_out_has "$(sha256sum "$TMP/data.bin" | cut -c1-64)" "input digest"
+expect_out_has "$(sha256sum "$TMP/p.yaml" | cut -c1-64)" "policy digest"
+run "$BW" gate --log "$TMP/audit" "$TMP/data.bin"; expect_rc 2 "--log without --log-key"
 
 # --- the example policies parse ---
 for f in "$BW_SRC"/docs/examples/policy-*.yaml; do

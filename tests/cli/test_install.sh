@@ -25,7 +25,7 @@ int main(void)
 }
 C
 export PKG_CONFIG_PATH="$TMP/p/lib/pkgconfig"
-run sh -c "cc -std=c11 -o '$TMP/use' '$TMP/use.c' \$(pkg-config --cflags --libs bulwark)"
+run sh -c "${BW_CC:-cc} ${BW_CFLAGS:-} -std=c11 -o '$TMP/use' '$TMP/use.c' \$(pkg-config --cflags --libs bulwark)"
 expect_rc 0 "compile against installed library"
 run env LD_LIBRARY_PATH="$TMP/p/lib" "$TMP/use"; expect_rc 0 "run program"; expect_out_has "clean" "program output"
 run man -l "$TMP/p/share/man/man1/bulwark.1"; expect_rc 0 "man page renders"

@@ -1,12 +1,13 @@
 /*
  * test_hdf5.c - the confined HDF5 reader: attributes come back as members,
- * malformed files are incomplete (never clean), no helper means incomplete.
+ * malformed files are incomplete (never clean).
  */
 #include <string.h>
 
 #include "bulwark/scan.h"
 #include "core/fileio.h"
 #include "formats/hdf5/hdf5.h"
+#include "scan/engine.h"
 #include "harness.h"
 
 struct rec {
@@ -76,19 +77,15 @@ int main(void)
 	CHECK(bw_hdf5_detect(m.data, m.len) > 0);
 	CHECK(bw_hdf5_detect((const uint8_t *)"not hdf5", 8) == 0);
 
-	/* without the helper: honest "not read", never clean */
-	scan(m.data, m.len, &r);
-	CHECK_EQ_INT(r.n_incomplete, 1);
-	CHECK_EQ_INT(r.n_members, 0);
-
-	CHECK_EQ_INT(bw_hdf5_helper_start_fork(&d), BW_OK);
+	/* no service: the library forks a confined child per file */
+	bw_scan_workers_init();
 	scan(m.data, m.len, &r);
 	CHECK_EQ_INT(r.n_incomplete, 0);
 	CHECK(r.n_members >= 1);
 	CHECK(r.model_config_has_lambda);
 	CHECK_STR(r.format, "keras-h5");
 
-	/* a truncated file: libhdf5 refuses it -> incomplete; the helper survives */
+	/* a truncated file: libhdf5 refuses it -> incomplete, never clean */
 	scan(m.data, 1024, &r);
 	CHECK_EQ_INT(r.n_incomplete, 1);
 	memset(junk, 0xA5, sizeof junk);
@@ -98,7 +95,6 @@ int main(void)
 	scan(m.data, m.len, &r);
 	CHECK(r.model_config_has_lambda);
 
-	bw_hdf5_helper_stop();
 	bw_file_unmap(&m);
 	return bw_test_done();
 }

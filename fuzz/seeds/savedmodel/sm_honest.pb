@@ -1,0 +1,24 @@
+Ž
+"serve‚
+
+xPlaceholder
+
+wVarHandleOp
+
+mmMatMul
+
+saver/filenameConst
+
+saver/SaveV2SaveV2
+
+saver/RestoreV2	RestoreV2
+!
+saver/MergeMergeV2Checkpoints
+&
+tableInitializeTableFromTextFileV2/
+-
+
+__inference_call_1
+
+aAddV2	
+rRelu"¿

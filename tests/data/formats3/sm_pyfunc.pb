@@ -1,0 +1,22 @@
+Å
+"serveı
+
+xPlaceholder
+
+wVarHandleOp
+
+mmMatMul
+
+saver/filenameConst
+
+saver/SaveV2SaveV2
+
+saver/RestoreV2	RestoreV2
+!
+saver/MergeMergeV2Checkpoints
+&
+tableInitializeTableFromTextFileV2
+"
+badPyFunc*
+token
+pyfunc_0"ø

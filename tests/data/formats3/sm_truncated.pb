@@ -1,0 +1,20 @@
+ñ
+"serveå
+
+xPlaceholder
+
+wVarHandleOp
+
+mmMatMul
+
+saver/filenameConst
+
+saver/SaveV2SaveV2
+
+saver/RestoreV2	RestoreV2
+!
+saver/MergeMergeV2Checkpoints
+&
+tableInitializeTableFromTextFileV2
+
+badEagerPyFunc"
