@@ -4,7 +4,7 @@ JOBS ?= 2
 FUZZ_SECONDS ?= 10
 PREFIX ?= /usr/local
 
-.PHONY: all deps build demo check test asan fuzz-smoke fuzz bench install clean
+.PHONY: all deps build demo check test asan release-build fuzz-smoke fuzz bench install clean
 
 all: build
 
@@ -35,9 +35,14 @@ fuzz-smoke: deps
 	cmake --build build/fuzz -j$(JOBS)
 	bash scripts/fuzz.sh build/fuzz $(FUZZ_SECONDS)
 
+release-build: deps
+	cmake --preset release >/dev/null
+	cmake --build build/release -j$(JOBS)
+
 # The whole suite: warnings as errors, unit + CLI + conformance tests,
-# the same under ASan+UBSan, then a short libFuzzer run of every parser.
-check: test asan fuzz-smoke
+# the same under ASan+UBSan, the hardened release build (-O2 finds other
+# warnings), then a short libFuzzer run of every parser.
+check: test asan release-build fuzz-smoke
 	@echo "make check: all stages passed"
 
 fuzz: deps

@@ -28,6 +28,16 @@ int cli_help(const char *cmd);
 /* 1 when colour may be used on this stream (a terminal, NO_COLOR unset). */
 int cli_use_color(FILE *f);
 
+/*
+ * Append entry (a JSON object, consumed; "schema" and "time" are added) to
+ * the audit log in dir, signed with the private key at key_path
+ * ($BULWARK_KEY_PASSPHRASE for an encrypted key). 0, or -1 after printing why.
+ */
+struct json_t;
+int cli_audit_append(const char *cmd, const char *dir, const char *key_path, struct json_t *entry);
+/* [{"path", "sha256"}] for each regular file among paths (folders: path only). */
+struct json_t *cli_audit_inputs(const char *const *paths, size_t n);
+
 #define BW_CMD(name, fn, summary) int fn(int argc, char **argv); extern const char name##_help[];
 #include "commands.def"
 #undef BW_CMD

@@ -48,20 +48,14 @@ static int parse_day(const char *s, time_t *out)
 	return 0;
 }
 
-/* The audit-log entry of a decision: when, which policy, which inputs, the result. */
-static int append_decision(struct bw_tlog *log, const struct bw_tlog_key *key,
-                           const char *policy_path, const struct bw_gate_inputs *in,
-                           const struct bw_gate_result *res)
+/* The audit-log entry of a decision: which policy, which inputs, the result. */
+static int append_decision(const char *dir, const char *key_path, const char *policy_path,
+                           const struct bw_gate_inputs *in, const struct bw_gate_result *res)
 {
-	json_t *entry, *inputs, *decision;
+	json_t *entry, *decision;
 	json_error_t jerr;
-	char *gate_doc = NULL, *text, hex[65], when[32];
+	char *gate_doc = NULL, hex[65];
 	struct bw_diag d;
-	struct tm tm;
-	time_t now = time(NULL);
-	uint64_t idx;
-	size_t i;
-	int rc = -1;
 
 	if (bw_gate_json(res, &gate_doc) != BW_OK)
 		return -1;
@@ -69,18 +63,8 @@ static int append_decision(struct bw_tlog *log, const struct bw_tlog_key *key,
 	bw_report_free(gate_doc);
 	if (decision == NULL)
 		return -1;
-	gmtime_r(&now, &tm);
-	strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-	inputs = json_array();
-	for (i = 0; i < in->n_paths; i++) {
-		json_t *o = json_pack("{s:s}", "path", in->paths[i]);
-		bw_diag_clear(&d);
-		if (bw_tlog_file_digest(in->paths[i], hex, &d) == BW_OK)
-			json_object_set_new(o, "sha256", json_string(hex));
-		json_array_append_new(inputs, o);
-	}
-	entry = json_pack("{s:s,s:s,s:s,s:o,s:o}", "schema", "bulwark.audit-entry/1", "kind", "gate",
-	                  "time", when, "inputs", inputs, "result", decision);
+	entry = json_pack("{s:s,s:o,s:o}", "kind", "gate", "inputs",
+	                  cli_audit_inputs(in->paths, in->n_paths), "result", decision);
 	if (policy_path != NULL) {
 		bw_diag_clear(&d);
 		json_object_set_new(entry, "policy",
@@ -90,20 +74,7 @@ static int append_decision(struct bw_tlog *log, const struct bw_tlog_key *key,
 	} else {
 		json_object_set_new(entry, "policy", json_string("built-in default"));
 	}
-	text = json_dumps(entry, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
-	json_decref(entry);
-	if (text == NULL)
-		return -1;
-	bw_diag_clear(&d);
-	if (bw_tlog_append(log, text, strlen(text), key, &idx, &d) != BW_OK)
-		cli_err("gate", "audit log: %s", d.what);
-	else {
-		fprintf(stderr, "bulwark gate: decision recorded as audit-log entry %llu\n",
-		        (unsigned long long)idx);
-		rc = 0;
-	}
-	free(text);
-	return rc;
+	return cli_audit_append("gate", dir, key_path, entry);
 }
 
 int cmd_gate(int argc, char **argv)
@@ -119,8 +90,6 @@ int cmd_gate(int argc, char **argv)
 	struct bw_gate_inputs in;
 	struct bw_diag diag;
 	const char *policy_path = NULL, *log_dir = NULL, *log_key_path = NULL;
-	struct bw_tlog *log = NULL;
-	struct bw_tlog_key *log_key = NULL;
 	int c, fmt = BW_OUT_TEXT, rc = BW_EXIT_USAGE;
 	long threads = 0;
 	char *doc = NULL, *end;
@@ -177,17 +146,6 @@ int cmd_gate(int argc, char **argv)
 		return BW_EXIT_USAGE;
 	}
 	bw_diag_clear(&diag);
-	if (log_dir != NULL) {
-		/* open the log and its key before the sandbox: appending writes files */
-		if (bw_tlog_key_load(log_key_path, 1, getenv("BULWARK_KEY_PASSPHRASE"), &log_key, &diag) !=
-		        BW_OK ||
-		    bw_tlog_open(log_dir, 1, 1, NULL, &log, &diag) != BW_OK) {
-			cli_err("gate", "audit log: %s", diag.what);
-			rc = BW_EXIT_USAGE;
-			goto out;
-		}
-	}
-	bw_diag_clear(&diag);
 	if (policy_path != NULL ? bw_policy_load_file(policy_path, &pol, &diag) != BW_OK
 	                        : bw_policy_default(&pol) != BW_OK) {
 		cli_err("gate", "policy: %s", diag.what[0] ? diag.what : "out of memory");
@@ -199,7 +157,7 @@ int cmd_gate(int argc, char **argv)
 		cli_err("gate", "warning: HDF5 and archive files will not be read: %s", diag.what);
 	bw_diag_clear(&diag);
 	/* with an audit log the process must still write it: confine only without one */
-	if (log == NULL && bw_sandbox_enter(&diag) != BW_OK)
+	if (log_dir == NULL && bw_sandbox_enter(&diag) != BW_OK)
 		cli_err("gate", "warning: running without the sandbox: %s", diag.what);
 	in.paths = (const char *const *)(argv + optind);
 	in.n_paths = (size_t)(argc - optind);
@@ -231,7 +189,7 @@ int cmd_gate(int argc, char **argv)
 			putchar('\n');
 		}
 	}
-	if (log != NULL && append_decision(log, log_key, policy_path, &in, res) != 0) {
+	if (log_dir != NULL && append_decision(log_dir, log_key_path, policy_path, &in, res) != 0) {
 		rc = BW_EXIT_INCOMPLETE;
 		goto out;
 	}
@@ -239,8 +197,6 @@ int cmd_gate(int argc, char **argv)
 	     : res->decision == BW_DECISION_DENY ? BW_EXIT_FINDINGS
 	                                           : BW_EXIT_INCOMPLETE;
 out:
-	bw_tlog_close(log);
-	bw_tlog_key_free(log_key);
 	bw_scan_service_stop();
 	bw_report_free(doc);
 	bw_gate_result_free(res);

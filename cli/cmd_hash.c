@@ -48,6 +48,21 @@ int cli_sign_hash_opt(const char *cmd, int argc, char **argv, int *i, struct bw_
                       const char **ign, size_t *n_ign, size_t max_ign, const char *model);
 int cli_sign_exit_for(enum bw_err err);
 void cli_sign_progress_done(void);
+void cli_sign_put_name(FILE *f, const char *s);
+
+/* A file name on a terminal line: control bytes as \xNN so a hostile name
+ * cannot forge output lines or terminal escapes. */
+void cli_sign_put_name(FILE *f, const char *s)
+{
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c < 0x20 || c == 0x7f || c == '\\')
+			fprintf(f, "\\x%02x", c);
+		else
+			fputc(c, f);
+	}
+}
 
 static int g_progress_shown;
 
@@ -87,13 +102,20 @@ int cli_sign_read_file(const char *cmd, const char *path, size_t max, unsigned c
 				cli_err(cmd, "%s: larger than %zu bytes", path, max);
 				goto fail;
 			}
-			cap = cap ? cap * 2 : 4096;
-			nb = realloc(buf, cap + 1);
+			/* Grow by copy + wipe, never realloc: the old block may
+			 * hold key bytes and must not be freed uncleared. */
+			nb = malloc((cap ? cap * 2 : 4096) + 1);
 			if (nb == NULL) {
 				cli_err(cmd, "out of memory");
 				goto fail;
 			}
+			if (buf != NULL) {
+				memcpy(nb, buf, n);
+				bw_sign_wipe(buf, cap);
+				free(buf);
+			}
 			buf = nb;
+			cap = cap ? cap * 2 : 4096;
 		}
 		got = fread(buf + n, 1, cap - n, f);
 		n += got;
@@ -349,11 +371,14 @@ int cmd_hash(int argc, char **argv)
 		}
 		for (i = 0; i < m->n_ignore_paths; i++)
 			json_array_append_new(ig, json_string(m->ignore_paths[i]));
-		doc = json_pack("{s:s, s:{s:s}, s:{s:s, s:s, s:I, s:b, s:o}, s:I, s:I, s:o}", "model", m->model_name,
+		doc = json_pack("{s:s, s:{s:s}, s:{s:s, s:s, s:b, s:o}, s:I, s:I, s:o}", "model", m->model_name,
 		                "root_digest", "sha256", hex, "serialization", "method",
-		                m->method == BW_SER_SHARDS ? "shards" : "files", "hash_type", "sha256", "shard_size",
-		                (json_int_t)m->shard_size, "allow_symlinks", m->allow_symlinks, "ignore_paths", ig,
+		                m->method == BW_SER_SHARDS ? "shards" : "files", "hash_type", "sha256",
+		                "allow_symlinks", m->allow_symlinks, "ignore_paths", ig,
 		                "files", (json_int_t)m->n_files, "bytes", (json_int_t)m->total_bytes, "resources", res);
+		if (doc != NULL && m->method == BW_SER_SHARDS)
+			json_object_set_new(json_object_get(doc, "serialization"), "shard_size",
+			                    json_integer((json_int_t)m->shard_size));
 		txt = doc ? json_dumps(doc, JSON_INDENT(2)) : NULL;
 		if (txt != NULL) {
 			puts(txt);
@@ -367,7 +392,9 @@ int cmd_hash(int argc, char **argv)
 
 			for (b = 0; b < 32; b++)
 				snprintf(d + 2 * b, 3, "%02x", m->items[i].digest[b]);
-			printf("%s  %s\n", d, m->items[i].name);
+			printf("%s  ", d);
+			cli_sign_put_name(stdout, m->items[i].name);
+			fputc('\n', stdout);
 		}
 		printf("# root sha256:%s  model=%s  method=%s  files=%zu  resources=%zu  bytes=%llu\n", hex,
 		       m->model_name, m->method == BW_SER_SHARDS ? "shards" : "files", m->n_files, m->n_items,

@@ -114,7 +114,14 @@ int cmd_keygen(int argc, char **argv)
 		unlink(privp);
 		goto done;
 	}
-	printf("wrote %s (private, P-%d%s) and %s\n", privp, bits, encrypt ? ", encrypted" : "", pubp);
+	{
+		char hint[65];
+
+		if (bw_key_hint((const unsigned char *)pub, publ, hint, NULL) != BW_OK)
+			snprintf(hint, sizeof hint, "?");
+		printf("wrote %s (private, P-%d%s) and %s (key hint %s)\n", privp, bits, encrypt ? ", encrypted" : "",
+		       pubp, hint);
+	}
 	rc = BW_EXIT_OK;
 done:
 	if (priv != NULL) {

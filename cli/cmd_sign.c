@@ -13,6 +13,8 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "cli.h"
 #include "bulwark/sign.h"
 
@@ -32,6 +34,7 @@ const char sign_help[] =
 	"  --passphrase-env VAR    read the key passphrase from environment variable VAR\n"
 	"                          (default BULWARK_KEY_PASSPHRASE; else asked on the terminal)\n"
 	"  --format text|json      report format (default text)\n"
+	"  --log DIR --log-key KEY record the signing in this audit log (bulwark help log)\n"
 	"  hashing options as for `bulwark hash`: --method, --shard-size, --ignore-paths,\n"
 	"  --no-default-ignores, --allow-symlinks, --order, --threads, --model-name,\n"
 	"  --single-file-name\n"
@@ -118,6 +121,7 @@ int cmd_sign(int argc, char **argv)
 	const char *ign[MAX_IGN];
 	size_t n_ign = 0;
 	const char *model = NULL, *key_path = NULL, *chain_path = NULL, *out = NULL, *pass_env = NULL;
+	const char *log_dir = NULL, *log_key = NULL;
 	const char *pre = find_model(argc, argv);
 	unsigned char *key = NULL, *chain = NULL;
 	size_t key_len = 0, chain_len = 0, bl = 0;
@@ -153,6 +157,10 @@ int cmd_sign(int argc, char **argv)
 			out = argv[++k];
 		else if (strcmp(argv[k], "--passphrase-env") == 0)
 			pass_env = argv[++k];
+		else if (strcmp(argv[k], "--log") == 0)
+			log_dir = argv[++k];
+		else if (strcmp(argv[k], "--log-key") == 0)
+			log_key = argv[++k];
 		else if (strcmp(argv[k], "--format") == 0) {
 			fmt = cli_parse_format(argv[++k], 0);
 			if (fmt < 0) {
@@ -168,6 +176,15 @@ int cmd_sign(int argc, char **argv)
 			cli_err("sign", "only one model path is accepted");
 			return BW_EXIT_USAGE;
 		}
+	}
+	if ((log_dir == NULL) != (log_key == NULL)) {
+		cli_err("sign", "--log and --log-key go together");
+		return BW_EXIT_USAGE;
+	}
+	if (o.order == BW_ORDER_PYTHON) {
+		cli_err("sign", "--order python is for `bulwark hash` only: the Go verifier rejects resources that "
+		        "are not in byte order");
+		return BW_EXIT_USAGE;
 	}
 	if (model == NULL || key_path == NULL) {
 		cli_err("sign", model == NULL ? "no model given" : "--key is required (keyless signing needs "
@@ -252,13 +269,28 @@ int cmd_sign(int argc, char **argv)
 
 		for (i = 0; i < 32; i++)
 			snprintf(hex + 2 * i, 3, "%02x", m->root[i]);
-		if (fmt == BW_OUT_JSON)
-			printf("{\"signature\": \"%s\", \"method\": \"%s\", \"model\": \"%s\", \"resources\": %zu, "
-			       "\"root_digest\": {\"sha256\": \"%s\"}}\n", out, signer->method, m->model_name, m->n_items,
-			       hex);
-		else
+		if (fmt == BW_OUT_JSON) {
+			json_t *doc = json_pack("{s:s, s:s, s:s, s:I, s:I, s:{s:s}}", "signature", out, "method",
+			                        signer->method, "model", m->model_name, "files", (json_int_t)m->n_files,
+			                        "resources", (json_int_t)m->n_items, "root_digest", "sha256", hex);
+			char *txt = doc ? json_dumps(doc, JSON_INDENT(2)) : NULL;
+
+			if (txt != NULL)
+				puts(txt);
+			free(txt);
+			json_decref(doc);
+		} else {
 			printf("signed %s (%zu files, %zu resources, root sha256:%s) with %s signing -> %s\n", model,
 			       m->n_files, m->n_items, hex, signer->method, out);
+		}
+		if (log_dir != NULL &&
+		    cli_audit_append("sign", log_dir, log_key,
+		                     json_pack("{s:s,s:s,s:s,s:s,s:I,s:s}", "kind", "sign", "model", model,
+		                               "signature", out, "method", signer->method, "files",
+		                               (json_int_t)m->n_files, "root_digest", hex)) != 0) {
+			rc = BW_EXIT_INCOMPLETE;
+			goto done;
+		}
 	}
 	rc = BW_EXIT_OK;
 done:

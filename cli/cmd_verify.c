@@ -32,12 +32,14 @@ const char verify_help[] =
 	"  --no-default-ignores     do not exclude .git .gitattributes .github .gitignore\n"
 	"  --threads N              hashing threads\n"
 	"  --format text|json       report format (default text)\n"
+	"  --log DIR --log-key KEY  record the result in this audit log (bulwark help log)\n"
 	"exit codes: 0 verified, 1 verification failed, 2 usage, 3 unreadable input\n";
 
 int cli_sign_read_file(const char *cmd, const char *path, size_t max, unsigned char **out, size_t *len);
 void cli_sign_progress(void *ctx, uint64_t done, uint64_t total);
 int cli_sign_exit_for(enum bw_err err);
 void cli_sign_progress_done(void);
+void cli_sign_put_name(FILE *f, const char *s);
 
 static const char *kind_str(enum bw_diff_kind k)
 {
@@ -83,10 +85,13 @@ static void print_text(const struct bw_verify_result *r, const char *model, cons
 	for (i = 0; i < r->n_checks; i++)
 		printf("  [%s] %-17s %s\n", r->checks[i].ok ? " ok " : "FAIL", r->checks[i].name, r->checks[i].detail);
 	for (i = 0; i < r->n_diffs; i++) {
-		if (r->diffs[i].kind == BW_DIFF_RENAMED)
-			printf("  renamed: %s -> %s\n", r->diffs[i].name, r->diffs[i].new_name);
-		else
-			printf("  %s: %s\n", kind_str(r->diffs[i].kind), r->diffs[i].name);
+		printf("  %s: ", kind_str(r->diffs[i].kind));
+		cli_sign_put_name(stdout, r->diffs[i].name);
+		if (r->diffs[i].kind == BW_DIFF_RENAMED) {
+			fputs(" -> ", stdout);
+			cli_sign_put_name(stdout, r->diffs[i].new_name);
+		}
+		fputc('\n', stdout);
 	}
 	if (r->verified)
 		printf("VERIFIED %s with %s (%s signing, signer %s, %zu resources)\n", model, sig, r->method, r->signer,
@@ -104,6 +109,7 @@ int cmd_verify(int argc, char **argv)
 	const char *ign[MAX_IGN];
 	size_t n_ign = 0, bl = 0;
 	const char *model = NULL, *sig = NULL, *key = NULL, *chain = NULL, *troot = NULL, *trust_path;
+	const char *log_dir = NULL, *log_key = NULL;
 	unsigned char *bundle = NULL, *trust = NULL;
 	struct bw_diag diag;
 	char defsig[4096];
@@ -147,6 +153,10 @@ int cmd_verify(int argc, char **argv)
 			chain = argv[++k];
 		else if (strcmp(a, "--trusted-root") == 0)
 			troot = argv[++k];
+		else if (strcmp(a, "--log") == 0)
+			log_dir = argv[++k];
+		else if (strcmp(a, "--log-key") == 0)
+			log_key = argv[++k];
 		else if (strcmp(a, "--identity") == 0)
 			o.identity = argv[++k];
 		else if (strcmp(a, "--issuer") == 0)
@@ -175,6 +185,10 @@ int cmd_verify(int argc, char **argv)
 			cli_err("verify", "unknown option %s (see bulwark help verify)", a);
 			return BW_EXIT_USAGE;
 		}
+	}
+	if ((log_dir == NULL) != (log_key == NULL)) {
+		cli_err("verify", "--log and --log-key go together");
+		return BW_EXIT_USAGE;
 	}
 	n_trust = (key != NULL) + (chain != NULL) + (troot != NULL);
 	if (model == NULL || n_trust != 1) {
@@ -231,6 +245,14 @@ int cmd_verify(int argc, char **argv)
 	if (err != BW_OK && err != BW_ERR_VERIFY)
 		cli_err("verify", "%s", diag.what[0] ? diag.what : r.reason);
 	rc = err == BW_OK && r.verified ? BW_EXIT_OK : cli_sign_exit_for(err == BW_OK ? BW_ERR_VERIFY : err);
+	if (log_dir != NULL &&
+	    cli_audit_append("verify", log_dir, log_key,
+	                     json_pack("{s:s,s:s,s:s,s:b,s:s,s:s,s:s}", "kind", "verify", "model", model,
+	                               "signature", sig, "verified", r.verified, "root_digest",
+	                               r.root_digest, "signer", r.signer, "reason",
+	                               r.verified ? "" : r.reason)) != 0 &&
+	    rc == BW_EXIT_OK)
+		rc = BW_EXIT_INCOMPLETE;
 	bw_verify_result_release(&r);
 	free(bundle);
 	free(trust);

@@ -63,7 +63,7 @@ void bw_hash_opts_init(struct bw_hash_opts *o);
 
 struct bw_manifest_item {
 	char *name;       /* resource name: "a/b.bin", "a/b.bin:0:8"; a single file: its basename or "." */
-	char *path;       /* '/'-separated path relative to the model root ("" for a single file) */
+	char *path;       /* '/'-separated path relative to the model root (a single file: its basename) */
 	uint64_t start, end; /* byte range (files mode: 0..size) */
 	char algorithm[40];  /* "sha256" or "sha256-sharded-<N>" */
 	uint8_t digest[32];
@@ -193,13 +193,14 @@ struct bw_file_diff {
 
 /* One check performed, in order, for the report. */
 struct bw_check {
-	char name[40];      /* "bundle", "signature", "certificate-chain", "identity", "tlog-set",
-	                       "tlog-inclusion", "tlog-checkpoint", "statement", "manifest" */
+	char name[40];      /* "bundle", "material", "tlog", "tlog-body", "tlog-set", "tlog-inclusion",
+	                       "tlog-checkpoint", "certificate-chain", "sct", "identity", "timestamp",
+	                       "signature", "statement", "manifest" */
 	int ok;
 	char detail[200];
 };
 
-#define BW_MAX_CHECKS 16
+#define BW_MAX_CHECKS 32
 
 struct bw_verify_result {
 	int verified;            /* 1 only when every check passed */

@@ -71,7 +71,7 @@ enum bw_err bw_convert_write(const struct bw_rresult *r, const struct bw_convert
                              struct bw_buf *out, struct bw_diag *diag)
 {
 	json_t *hdr = json_object(), *meta = json_object();
-	uint64_t *sizes = NULL, offset = 0, numel, last;
+	uint64_t *sizes = NULL, offset = 0, numel = 0, last = 0;
 	char *text = NULL;
 	size_t i, hlen, pad, elem, slen;
 	const uint8_t *sbytes;

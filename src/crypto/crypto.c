@@ -12,10 +12,12 @@
 
 #include <openssl/bio.h>
 #include <openssl/core_names.h>
+#include <openssl/ct.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/objects.h>
 #include <openssl/pem.h>
+#include <openssl/ts.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
@@ -809,6 +811,161 @@ out:
 	sk_X509_free(untrusted);
 	X509_STORE_CTX_free(ctx);
 	X509_STORE_free(store);
+	return err;
+}
+
+enum bw_err bw_x509_verify_scts(const struct bw_x509 *leaf, const struct bw_x509 *issuer,
+                                const struct bw_ct_log *logs, size_t n_logs, size_t *n_scts, size_t *n_valid,
+                                uint64_t *first_ts)
+{
+	STACK_OF(SCT) *scts = X509_get_ext_d2i(leaf->c, NID_ct_precert_scts, NULL, NULL);
+	X509 *pre = NULL;
+	unsigned char *tbs = NULL, *spki = NULL;
+	int tbs_len, spki_len, idx, i;
+	uint8_t ikh[32], *msg = NULL;
+	enum bw_err err = BW_ERR_NOMEM;
+
+	*n_scts = 0;
+	*n_valid = 0;
+	*first_ts = 0;
+	if (scts == NULL) {
+		ERR_clear_error();
+		return BW_ERR_NOTFOUND;
+	}
+	/* The log signed the precertificate: this TBS minus the SCT list. */
+	pre = X509_dup(leaf->c);
+	if (pre == NULL)
+		goto out;
+	idx = X509_get_ext_by_NID(pre, NID_ct_precert_scts, -1);
+	if (idx >= 0)
+		X509_EXTENSION_free(X509_delete_ext(pre, idx));
+	tbs_len = i2d_re_X509_tbs(pre, &tbs);
+	spki_len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(issuer->c), &spki);
+	if (tbs_len <= 0 || spki_len <= 0 || tbs_len >= (1 << 24)) {
+		err = BW_ERR_CRYPTO;
+		goto out;
+	}
+	if (bw_sha256(spki, (size_t)spki_len, ikh) != BW_OK) {
+		err = BW_ERR_CRYPTO;
+		goto out;
+	}
+	msg = bw_malloc((size_t)tbs_len + 64 + 65536);
+	if (msg == NULL)
+		goto out;
+	*n_scts = (size_t)sk_SCT_num(scts);
+	for (i = 0; i < sk_SCT_num(scts); i++) {
+		SCT *sct = sk_SCT_value(scts, i);
+		unsigned char *lid = NULL, *ext = NULL, *sig = NULL;
+		size_t lid_len = SCT_get0_log_id(sct, &lid), ext_len = SCT_get0_extensions(sct, &ext);
+		size_t sig_len = SCT_get0_signature(sct, &sig), n = 0, k;
+		uint64_t ts = SCT_get_timestamp(sct);
+		const struct bw_ct_log *log = NULL;
+		int b;
+
+		if (SCT_get_version(sct) != SCT_VERSION_V1 || ext_len > 65535 || sig == NULL)
+			continue;
+		for (k = 0; k < n_logs; k++)
+			if (logs[k].id_len == lid_len && lid != NULL && memcmp(logs[k].id, lid, lid_len) == 0)
+				log = &logs[k];
+		if (log == NULL)
+			continue;
+		/* digitally-signed struct of RFC 6962 section 3.2 */
+		msg[n++] = 0; /* v1 */
+		msg[n++] = 0; /* certificate_timestamp */
+		for (b = 7; b >= 0; b--)
+			msg[n++] = (uint8_t)(ts >> (8 * b));
+		msg[n++] = 0;
+		msg[n++] = 1; /* precert_entry */
+		memcpy(msg + n, ikh, 32);
+		n += 32;
+		msg[n++] = (uint8_t)(tbs_len >> 16);
+		msg[n++] = (uint8_t)(tbs_len >> 8);
+		msg[n++] = (uint8_t)tbs_len;
+		memcpy(msg + n, tbs, (size_t)tbs_len);
+		n += (size_t)tbs_len;
+		msg[n++] = (uint8_t)(ext_len >> 8);
+		msg[n++] = (uint8_t)ext_len;
+		if (ext_len)
+			memcpy(msg + n, ext, ext_len);
+		n += ext_len;
+		if (bw_pkey_verify(log->key, BW_HASH_SHA256, msg, n, sig, sig_len) == BW_OK) {
+			if (*n_valid == 0)
+				*first_ts = ts;
+			(*n_valid)++;
+		}
+	}
+	err = BW_OK;
+out:
+	ERR_clear_error();
+	bw_free(msg);
+	OPENSSL_free(tbs);
+	OPENSSL_free(spki);
+	X509_free(pre);
+	SCT_LIST_free(scts);
+	return err;
+}
+
+enum bw_err bw_rfc3161_verify(const uint8_t *resp, size_t resp_len, const uint8_t *data, size_t data_len,
+                              struct bw_x509 *const *chain, size_t n_chain, int64_t *gen_time,
+                              struct bw_diag *diag)
+{
+	const unsigned char *p = resp;
+	TS_RESP *r = NULL;
+	TS_VERIFY_CTX *ctx = NULL;
+	X509_STORE *store = NULL;
+	STACK_OF(X509) *certs = NULL;
+	BIO *bio = NULL;
+	TS_TST_INFO *tst;
+	enum bw_err err = BW_ERR_NOMEM;
+	size_t i;
+
+	*gen_time = 0;
+	if (n_chain == 0 || !fits_int(resp_len) || !fits_int(data_len))
+		return bw_diag_set(diag, BW_ERR_ARG, BW_NO_OFFSET, "timestamp: no TSA certificate or input too large");
+	r = d2i_TS_RESP(NULL, &p, (long)resp_len);
+	if (r == NULL || p != resp + resp_len) {
+		err = ossl_fail(diag, BW_ERR_MALFORMED, "timestamp: not a DER TimeStampResp");
+		goto out;
+	}
+	tst = TS_RESP_get_tst_info(r);
+	if (tst == NULL || asn1_time_to_epoch(TS_TST_INFO_get_time(tst), gen_time) != BW_OK) {
+		err = bw_diag_set(diag, BW_ERR_MALFORMED, BW_NO_OFFSET, "timestamp: no TSTInfo time");
+		goto out;
+	}
+	store = X509_STORE_new();
+	certs = sk_X509_new_null();
+	ctx = TS_VERIFY_CTX_new();
+	bio = BIO_new_mem_buf(data, (int)data_len);
+	if (store == NULL || certs == NULL || ctx == NULL || bio == NULL)
+		goto out;
+	if (X509_STORE_add_cert(store, chain[n_chain - 1]->c) != 1)
+		goto out;
+	for (i = 0; i + 1 < n_chain; i++)
+		if (sk_X509_push(certs, X509_dup(chain[i]->c)) <= 0)
+			goto out;
+	/* The TSA certificate must be valid when it issued the token. */
+	X509_VERIFY_PARAM_set_time(X509_STORE_get0_param(store), (time_t)*gen_time);
+	TS_VERIFY_CTX_set_flags(ctx, TS_VFY_VERSION | TS_VFY_SIGNATURE | TS_VFY_DATA);
+	/* The context owns store, certs and bio from here on. */
+	TS_VERIFY_CTX_set_store(ctx, store);
+	store = NULL;
+	TS_VERIFY_CTX_set_certs(ctx, certs);
+	certs = NULL;
+	TS_VERIFY_CTX_set_data(ctx, bio);
+	bio = NULL;
+	if (TS_RESP_verify_response(ctx, r) != 1) {
+		err = ossl_fail(diag, BW_ERR_VERIFY, "timestamp does not verify");
+		goto out;
+	}
+	err = BW_OK;
+out:
+	ERR_clear_error();
+	TS_VERIFY_CTX_free(ctx);
+	X509_STORE_free(store);
+	if (certs != NULL)
+		sk_X509_pop_free(certs, X509_free);
+	BIO_free(bio);
+	TS_RESP_free(r);
 	return err;
 }
 

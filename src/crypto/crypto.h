@@ -138,6 +138,35 @@ BW_MUST_CHECK enum bw_err bw_x509_verify_chain(struct bw_x509 *leaf, struct bw_x
                                                struct bw_x509 *const *roots, size_t n_roots, int64_t at,
                                                int code_signing, struct bw_diag *diag);
 
+/* A Certificate Transparency log: id = SHA-256 of its DER public key. */
+struct bw_ct_log {
+	const uint8_t *id;
+	size_t id_len;
+	const struct bw_pkey *key;
+};
+
+/*
+ * Verify the SCTs embedded in leaf (RFC 6962 section 3.2: the precertificate
+ * TBS without the SCT-list extension, issuer key hash of issuer) against logs.
+ * *n_scts: SCTs present; *n_valid: SCTs from a listed log whose signature
+ * verifies; *first_ts: the timestamp (ms) of the first valid SCT.
+ * BW_ERR_NOTFOUND when the certificate carries no SCT list.
+ */
+BW_MUST_CHECK enum bw_err bw_x509_verify_scts(const struct bw_x509 *leaf, const struct bw_x509 *issuer,
+                                              const struct bw_ct_log *logs, size_t n_logs, size_t *n_scts,
+                                              size_t *n_valid, uint64_t *first_ts);
+
+/*
+ * Verify an RFC 3161 TimeStampResp (DER) over data: status granted, the token's
+ * signature by a TSA certificate that chains (via chain[0..n-2]) to chain[n-1]
+ * at the token's own time with the timeStamping purpose, and the message
+ * imprint equal to the hash of data. *gen_time: the token's time (epoch s).
+ * BW_ERR_VERIFY with the reason in diag when it does not verify.
+ */
+BW_MUST_CHECK enum bw_err bw_rfc3161_verify(const uint8_t *resp, size_t resp_len, const uint8_t *data,
+                                            size_t data_len, struct bw_x509 *const *chain, size_t n_chain,
+                                            int64_t *gen_time, struct bw_diag *diag);
+
 /* ---- base64 (RFC 4648 section 4, with padding) ---- */
 
 /* Encoded length including the NUL terminator. */

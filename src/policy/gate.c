@@ -9,13 +9,16 @@
 #include <fnmatch.h>
 #include <jansson.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include "core/alloc.h"
 #include "core/arena.h"
 #include "core/fileio.h"
 #include "core/json.h"
+#include "bulwark/audit.h"
 #include "bulwark/provenance.h"
+#include "bulwark/sbom.h"
 #include "bulwark/sign.h"
 #include "policy/policy_internal.h"
 
@@ -285,14 +288,140 @@ static void check_provenance(struct gate *g, const char *model)
 	bw_lineage_free(r);
 }
 
-/* Checks whose modules are not part of this build: say so and deny. */
-static void unavailable(struct gate *g, const char *check, const char *key, const char *what)
+static int in_list_ci(const char *const *v, size_t n, const char *s)
 {
-	char msg[256];
+	size_t i;
 
-	snprintf(msg, sizeof msg, "the policy requires %s, which this build of bulwark cannot check "
-	         "yet; denying (the gate fails closed)", what);
-	add_reason(g, check, "(policy)", key, BW_DECISION_DENY, msg);
+	for (i = 0; i < n; i++)
+		if (strcasecmp(v[i], s) == 0)
+			return 1;
+	return 0;
+}
+
+/* Licence ids/names of the model component(s) of a CycloneDX document. */
+static void collect_licenses(json_t *comp, json_t *out)
+{
+	json_t *lic, *l;
+	size_t i;
+	const char *id;
+
+	if (!json_is_object(comp))
+		return;
+	lic = json_object_get(comp, "licenses");
+	json_array_foreach(lic, i, l) {
+		json_t *x = json_object_get(l, "license");
+		id = json_string_value(json_object_get(x, "id"));
+		if (id == NULL)
+			id = json_string_value(json_object_get(x, "name"));
+		if (id == NULL)
+			id = json_string_value(json_object_get(l, "expression"));
+		if (id != NULL)
+			json_array_append_new(out, json_string(id));
+	}
+}
+
+/* The model's licence, as the SBOM reads it (config.json, README front matter). */
+static void check_license(struct gate *g, const char *model)
+{
+	const struct bw_policy *p = g->p;
+	struct bw_sbom_opts so;
+	struct bw_diag d;
+	struct stat st;
+	char *doc = NULL, *dir, *msg;
+	size_t len = 0, i;
+	json_t *root, *comps, *c, *lics;
+	json_error_t jerr;
+	const char *slash;
+
+	if (stat(model, &st) == 0 && S_ISDIR(st.st_mode))
+		dir = bw_arena_strdup(g->arena, model);
+	else if ((slash = strrchr(model, '/')) != NULL)
+		dir = bw_arena_strndup(g->arena, model, (size_t)(slash - model));
+	else
+		dir = bw_arena_strdup(g->arena, ".");
+	if (dir == NULL) {
+		g->nomem = 1;
+		return;
+	}
+	bw_sbom_opts_default(&so);
+	so.model_dir = dir;
+	bw_diag_clear(&d);
+	if (bw_sbom_build(&so, &doc, &len, &d) != BW_OK) {
+		msg = bw_arena_printf(g->arena, "the model's licence could not be read: %s", d.what);
+		add_reason(g, "license", model, "licenses.unreadable", BW_DECISION_DENY, msg ? msg : "");
+		return;
+	}
+	root = json_loadb(doc, len, 0, &jerr);
+	bw_sbom_str_free(doc);
+	lics = json_array();
+	collect_licenses(json_object_get(json_object_get(root, "metadata"), "component"), lics);
+	comps = json_object_get(root, "components");
+	json_array_foreach(comps, i, c) {
+		const char *type = json_string_value(json_object_get(c, "type"));
+		if (type != NULL && strcmp(type, "machine-learning-model") == 0)
+			collect_licenses(c, lics);
+	}
+	if (json_array_size(lics) == 0) {
+		add_reason(g, "license", model, "licenses.unknown", p->lic_unknown_action,
+		           "the model declares no licence (config.json, README front matter)");
+	}
+	json_array_foreach(lics, i, c) {
+		const char *id = json_string_value(c);
+		if (in_list_ci(p->lic_deny, p->n_lic_deny, id)) {
+			msg = bw_arena_printf(g->arena, "licence %s is in licenses.deny", id);
+			add_reason(g, "license", model, "licenses.deny", BW_DECISION_DENY, msg ? msg : "");
+		} else if (p->n_lic_allow > 0 && !in_list_ci(p->lic_allow, p->n_lic_allow, id)) {
+			msg = bw_arena_printf(g->arena, "licence %s is not in licenses.allow", id);
+			add_reason(g, "license", model, "licenses.allow", BW_DECISION_DENY, msg ? msg : "");
+		}
+	}
+	json_decref(lics);
+	json_decref(root);
+}
+
+/* The policy's requirements against its OSV database (once per gate run). */
+static void check_dependencies(struct gate *g)
+{
+	const struct bw_policy *p = g->p;
+	struct bw_audit_reqs *reqs = NULL;
+	struct bw_osv_db *db = NULL;
+	struct bw_audit_result *r = NULL;
+	struct bw_audit_opts ao;
+	struct bw_diag d;
+	size_t i, k;
+	char *msg;
+
+	bw_diag_clear(&d);
+	if (bw_audit_reqs_load(p->deps_requirements, BW_REQ_AUTO, &reqs, &d) != BW_OK ||
+	    bw_osv_db_load(p->deps_db, NULL, &db, &d) != BW_OK) {
+		msg = bw_arena_printf(g->arena, "the dependency audit could not run: %s", d.what);
+		add_reason(g, "dependencies", p->deps_requirements, "dependencies.unchecked",
+		           BW_DECISION_DENY, msg ? msg : "");
+		goto out;
+	}
+	bw_audit_opts_default(&ao);
+	if (bw_audit_run(db, reqs->items, reqs->n, &ao, &r) != BW_OK) {
+		g->nomem = 1;
+		goto out;
+	}
+	for (i = 0; i < r->n_pkgs; i++) {
+		const struct bw_audit_pkg *pk = &r->pkgs[i];
+		for (k = 0; k < pk->n_hits; k++) {
+			const struct bw_audit_hit *h = &pk->hits[k];
+			if (h->ignored || !bw_audit_hit_fails(h, p->deps_fail_on))
+				continue;
+			msg = bw_arena_printf(g->arena, "%s %s: %s (%s)%s%s", pk->name,
+			                      pk->req->version ? pk->req->version : pk->req->spec,
+			                      h->id, h->severity_known ? bw_severity_str(h->severity) : "severity unknown",
+			                      pk->fix ? "; fixed in " : "", pk->fix ? pk->fix : "");
+			add_reason(g, "dependencies", p->deps_requirements, h->id, BW_DECISION_DENY,
+			           msg ? msg : "");
+		}
+	}
+out:
+	bw_audit_result_free(r);
+	bw_osv_db_free(db);
+	bw_audit_reqs_free(reqs);
 }
 
 enum bw_err bw_gate_run(const struct bw_policy *p, const struct bw_gate_inputs *in,
@@ -335,9 +464,10 @@ enum bw_err bw_gate_run(const struct bw_policy *p, const struct bw_gate_inputs *
 		for (i = 0; i < in->n_paths && !g.nomem; i++)
 			check_signature(&g, in->paths[i]);
 	if (p->lic_set)
-		unavailable(&g, "license", "licenses", "a licence check");
+		for (i = 0; i < in->n_paths && !g.nomem; i++)
+			check_license(&g, in->paths[i]);
 	if (p->deps_set)
-		unavailable(&g, "dependencies", "dependencies", "a dependency audit");
+		check_dependencies(&g);
 	if (p->prov_required)
 		for (i = 0; i < in->n_paths && !g.nomem; i++)
 			check_provenance(&g, in->paths[i]);

@@ -27,8 +27,12 @@
 #include "crypto/crypto.h"
 #include "sign/sign_internal.h"
 
-const char *const bw_default_ignores[] = {".git", ".gitattributes", ".github", ".gitignore"};
-const size_t bw_n_default_ignores = sizeof bw_default_ignores / sizeof bw_default_ignores[0];
+const char *bw_default_ignore(size_t i)
+{
+	static const char *const names[BW_N_DEFAULT_IGNORES] = {".git", ".gitattributes", ".github", ".gitignore"};
+
+	return i < BW_N_DEFAULT_IGNORES ? names[i] : "";
+}
 
 #define HASH_BUF (1u << 20)
 #define MAX_THREADS 64u
@@ -252,8 +256,8 @@ static int is_ignored(const struct ignores *ig, const char *rel)
 
 	if (ig->defaults) {
 		/* Default exclusions are top-level components only (spec 6.2.1). */
-		for (i = 0; i < bw_n_default_ignores; i++)
-			if (bw_path_is_under(rel, bw_default_ignores[i]))
+		for (i = 0; i < BW_N_DEFAULT_IGNORES; i++)
+			if (bw_path_is_under(rel, bw_default_ignore(i)))
 				return 1;
 	}
 	for (i = 0; i < ig->n_user; i++)
@@ -314,7 +318,15 @@ static enum bw_err walk_tree(const char *root, const struct ignores *ig, int all
 			err = BW_ERR_NOMEM;
 			goto out;
 		}
-		d = opendir(dirfull);
+		/* Below the root, never follow a folder swapped for a link after
+		 * lstat (the root itself is what the caller named). */
+		{
+			int dfd = open(dirfull, O_RDONLY | O_DIRECTORY | O_CLOEXEC | (cur[0] ? O_NOFOLLOW : 0));
+
+			d = dfd >= 0 ? fdopendir(dfd) : NULL;
+			if (d == NULL && dfd >= 0)
+				close(dfd);
+		}
 		if (d == NULL) {
 			err = bw_diag_set(diag, errno == ENOENT ? BW_ERR_NOTFOUND : BW_ERR_IO, BW_NO_OFFSET,
 			                  "%s: %s", dirfull, strerror(errno));
@@ -753,8 +765,8 @@ enum bw_err bw_manifest_build(const char *model_path, const char *sig_path, cons
 		goto out;
 	}
 	if (!o->no_default_ignores)
-		for (i = 0; i < bw_n_default_ignores && err == BW_OK; i++)
-			err = add_ignore(m, bw_default_ignores[i]);
+		for (i = 0; i < BW_N_DEFAULT_IGNORES && err == BW_OK; i++)
+			err = add_ignore(m, bw_default_ignore(i));
 	sigrel = S_ISDIR(st.st_mode) ? sig_rel(model_path, sig_path) : NULL;
 	if (sigrel != NULL && err == BW_OK) {
 		err = add_ignore(m, sigrel);
@@ -858,7 +870,7 @@ enum bw_err bw_manifest_build(const char *model_path, const char *sig_path, cons
 		const struct mfile *f = &w.files[jobs[j].file];
 		const char *nm = m->single_file ? (o->single_file_dot ? "." : fbase) : f->rel;
 
-		it->path = bw_strdup(m->single_file ? "" : f->rel);
+		it->path = bw_strdup(m->single_file ? fbase : f->rel);
 		it->start = jobs[j].start;
 		it->end = jobs[j].end;
 		memcpy(it->digest, dg[j], 32);

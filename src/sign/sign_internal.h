@@ -24,9 +24,11 @@
 #define BW_MANIFEST_MAX_ITEMS 4000000u /* resources in one manifest */
 #define BW_NAME_MAX 4096u              /* one resource name */
 
-/* Default exclusions, matched as top-level components (OMS spec 6.2.1). */
-extern const char *const bw_default_ignores[];
-extern const size_t bw_n_default_ignores;
+/* Default exclusions, matched as top-level components (OMS spec 6.2.1):
+ * bw_default_ignore(i) for i < BW_N_DEFAULT_IGNORES. A function, not exported
+ * data: the release build links PIE objects into the shared library. */
+#define BW_N_DEFAULT_IGNORES 4u
+const char *bw_default_ignore(size_t i);
 
 /* 1 when rel (a '/'-separated relative path) equals ign or lies under it. */
 int bw_path_is_under(const char *rel, const char *ign);

@@ -44,12 +44,11 @@ void bw_verify_result_release(struct bw_verify_result *r)
 
 void bw_verify_check(struct bw_verify_result *r, const char *name, int ok, const char *fmt, ...)
 {
-	struct bw_check *c;
+	struct bw_check spare, *c;
 	va_list ap;
 
-	if (r->n_checks == BW_MAX_CHECKS)
-		return;
-	c = &r->checks[r->n_checks++];
+	/* A full list still records the first failure as the reason. */
+	c = r->n_checks < BW_MAX_CHECKS ? &r->checks[r->n_checks++] : &spare;
 	snprintf(c->name, sizeof c->name, "%s", name);
 	c->ok = ok;
 	va_start(ap, fmt);
@@ -480,18 +479,9 @@ enum bw_err bw_verify_model(const char *model_path, const char *sig_path, const 
 
 		base = base ? base + 1 : model_path;
 		for (i = 0; i < sm->n_items; i++)
-			if (strcmp(sm->items[i].path, base) == 0) {
-				bw_free(sm->items[i].path);
-				sm->items[i].path = bw_strdup(".");
-				if (sm->items[i].path == NULL) {
-					err = BW_ERR_NOMEM;
-					goto out;
-				}
-			}
-		for (i = 0; i < sm->n_items; i++)
 			if (strcmp(sm->items[i].path, ".") == 0) {
 				bw_free(sm->items[i].path);
-				sm->items[i].path = bw_strdup("");
+				sm->items[i].path = bw_strdup(base);
 				if (sm->items[i].path == NULL) {
 					err = BW_ERR_NOMEM;
 					goto out;
@@ -501,7 +491,7 @@ enum bw_err bw_verify_model(const char *model_path, const char *sig_path, const 
 
 	/* Exclusions: the bundle's ignore_paths (what the signer excluded),
 	 * the caller's, and the defaults unless the signer signed such a path. */
-	ign = bw_calloc(sm->n_ignore_paths + o->n_ignore_paths + bw_n_default_ignores + 1, sizeof *ign);
+	ign = bw_calloc(sm->n_ignore_paths + o->n_ignore_paths + BW_N_DEFAULT_IGNORES + 1, sizeof *ign);
 	if (ign == NULL) {
 		err = BW_ERR_NOMEM;
 		goto out;
@@ -518,20 +508,20 @@ enum bw_err bw_verify_model(const char *model_path, const char *sig_path, const 
 	if (defaults) {
 		int hit = 0;
 
-		for (k = 0; k < bw_n_default_ignores; k++)
+		for (k = 0; k < BW_N_DEFAULT_IGNORES; k++)
 			for (i = 0; i < sm->n_items; i++)
-				if (bw_path_is_under(sm->items[i].path, bw_default_ignores[k]))
+				if (bw_path_is_under(sm->items[i].path, bw_default_ignore(k)))
 					hit = 1;
 		if (hit) {
 			defaults = 0;
-			for (k = 0; k < bw_n_default_ignores; k++) {
+			for (k = 0; k < BW_N_DEFAULT_IGNORES; k++) {
 				int signed_here = 0;
 
 				for (i = 0; i < sm->n_items; i++)
-					if (bw_path_is_under(sm->items[i].path, bw_default_ignores[k]))
+					if (bw_path_is_under(sm->items[i].path, bw_default_ignore(k)))
 						signed_here = 1;
 				if (!signed_here)
-					ign[n_ign++] = bw_default_ignores[k];
+					ign[n_ign++] = bw_default_ignore(k);
 			}
 		}
 	}
@@ -562,8 +552,8 @@ enum bw_err bw_verify_model(const char *model_path, const char *sig_path, const 
 
 		snprintf(first, sizeof first, "%s%s%s", r->diffs[0].name, r->diffs[0].new_name ? " -> " : "",
 		         r->diffs[0].new_name ? r->diffs[0].new_name : "");
-		bw_verify_check(r, "manifest", 0, "%zu file%s differ from the signed manifest; first: %.120s %s",
-		                r->n_diffs, r->n_diffs == 1 ? "" : "s", first, diff_word(r->diffs[0].kind));
+		bw_verify_check(r, "manifest", 0, "%zu file%s from the signed manifest; first: %.120s %s",
+		                r->n_diffs, r->n_diffs == 1 ? " differs" : "s differ", first, diff_word(r->diffs[0].kind));
 		err = BW_ERR_VERIFY;
 		goto out;
 	}

@@ -66,10 +66,27 @@ run "$BW" gate --policy "$TMP/p.yaml" "$TMP/m.bin"; expect_rc 0 "attested model 
 echo "3,4" >> "$TMP/ds/a.csv"
 run "$BW" gate --policy "$TMP/p.yaml" "$TMP/m.bin"; expect_rc 1 "changed dataset denied"; expect_out_has "changed a.csv" "tampered file named"
 
-# --- fail closed on checks this build cannot do ---
+# --- licences, as the model card (README front matter) declares them ---
+mkdir -p "$TMP/lic"; printf -- '---\nlicense: apache-2.0\n---\n# model\n' > "$TMP/lic/README.md"; echo w > "$TMP/lic/w.bin"
+pol 'version: 1' 'licenses: {allow: [apache-2.0, mit]}'
+run "$BW" gate --policy "$TMP/p.yaml" "$TMP/lic"; expect_rc 0 "allowed licence"
 pol 'version: 1' 'licenses: {allow: [mit]}'
-run "$BW" gate --policy "$TMP/p.yaml" "$TMP/data.bin"; expect_rc 1 "licence check: fail closed"
-expect_out_has "fails closed" "fail closed msg"
+run "$BW" gate --policy "$TMP/p.yaml" "$TMP/lic"; expect_rc 1 "licence not allowed"; expect_out_has "not in licenses.allow" "licence reason"
+pol 'version: 1' 'licenses: {deny: [Apache-2.0]}'
+run "$BW" gate --policy "$TMP/p.yaml" "$TMP/lic"; expect_rc 1 "denied licence (case-insensitive)"
+mkdir -p "$TMP/nolic"; echo w > "$TMP/nolic/w.bin"
+pol 'version: 1' 'licenses: {allow: [mit], unknown: review}'
+run "$BW" gate --policy "$TMP/p.yaml" "$TMP/nolic"; expect_rc 3 "no licence: review"
+
+# --- dependencies against an offline OSV database ---
+if [ -d "$BW_TESTDATA/osv-pypi/vulns" ]; then ok; else bad "osv-pypi testdata ABSENT"; fi
+echo "jinja2==2.10" > "$TMP/req-bad.txt"; echo "jinja2==3.1.6" > "$TMP/req-ok.txt"
+pol 'version: 1' "dependencies: {requirements: $TMP/req-bad.txt, db: $BW_TESTDATA/osv-pypi/vulns, fail_on: high}"
+run "$BW" gate --policy "$TMP/p.yaml" "$TMP/data.bin"; expect_rc 1 "vulnerable dependency denied"; expect_out_has "jinja2 2.10" "advisory named"
+pol 'version: 1' "dependencies: {requirements: $TMP/req-ok.txt, db: $BW_TESTDATA/osv-pypi/vulns}"
+run "$BW" gate --policy "$TMP/p.yaml" "$TMP/data.bin"; expect_rc 0 "clean dependencies allowed"
+pol 'version: 1' "dependencies: {requirements: $TMP/missing.txt, db: $BW_TESTDATA/osv-pypi/vulns}"
+run "$BW" gate --policy "$TMP/p.yaml" "$TMP/data.bin"; expect_rc 1 "unreadable requirements: fail closed"
 
 # --- every decision lands in the audit log, bound to the policy and inputs ---
 (cd "$TMP" && "$BW" keygen --out logkey >/dev/null 2>&1)
@@ -82,6 +99,14 @@ run "$BW" log show "$TMP/audit" --entry 0
 expect_out_has '"kind":"gate"' "entry kind"; expect_out_has "$(sha256sum "$TMP/data.bin" | cut -c1-64)" "input digest"
 expect_out_has "$(sha256sum "$TMP/p.yaml" | cut -c1-64)" "policy digest"
 run "$BW" gate --log "$TMP/audit" "$TMP/data.bin"; expect_rc 2 "--log without --log-key"
+# sign and verify are recorded too, when asked
+mkdir -p "$TMP/lm"; echo w > "$TMP/lm/w.bin"
+run "$BW" sign --key "$TMP/logkey.priv.pem" --log "$TMP/audit" --log-key "$TMP/logkey.priv.pem" "$TMP/lm"
+expect_rc 0 "sign with log"; expect_err_has "audit-log entry 2" "sign entry"
+run "$BW" verify "$TMP/lm" --key "$TMP/logkey.pub.pem" --log "$TMP/audit" --log-key "$TMP/logkey.priv.pem"
+expect_rc 0 "verify with log"; expect_err_has "audit-log entry 3" "verify entry"
+run "$BW" log show "$TMP/audit" --entry 3; expect_out_has '"kind":"verify"' "verify entry kind"; expect_out_has '"verified":true' "verify result logged"
+run "$BW" log verify "$TMP/audit" --key "$TMP/logkey.pub.pem"; expect_rc 0 "log with sign and verify verifies"
 
 # --- the example policies parse ---
 for f in "$BW_SRC"/docs/examples/policy-*.yaml; do

@@ -280,6 +280,10 @@ static void test_repr(void)
 	"0000000000000000000000000000000000000000000000000000000000000000\"}"
 /* root of one all-zero digest = sha256(32 zero bytes) */
 #define ROOT1 "66687aadf862bd776c8fc18b8e9f8e20089714856ee233b3902a591d0d5f2925"
+#define R1B "{\"name\":\"b\",\"algorithm\":\"sha256\",\"digest\":\"" \
+	"0000000000000000000000000000000000000000000000000000000000000000\"}"
+/* root of two all-zero digests = sha256(64 zero bytes) */
+#define ROOT2 "f5a5fd42d16a20302798ef6ed309979b43003d2320d9f0e8ea9831a92759fb4b"
 #define ST(subj, ptype, pred) "{\"_type\":\"https://in-toto.io/Statement/v1\",\"subject\":" subj \
 	",\"predicateType\":\"" ptype "\",\"predicate\":" pred "}"
 #define SUBJ "[{\"name\":\"m\",\"digest\":{\"sha256\":\"" ROOT1 "\"}}]"
@@ -309,6 +313,10 @@ static void test_statement(void)
 		    "\"sha256\",\"shard_size\":8.5}}"), BW_ERR_MALFORMED},
 		{"{\"_type\":\"https://in-toto.io/Statement/v0.1\"}", BW_ERR_VERIFY},
 		{"[1,2]", BW_ERR_MALFORMED},
+		/* resources in a non-sorted (e.g. Python component) order: accepted,
+		 * the root is taken over the listed order */
+		{ST("[{\"name\":\"m\",\"digest\":{\"sha256\":\"" ROOT2 "\"}}]", PT,
+		    "{\"resources\":[" R1B "," R1 "],\"serialization\":" SER "}"), BW_OK},
 		{"{\"a\":1,\"a\":2}", BW_ERR_MALFORMED},
 	};
 	size_t i;

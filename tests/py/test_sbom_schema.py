@@ -1,0 +1,214 @@
+#!/usr/bin/python3
+"""test_sbom_schema.py - bulwark sbom end to end.
+
+* CycloneDX 1.6 and 1.5 output validates against the official schemas in
+  ../shared/testdata/cyclonedx-schema (Debian's python3-jsonschema, draft-07,
+  format checking on) and against `bulwark sbom --check`;
+* the content is right: SHA-256 of every file (checked with hashlib), the
+  case-correct SPDX licence id, datasets as data components referenced from
+  the model card, hyperparameters, libraries with purls, a complete
+  dependency graph (every bom-ref has an entry, every ref exists), lock-file
+  edges; output is byte-identical for the same SOURCE_DATE_EPOCH;
+* `bulwark sbom --check` reads the schema's own test documents correctly:
+  every valid-* example is accepted and every invalid-* one rejected;
+* SPDX 3.0.1 JSON-LD: the AI and Dataset profile elements, ids unique,
+  relationships point at existing elements.
+"""
+import glob
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+BW = os.environ.get("BW")
+TD = os.environ.get("BW_TESTDATA")
+if not BW or not TD:
+    sys.exit("BW and BW_TESTDATA must be set (run through ctest)")
+SD = os.path.join(TD, "cyclonedx-schema")
+if not os.path.isdir(SD):
+    sys.exit("*** cyclonedx-schema test data ABSENT at %s ***" % SD)
+
+import jsonschema  # noqa: E402
+from jsonschema import Draft7Validator, FormatChecker  # noqa: E402
+
+failures = 0
+checks = 0
+
+
+def check(cond, what):
+    global failures, checks
+    checks += 1
+    if not cond:
+        failures += 1
+        print("FAIL:", what)
+
+
+def validator(version):
+    """draft-07 validator with the sibling schemas (spdx, jsf) resolvable offline."""
+    with open(os.path.join(SD, "bom-%s.schema.json" % version)) as f:
+        schema = json.load(f)
+    store = {}
+    for name in ("spdx.schema.json", "jsf-0.82.schema.json", "cryptography-defs.schema.json"):
+        p = os.path.join(SD, name)
+        if os.path.exists(p):
+            with open(p) as f:
+                doc = json.load(f)
+            store[name] = doc
+            if "$id" in doc:
+                store[doc["$id"]] = doc
+    resolver = jsonschema.RefResolver.from_schema(schema, store=store)
+    return Draft7Validator(schema, resolver=resolver, format_checker=FormatChecker())
+
+
+def bw(*args, env=None):
+    e = dict(os.environ)
+    e["SOURCE_DATE_EPOCH"] = "1700000000"
+    if env:
+        e.update(env)
+    return subprocess.run([BW] + list(args), capture_output=True, text=True, env=e)
+
+
+with tempfile.TemporaryDirectory() as tmp:
+    model = os.path.join(tmp, "tiny-bert")
+    os.makedirs(os.path.join(model, "onnx"))
+    os.makedirs(os.path.join(model, ".git"))
+    files = {"model.safetensors": b"\x08\x00\x00\x00\x00\x00\x00\x00{}      ",
+             "onnx/model.onnx": b"onnx-bytes", "tokenizer.json": b"{}", ".git/HEAD": b"ref"}
+    for rel, data in files.items():
+        with open(os.path.join(model, rel), "wb") as f:
+            f.write(data)
+    with open(os.path.join(model, "config.json"), "w") as f:
+        json.dump({"architectures": ["BertForSequenceClassification"], "model_type": "bert",
+                   "hidden_size": 128, "num_hidden_layers": 2, "hidden_dropout_prob": 0.1,
+                   "_name_or_path": "acme/tiny-bert", "transformers_version": "4.40.0"}, f)
+    with open(os.path.join(model, "README.md"), "w") as f:
+        f.write("---\nlicense: mit\ndatasets:\n  - imdb\nbase_model: google-bert/bert-base-uncased\n"
+                "pipeline_tag: text-classification\nlanguage:\n- en\n---\n# tiny\n")
+    files["config.json"] = open(os.path.join(model, "config.json"), "rb").read()
+    files["README.md"] = open(os.path.join(model, "README.md"), "rb").read()
+    lock = os.path.join(tmp, "poetry.lock")
+    with open(lock, "w") as f:
+        f.write('[[package]]\nname = "torch"\nversion = "2.0.0+cu117"\n[package.dependencies]\nsympy = "*"\n'
+                'typing-extensions = "*"\n\n[[package]]\nname = "sympy"\nversion = "1.12"\n'
+                '[package.dependencies]\nmpmath = ">=0.19"\n\n[[package]]\nname = "mpmath"\nversion = "1.3.0"\n\n'
+                '[[package]]\nname = "typing_extensions"\nversion = "4.8.0"\n')
+
+    for ver in ("1.6", "1.5"):
+        p = bw("sbom", model, "--lock", lock, "--spec-version", ver)
+        check(p.returncode == 0, "sbom %s rc %d: %s" % (ver, p.returncode, p.stderr))
+        doc = json.loads(p.stdout)
+        errs = list(validator(ver).iter_errors(doc))
+        for e in errs[:5]:
+            print("schema error:", e.message, list(e.absolute_path))
+        check(not errs, "CycloneDX %s output validates against bom-%s.schema.json" % (ver, ver))
+        out = os.path.join(tmp, "bom-%s.json" % ver)
+        with open(out, "w") as f:
+            f.write(p.stdout)
+        c = bw("sbom", "--check", out, "--schema-dir", SD)
+        check(c.returncode == 0 and "valid CycloneDX %s" % ver in c.stdout, "--check accepts our %s output: %s" % (ver, c.stdout))
+        check(p.stdout == bw("sbom", model, "--lock", lock, "--spec-version", ver).stdout, "deterministic %s" % ver)
+
+        m = doc["metadata"]["component"]
+        check(m["type"] == "machine-learning-model", "model type")
+        check(m["name"] == "acme/tiny-bert", "model name from config.json")
+        check(m["licenses"][0]["license"]["id"] == "MIT", "licence id case-correct: %s" % m["licenses"])
+        mp = m["modelCard"]["modelParameters"]
+        check(mp["task"] == "text-classification" and mp["architectureFamily"] == "bert" and
+              mp["modelArchitecture"] == "BertForSequenceClassification", "model parameters %s" % mp)
+        hp = {x["name"].rsplit(":", 1)[1]: x["value"] for x in m["modelCard"]["properties"]}
+        check(hp.get("hidden_size") == "128" and hp.get("hidden_dropout_prob") == "0.1" and
+              "transformers_version" not in hp and "_name_or_path" not in hp, "hyperparameters %s" % hp)
+        check(m["pedigree"]["ancestors"][0]["name"] == "google-bert/bert-base-uncased", "base model")
+        check(m["hashes"][0]["content"] == hashlib.sha256(files["model.safetensors"]).hexdigest(),
+              "model hash is the weights file's SHA-256")
+        got = {c["name"]: c["hashes"][0]["content"] for c in m["components"]}
+        want = {k: hashlib.sha256(v).hexdigest() for k, v in files.items() if not k.startswith(".")}
+        check(got == want, "every file hashed, hidden files skipped: %s" % sorted(got))
+        comps = {c["bom-ref"]: c for c in doc["components"]}
+        ds = [r["ref"] for r in mp["datasets"]]
+        check(all(comps.get(r, {}).get("type") == "data" for r in ds) and ds, "datasets are data components")
+        libs = [c for c in doc["components"] if c["type"] == "library"]
+        check({c["purl"] for c in libs} == {"pkg:pypi/torch@2.0.0%2Bcu117", "pkg:pypi/sympy@1.12",
+                                            "pkg:pypi/mpmath@1.3.0", "pkg:pypi/typing-extensions@4.8.0"},
+              "library purls %s" % sorted(c["purl"] for c in libs))
+        refs = set(comps) | {m["bom-ref"]} | {c["bom-ref"] for c in m["components"]}
+        dep = {d["ref"]: d["dependsOn"] for d in doc["dependencies"]}
+        check(set(dep) == refs, "every bom-ref has a dependency entry")
+        check(all(t in refs for ts in dep.values() for t in ts), "every dependsOn target exists")
+        check(set(dep[m["bom-ref"]]) == set(ds) | {"pkg:pypi/torch@2.0.0%2Bcu117"}, "model -> datasets + top-level package: %s" % dep[m["bom-ref"]])
+        check(set(dep["pkg:pypi/torch@2.0.0%2Bcu117"]) == {"pkg:pypi/sympy@1.12", "pkg:pypi/typing-extensions@4.8.0"}, "lock edges")
+        check(dep["pkg:pypi/sympy@1.12"] == ["pkg:pypi/mpmath@1.3.0"], "transitive edge")
+
+    # licences by name when not SPDX; folder name when nothing else names the model
+    other = os.path.join(tmp, "plain-model")
+    os.makedirs(other)
+    with open(os.path.join(other, "README.md"), "w") as f:
+        f.write("---\nlicense: other\nlicense_name: acme-community-license\n---\n")
+    with open(os.path.join(other, "weights.bin"), "wb") as f:
+        f.write(b"\x80\x02}q\x00.")
+    p = bw("sbom", other)
+    doc = json.loads(p.stdout)
+    check(not list(validator("1.6").iter_errors(doc)), "minimal model validates")
+    check(doc["metadata"]["component"]["licenses"][0]["license"]["name"] == "acme-community-license", "licence by name")
+    check(doc["metadata"]["component"]["name"] == "plain-model", "name from folder")
+
+    # usage and unreadable inputs
+    check(bw("sbom").returncode == 2, "no folder: usage")
+    check(bw("sbom", os.path.join(tmp, "nope")).returncode == 3, "missing folder: rc 3")
+    bad = os.path.join(tmp, "badcfg")
+    os.makedirs(bad)
+    with open(os.path.join(bad, "config.json"), "w") as f:
+        f.write("{not json")
+    check(bw("sbom", bad).returncode == 3, "broken config.json: rc 3")
+
+    # SPDX 3.0.1 JSON-LD
+    p = bw("sbom", model, "--lock", lock, "--format", "spdx")
+    check(p.returncode == 0, "spdx rc")
+    g = json.loads(p.stdout)
+    check(g["@context"] == "https://spdx.org/rdf/3.0.1/spdx-context.jsonld", "spdx context")
+    els = g["@graph"]
+    ids = [e["spdxId"] for e in els if "spdxId" in e]
+    check(len(ids) == len(set(ids)), "spdx ids unique")
+    byid = {e["spdxId"]: e for e in els if "spdxId" in e}
+    types = [e["type"] for e in els]
+    check("ai_AIPackage" in types and "dataset_DatasetPackage" in types and "software_Sbom" in types and
+          "SpdxDocument" in types, "spdx element types %s" % sorted(set(types)))
+    doc = [e for e in els if e["type"] == "SpdxDocument"][0]
+    check({"ai", "dataset", "core", "software"} <= set(doc["profileConformance"]), "profiles")
+    for e in els:
+        if e["type"] == "Relationship":
+            check(e["from"] in byid and all(t in byid for t in e["to"]), "relationship ends exist")
+    ai = [e for e in els if e["type"] == "ai_AIPackage" and e["name"] == "acme/tiny-bert"][0]
+    check(any(h["hashValue"] == hashlib.sha256(files["model.safetensors"]).hexdigest() for h in ai["verifiedUsing"]), "ai hash")
+    lic = [e for e in els if e["type"] == "simplelicensing_LicenseExpression"]
+    check(lic and lic[0]["simplelicensing_licenseExpression"] == "MIT", "spdx licence")
+    rel = {(e["relationshipType"]) for e in els if e["type"] == "Relationship"}
+    check({"trainedOn", "dependsOn", "contains", "hasDeclaredLicense", "ancestorOf"} <= rel, "relationships %s" % rel)
+
+# the schema's own test documents, read back by --check
+for ver in ("1.5", "1.6"):
+    for path in sorted(glob.glob(os.path.join(SD, "examples", ver, "*.json"))):
+        name = os.path.basename(path)
+        p = bw("sbom", "--check", path, "--schema-dir", SD)
+        want = 0 if name.startswith("valid") else 1
+        check(p.returncode == want, "--check %s: rc %d want %d (%s%s)" % (name, p.returncode, want, p.stdout.strip(), p.stderr.strip()))
+
+# audit --sbom reads every upstream document without failing hard (valid or not)
+osvdb = tempfile.mkdtemp()  # a two-advisory database keeps this part fast
+for adv in ("jinja2/PYSEC-2021-66.yaml", "torch/PYSEC-2022-43015.yaml"):
+    with open(os.path.join(TD, "osv-pypi", "vulns", adv), "rb") as f, \
+            open(os.path.join(osvdb, os.path.basename(adv)), "wb") as g:
+        g.write(f.read())
+for ver in ("1.5", "1.6"):
+    for path in sorted(glob.glob(os.path.join(SD, "examples", ver, "*.json"))):
+        p = bw("audit", "-q", "--db", osvdb, "--sbom", path)
+        check(p.returncode in (0, 1, 2, 3) and "Sanitizer" not in p.stderr,
+              "audit --sbom %s: rc %d %s" % (os.path.basename(path), p.returncode, p.stderr[-200:]))
+
+for fn in os.listdir(osvdb):
+    os.unlink(os.path.join(osvdb, fn))
+os.rmdir(osvdb)
+print("%d checks, %d failures" % (checks, failures))
+sys.exit(1 if failures else 0)
