@@ -369,8 +369,9 @@ def _opcodes():
     # protocol confusion
     case("proto_0_with_proto4_ops.pkl", "PROTO 0 then protocol 4 opcodes (SHORT_BINUNICODE, STACK_GLOBAL)",
          R_PICKLE, proto(0) + red(sg("os", "system"), u(CMD)) + STOP, ["os.system"])
-    case("proto_none_with_proto4_ops.pkl", "no PROTO opcode, protocol 4 opcodes and FRAME", R_PICKLE,
-         pk.frame(40) + red(sg("os", "system"), u(CMD)) + STOP, ["os.system"], wellformed=False)
+    nb = red(sg("os", "system"), u(CMD)) + STOP
+    case("proto_none_with_proto4_ops.pkl", "no PROTO opcode: the stream starts with FRAME, protocol 4 opcodes",
+         R_PICKLE, pk.frame(len(nb)) + nb, ["os.system"], wellformed=False)
     case("proto_switch_py2_names.pkl", "PROTO 4, then PROTO 2 mid-stream so __builtin__ maps to builtins",
          R_PICKLE, proto(4) + u("x") + POP + proto(2) + red(g("__builtin__", "eval"), u(EXPR)) + STOP,
          ["builtins.eval"], wellformed=False)
@@ -410,7 +411,9 @@ def _streams():
     case("frame_nested.pkl", "a FRAME opcode inside the range of the previous frame (C unpickler accepts)",
          R_PICKLE, proto(4) + pk.frame(len(u("os")) + 9 + len(rest)) + u("os") + pk.frame(len(rest)) + rest,
          ["os.system"], wellformed=False)
-    case("frame_long.pkl", "FRAME claims more bytes than the rest of the frame data (then a second pickle)", R_PICKLE,
+    case("frame_long.pkl", "FRAME claims 40 bytes more than the file holds: the C unpickler refuses it, "
+         "pickle._Unpickler (used by dill) reads the short frame and runs the payload",
+         "https://github.com/python/cpython/blob/3.11/Lib/pickle.py (_Unframer.load_frame)",
          proto(4) + pk.frame(len(body) + 40) + body + pk.os_system(2), ["os.system"], wellformed=False)
 
 

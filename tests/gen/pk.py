@@ -175,8 +175,10 @@ def const(a, p=2):
     if a is None:
         return NONE
     if isinstance(a, str):
-        if p >= 1:
+        if p >= 4:
             return u(a)
+        if p >= 1:
+            return binunicode(a)  # what the pickler writes before protocol 4
         return unicode0(a.encode("raw_unicode_escape").decode("ascii"))
     raise TypeError(type(a))
 

@@ -21,6 +21,7 @@ import scanjson as sj  # noqa: E402
 def main():
     sj.bw()
     fails = []
+    bad_files = set()
     with tempfile.TemporaryDirectory(prefix="bw-honest-") as tmp:
         subprocess.run(["/usr/bin/python3", os.path.join(sj.GEN, "gen_honest.py"), tmp], check=True)
         files = sorted(f for f in os.listdir(tmp) if f != "honest.json")
@@ -43,6 +44,7 @@ def main():
                         f"@{x.get('location') or '-'}:{x.get('offset')} - {x.get('message')}")
                 if sj.SEV[x["severity"]] >= sj.SEV["high"]:
                     fails.append(line)
+                    bad_files.add(name)
                 elif sj.SEV[x["severity"]] >= sj.SEV["low"]:
                     print(f"NOTE (allow-list candidate): {line}")
             if r.get("incomplete"):
@@ -55,7 +57,8 @@ def main():
               f"summary {s.report.get('summary')}")
     for f in fails:
         print("FAIL:", f)
-    print(f"{len(files) - len([f for f in fails if ':' in f])}/{len(files)} honest files without high/critical findings")
+    print(f"{len(files) - len(bad_files)}/{len(files)} honest files without high/critical findings"
+          + (f" (flagged: {', '.join(sorted(bad_files))})" if bad_files else ""))
     return 1 if fails else 0
 
 
