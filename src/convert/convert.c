@@ -2,9 +2,11 @@
  * convert.c - bulwark convert: recognise the checkpoint container, evaluate
  * its pickle under the restricted rules, and write safetensors.
  *
- * Containers: PyTorch legacy format (five pickles, then the storages) here;
- * PyTorch zip and tar through the format readers. Recognition is by content.
+ * Containers: PyTorch zip (the default torch.save format, read with the
+ * scanner's zip reader, as PyTorch's reader finds members) and the legacy
+ * format (five pickles, then the storages). Recognition is by content.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "bulwark/convert.h"
@@ -12,6 +14,7 @@
 #include "core/alloc.h"
 #include "core/fileio.h"
 #include "core/reader.h"
+#include "formats/zip/zip.h"
 
 #define CONVERT_MAX_INPUT ((size_t)64 << 30)
 #define CONVERT_ARENA_BUDGET ((size_t)2 << 30)
@@ -115,6 +118,116 @@ static enum bw_err convert_legacy(const uint8_t *data, size_t len, struct bw_are
 	return bw_convert_write(main_r, &cs, out, diag);
 }
 
+/* ---- PyTorch zip (torch.save default since 1.6) ---- */
+
+#define ZIP_MAX_MEMBER ((uint64_t)16 << 30)
+
+struct zip_src {
+	struct bw_zip *z;
+	const char *prefix;
+	uint8_t **owned;   /* decoded (non-stored) storages, freed after writing */
+	size_t n_owned, cap_owned;
+};
+
+static const uint8_t *zip_storage(void *user, const char *key, enum bw_dtype dtype, size_t *len,
+                                  struct bw_diag *diag)
+{
+	struct zip_src *s = user;
+	struct bw_zip_data zd;
+	char name[512];
+	long i;
+
+	(void)dtype;
+	snprintf(name, sizeof name, "%s/data/%s", s->prefix, key);
+	i = bw_zip_find(s->z, name);
+	if (i < 0) {
+		(void)bw_diag_set(diag, BW_ERR_MALFORMED, BW_NO_OFFSET,
+		                  "storage '%s' is used by a tensor but the archive has no %s", key, name);
+		return NULL;
+	}
+	if (bw_zip_extract(s->z, (size_t)i, ZIP_MAX_MEMBER, UINT32_MAX, &zd) != BW_OK) {
+		bw_free(zd.owned);
+		(void)bw_diag_set(diag, BW_ERR_MALFORMED, BW_NO_OFFSET, "%s cannot be read", name);
+		return NULL;
+	}
+	if (zd.owned != NULL) {
+		if (s->n_owned == s->cap_owned) {
+			size_t ncap = s->cap_owned ? s->cap_owned * 2 : 16;
+			uint8_t **nv = bw_reallocarray(s->owned, ncap, sizeof *nv);
+			if (nv == NULL) {
+				bw_free(zd.owned);
+				(void)bw_diag_set(diag, BW_ERR_NOMEM, BW_NO_OFFSET, "out of memory");
+				return NULL;
+			}
+			s->owned = nv;
+			s->cap_owned = ncap;
+		}
+		s->owned[s->n_owned++] = zd.owned;
+	}
+	*len = zd.len;
+	return zd.data;
+}
+
+/*
+ * PyTorch's reader: the archive name is the first entry's top folder; the
+ * pickle is <name>/data.pkl, each storage <name>/data/<key>
+ * (caffe2/serialize/inline_container.cc).
+ */
+static enum bw_err convert_zip(const uint8_t *data, size_t len, struct bw_arena *a,
+                               struct bw_rresult *r, struct bw_buf *out, struct bw_diag *diag)
+{
+	struct bw_zip z;
+	struct bw_zip_opts zo;
+	struct bw_zip_data pk;
+	struct zip_src src;
+	struct bw_convert_source cs;
+	char prefix[256], name[300];
+	const char *slash;
+	size_t used, i;
+	long pi;
+	enum bw_err e;
+
+	memset(&zo, 0, sizeof zo);
+	memset(&pk, 0, sizeof pk);
+	memset(&src, 0, sizeof src);
+	e = bw_zip_open(&z, data, len, &zo, diag);
+	if (e != BW_OK)
+		return e;
+	if (z.n_entries == 0 || (slash = strchr(z.entries[0].name, '/')) == NULL ||
+	    (size_t)(slash - z.entries[0].name) >= sizeof prefix) {
+		e = bw_diag_set(diag, BW_ERR_UNSUPPORTED, 0, "not a PyTorch zip checkpoint");
+		goto out;
+	}
+	memcpy(prefix, z.entries[0].name, (size_t)(slash - z.entries[0].name));
+	prefix[slash - z.entries[0].name] = '\0';
+	snprintf(name, sizeof name, "%s/data.pkl", prefix);
+	pi = bw_zip_find(&z, name);
+	if (pi < 0) {
+		e = bw_diag_set(diag, BW_ERR_UNSUPPORTED, 0, "not a PyTorch zip checkpoint (no %s)", name);
+		goto out;
+	}
+	e = bw_zip_extract(&z, (size_t)pi, (uint64_t)1 << 30, UINT32_MAX, &pk);
+	if (e != BW_OK) {
+		e = bw_diag_set(diag, BW_ERR_MALFORMED, z.entries[pi].data_offset, "%s cannot be read", name);
+		goto out;
+	}
+	e = bw_restricted_load(pk.data, pk.len, a, r, &used, diag);
+	if (e != BW_OK)
+		goto out;
+	src.z = &z;
+	src.prefix = prefix;
+	cs.user = &src;
+	cs.storage = zip_storage;
+	e = bw_convert_write(r, &cs, out, diag);
+out:
+	for (i = 0; i < src.n_owned; i++)
+		bw_free(src.owned[i]);
+	bw_free(src.owned);
+	bw_free(pk.owned);
+	bw_zip_close(&z);
+	return e;
+}
+
 enum bw_err bw_convert_mem(const uint8_t *data, size_t len, struct bw_buf *out,
                            struct bw_convert_report *rep, struct bw_diag *diag)
 {
@@ -127,9 +240,12 @@ enum bw_err bw_convert_mem(const uint8_t *data, size_t len, struct bw_buf *out,
 	if (len >= sizeof legacy_magic && memcmp(data, legacy_magic, sizeof legacy_magic) == 0) {
 		rep->input_format = "pytorch-legacy";
 		e = convert_legacy(data, len, &a, &r, out, diag);
+	} else if (len >= 4 && memcmp(data, "PK\x03\x04", 4) == 0) {
+		rep->input_format = "pytorch-zip";
+		e = convert_zip(data, len, &a, &r, out, diag);
 	} else {
 		e = bw_diag_set(diag, BW_ERR_UNSUPPORTED, 0,
-		                "not a checkpoint format this build converts (PyTorch legacy)");
+		                "not a checkpoint format this build converts (PyTorch zip or legacy)");
 	}
 	if (e == BW_OK) {
 		rep->n_tensors = r.n_tensors;

@@ -77,6 +77,15 @@ struct bw_fmt_sink {
 };
 
 /*
+ * A detection score below BW_DETECT_WEAK_MAX is a weak claim ("these bytes
+ * start like X but do not parse as X"): the engine uses it for whole files,
+ * so a broken file of that format is reported as not fully scanned, but
+ * never for container members (raw tensor storages look like anything).
+ */
+#define BW_DETECT_WEAK 25
+#define BW_DETECT_WEAK_MAX 30
+
+/*
  * Every format exports:
  *   int         bw_<fmt>_detect(const uint8_t *data, size_t len);  0..100 confidence
  *   enum bw_err bw_<fmt>_scan(const uint8_t *data, size_t len, const struct bw_fmt_sink *sink);

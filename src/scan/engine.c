@@ -523,6 +523,9 @@ static void dispatch(struct scan_ctx *c, const char *location, const uint8_t *da
 	if (c->nomem)
 		return;
 	n = bw_registry_candidates(data, len, cand, MAX_CANDIDATES);
+	/* weak claims (fmt.h) count for whole files only */
+	while (n > 0 && depth > 0 && cand[n - 1].score < BW_DETECT_WEAK_MAX)
+		n--;
 	if (n == 0 && only_if_detected)
 		return;
 	if (depth > c->o->limits.max_depth) {

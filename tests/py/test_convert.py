@@ -84,27 +84,30 @@ def compare(name, path, out):
 def main():
     with tempfile.TemporaryDirectory() as d:
         for name, obj in models():
-            path = os.path.join(d, name + ".pt")
-            torch.save(obj, path, _use_new_zipfile_serialization=False)
-            out = os.path.join(d, name + ".safetensors")
-            rc, so, se = run("convert", path, "-o", out)
-            check(rc == 0, f"{name}: convert exit {rc}: {se}")
-            if rc == 0:
-                compare(name, path, out)
+            for legacy in (True, False):
+                tag = name + ("-legacy" if legacy else "-zip")
+                path = os.path.join(d, tag + ".pt")
+                torch.save(obj, path, _use_new_zipfile_serialization=not legacy)
+                out = os.path.join(d, tag + ".safetensors")
+                rc, so, se = run("convert", path, "-o", out)
+                check(rc == 0, f"{tag}: convert exit {rc}: {se}")
+                if rc == 0:
+                    compare(tag, path, out)
 
         # refused: a checkpoint holding an object outside the subset (never loaded here)
         class Evil:
             def __reduce__(self):
                 return (os.system, ("echo bulwark-test",))
         bad = os.path.join(d, "evil.pt")
-        torch.save({"w": torch.ones(2), "x": Evil()}, bad, _use_new_zipfile_serialization=False)
-        rc, so, se = run("convert", bad, "-o", os.path.join(d, "evil.safetensors"))
-        check(rc == 1, f"evil: exit {rc}, want 1 (refused)")
-        check("posix.system" in se or "os.system" in se, f"evil: refusal names the import: {se}")
-        check(not os.path.exists(os.path.join(d, "evil.safetensors")), "evil: no output written")
+        for legacy in (True, False):
+            torch.save({"w": torch.ones(2), "x": Evil()}, bad, _use_new_zipfile_serialization=not legacy)
+            rc, so, se = run("convert", bad, "-o", os.path.join(d, "evil.safetensors"))
+            check(rc == 1, f"evil (legacy={legacy}): exit {rc}, want 1 (refused)")
+            check("posix.system" in se or "os.system" in se, f"evil: refusal names the import: {se}")
+            check(not os.path.exists(os.path.join(d, "evil.safetensors")), "evil: no output written")
 
         # truncated input: malformed, exit 3, no output
-        with open(os.path.join(d, "state_dict.pt"), "rb") as f:
+        with open(os.path.join(d, "state_dict-legacy.pt"), "rb") as f:
             blob = f.read()
         trunc = os.path.join(d, "trunc.pt")
         with open(trunc, "wb") as f:

@@ -295,8 +295,12 @@ static const struct tcase cases[] = {
 	{"frame-nested",
 	 S("\x80\x04\x95\x0b\x00\x00\x00\x00\x00\x00\x00\x95\x01\x00\x00\x00\x00\x00\x00\x00N."),
 	 {NULL}, {NULL}, {"pickle.frame-boundary"}, BW_OK},
+	/* the C unpickler stops at an overlong FRAME, pickle.py (joblib) reads on: so do we;
+	 * the differential is reported only when code follows */
 	{"frame-too-long", S("\x80\x04\x95\xff\x00\x00\x00\x00\x00\x00\x00N."),
-	 {NULL}, {NULL}, {"pickle.broken-stream"}, BW_ERR_TRUNCATED},
+	 {NULL}, {NULL}, {NULL}, BW_OK},
+	{"frame-too-long-hides-import", S("\x80\x04\x95\xff\x00\x00\x00\x00\x00\x00\x00" "cposix\nsystem\n."),
+	 {"GLOBAL posix.system <- posix.system"}, {NULL}, {"pickle.parser-differential"}, BW_OK},
 	{"int-octal-differential", S("I010\n."), {NULL}, {NULL}, {"pickle.parser-differential"}, BW_OK},
 	{"float-overflow", S("F1e999\n."), {NULL}, {NULL}, {"pickle.broken-stream"}, BW_ERR_MALFORMED},
 	{"string-lone-quote", S("S'\n."), {NULL}, {NULL}, {"pickle.parser-differential", "pickle.broken-stream"},
@@ -502,11 +506,12 @@ static void test_detect(void)
 	CHECK_EQ_INT(bw_pickle_detect((const uint8_t *)"cos\nsystem\n\xff\xff", 13), 60);
 	CHECK_EQ_INT(bw_pickle_detect((const uint8_t *)"\x80\x02" "cos\nsystem\n\xff", 14), 95);
 	CHECK_EQ_INT(bw_pickle_detect(png, sizeof png), 0);
-	CHECK_EQ_INT(bw_pickle_detect(rnd, sizeof rnd), 0);
+	CHECK(bw_pickle_detect(rnd, sizeof rnd) < BW_DETECT_WEAK_MAX);
 	CHECK_EQ_INT(bw_pickle_detect(torch_storage, sizeof torch_storage), 0);
 	CHECK_EQ_INT(bw_pickle_detect((const uint8_t *)"hello world\n", 12), 0);
 	CHECK_EQ_INT(bw_pickle_detect(NULL, 0), 0);
-	CHECK_EQ_INT(bw_pickle_detect((const uint8_t *)"\x80\x04\x95\x10", 4), 0);
+	/* a PROTO header that breaks: a weak claim (whole files only, fmt.h) */
+	CHECK_EQ_INT(bw_pickle_detect((const uint8_t *)"\x80\x04\x95\x10", 4), BW_DETECT_WEAK);
 	for (i = 0; i < 200; i++) {
 		size_t k;
 
@@ -516,10 +521,10 @@ static void test_detect(void)
 		}
 		noise[0] = 0x80;
 		noise[1] = 0x04;
-		if (bw_pickle_detect(noise, 64) == 0)
+		if (bw_pickle_detect(noise, 64) < BW_DETECT_WEAK_MAX)
 			zero++;
 	}
-	CHECKF(zero >= 190, "random bytes after PROTO detected as pickle %d/200 times", 200 - zero);
+	CHECKF(zero >= 190, "random bytes after PROTO strongly claimed as pickle %d/200 times", 200 - zero);
 }
 
 static uint8_t *read_data(const char *name, size_t *len)

@@ -187,7 +187,10 @@ enum bw_err bw_archive_scan_inproc(const uint8_t *data, size_t len, const struct
 		if (bad_path(name))
 			findf(sink, "archive.path-traversal", BW_NO_OFFSET,
 			      "member \"%.200s\" escapes the extraction directory", name);
-		if (archive_entry_filetype(ent) != AE_IFREG)
+		/* 7z entries written on Windows carry no Unix file type (0): they are files to an
+		 * extractor (py7zr, 7z), so they are scanned; only directories, links and devices
+		 * are skipped */
+		if (archive_entry_filetype(ent) != AE_IFREG && archive_entry_filetype(ent) != 0)
 			continue;
 		if (archive_entry_is_encrypted(ent)) {
 			stopf(sink, BW_ERR_UNSUPPORTED, BW_NO_OFFSET, "\"%.200s\" is encrypted and cannot be scanned",

@@ -105,6 +105,7 @@ struct pk_run {
 	size_t dense_cap;
 	uint64_t n_ops;
 	uint64_t frame_end;  /* absolute end of the current frame (pickle.py view), 0 none */
+	uint64_t frame_overrun; /* offset+1 of a FRAME longer than the data, 0 none (see OP_FRAME) */
 	unsigned once;
 	int nested;          /* joblib object-array sub-stream */
 	unsigned joblib_skips; /* raw array regions skipped in this stream */
@@ -521,14 +522,53 @@ static void remember(struct pk_ctx *c, const char *key)
 	}
 }
 
+/* A dotted Python identifier ("os.path", "Bdb.run"), at most 256 bytes. */
+static int ident_like(const char *s)
+{
+	size_t i;
+
+	if (s == NULL || s[0] == '\0' || s[0] == '.' || (s[0] >= '0' && s[0] <= '9'))
+		return 0;
+	for (i = 0; s[i] != '\0'; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		if (i >= 256 || !((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		                  (ch >= '0' && ch <= '9') || ch == '_' || ch == '.'))
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * An overlong FRAME matters only when code follows it: the C unpickler stops at
+ * the FRAME, pickle.py runs what comes after. Said once, at the first import
+ * or call past it (a merely truncated file has none).
+ */
+static void frame_differential(struct pk_run *r)
+{
+	if (r->frame_overrun == 0 || r->c->detect)
+		return;
+	finding(r, "pickle.parser-differential", r->frame_overrun - 1,
+	        "code follows a FRAME longer than the data: the C unpickler stops at the FRAME, "
+	        "pickle.py (used by joblib) reads on and runs it");
+	r->frame_overrun = 0;
+}
+
 static void report_import(struct pk_run *r, const char *mod, const char *name, const char *omod,
                           const char *oname, const char *how)
 {
 	struct pk_ctx *c = r->c;
 	char *key;
 
+	frame_differential(r);
 	if (c->detect) {
-		r->hit_import = 1;
+		/*
+		 * Evidence that these bytes are a pickle. Without a PROTO opcode (protocol
+		 * 0/1), EXT codes do not exist and random data (a raw tensor storage
+		 * starting with 0x82) must not pass for one: only a named import of
+		 * identifier-like names counts.
+		 */
+		if (r->n_proto > 0 || (strncmp(how, "EXT", 3) != 0 && ident_like(mod) && ident_like(name)))
+			r->hit_import = 1;
 		return;
 	}
 	key = bw_arena_printf(&c->arena, "%s\n%s", mod, name);
@@ -637,6 +677,7 @@ static void report_call(struct pk_run *r, const struct pk_val *callee, const str
 
 	if (r->c->sink == NULL || r->c->detect || r->c->plain)
 		return;
+	frame_differential(r);
 	memset(&call, 0, sizeof call);
 	if (callee != NULL && callee->kind == PK_GLOBAL) {
 		call.module = callee->module;
@@ -1886,10 +1927,14 @@ static void exec_op(struct pk_run *r, uint8_t code, const struct pk_opinfo *op, 
 		r->proto = (unsigned)a->u;
 		break;
 	case OP_FRAME:
-		/* C load_frame: the whole frame must be present; boundaries are not enforced */
+		/*
+		 * C load_frame: the whole frame must be present, or unpickling stops here.
+		 * pickle.py (the unpickler joblib subclasses) reads what is there and goes on,
+		 * so code after an overlong FRAME runs under joblib: keep decoding, as it does.
+		 */
 		if (a->u > bw_rd_left(&r->rd)) {
-			fail(r, BW_ERR_TRUNCATED, NULL, "FRAME of %llu bytes but only %zu left",
-			     (unsigned long long)a->u, bw_rd_left(&r->rd));
+			r->frame_overrun = r->op_off + 1;
+			r->frame_end = bw_rd_off(&r->rd) + bw_rd_left(&r->rd);
 			break;
 		}
 		if (r->frame_end > bw_rd_off(&r->rd) && once(r, ONCE_FRAME))
@@ -2072,6 +2117,13 @@ int bw_pickle_detect(const uint8_t *data, size_t len)
 		/* a limit inside the trial window (long operand) is not a decoding error */
 		if (r.err == BW_OK || (r.err == BW_ERR_LIMIT && r.n_ops > 1))
 			score = (data[0] == OP_PROTO && data[1] >= 2 && data[1] <= 5) ? 95 : 60;
+		/*
+		 * A PROTO 2-5 header that breaks before STOP or any import: a truncated or
+		 * hostile pickle - or raw tensor bytes that happen to start with 0x80 0x0N.
+		 * A weak claim: the engine uses it for whole files only, never for members.
+		 */
+		else if (data[0] == OP_PROTO && data[1] >= 2 && data[1] <= 5)
+			score = BW_DETECT_WEAK;
 	}
 	bw_arena_release(&c.arena);
 	return score;
