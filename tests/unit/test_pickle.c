@@ -502,7 +502,8 @@ static void test_detect(void)
 	int zero = 0;
 
 	CHECK_EQ_INT(bw_pickle_detect((const uint8_t *)"\x80\x04N.", 4), 95);
-	CHECK_EQ_INT(bw_pickle_detect((const uint8_t *)"N.", 2), 60);
+	CHECK_EQ_INT(bw_pickle_detect((const uint8_t *)"N.", 2), BW_DETECT_WEAK); /* too short to claim */
+	CHECK_EQ_INT(bw_pickle_detect((const uint8_t *)"(lp0\nI1\naI2\na.", 14), 60);
 	CHECK_EQ_INT(bw_pickle_detect((const uint8_t *)"cos\nsystem\n\xff\xff", 13), 60);
 	CHECK_EQ_INT(bw_pickle_detect((const uint8_t *)"\x80\x02" "cos\nsystem\n\xff", 14), 95);
 	CHECK_EQ_INT(bw_pickle_detect(png, sizeof png), 0);

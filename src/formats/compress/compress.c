@@ -12,6 +12,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <zlib.h>
 
 #include "core/buf.h"
 #include "core/codec.h"
@@ -87,13 +88,40 @@ static enum kind kind_of(const uint8_t *d, size_t len)
 	return K_NONE;
 }
 
+/*
+ * A two-byte zlib header (RFC 1950) matches one in about 1,000 random byte
+ * pairs - raw tensor storages included. Inflate the first KiB: only a stream
+ * that decodes so far is a zlib claim; one that is corrupt at once is a weak
+ * claim (fmt.h), kept for whole files so a broken joblib file is still
+ * reported as not fully scanned.
+ */
+static int zlib_plausible(const uint8_t *data, size_t len)
+{
+	z_stream zs;
+	uint8_t out[4096];
+	int rc;
+
+	memset(&zs, 0, sizeof zs);
+	if (inflateInit(&zs) != Z_OK)
+		return 1; /* cannot tell: keep the claim */
+	zs.next_in = (Bytef *)(uintptr_t)data;
+	zs.avail_in = (uInt)(len < 1024 ? len : 1024);
+	do {
+		zs.next_out = out;
+		zs.avail_out = sizeof out;
+		rc = inflate(&zs, Z_NO_FLUSH);
+	} while (rc == Z_OK && zs.avail_in > 0 && zs.total_out < (1u << 20));
+	inflateEnd(&zs);
+	return rc == Z_OK || rc == Z_STREAM_END || rc == Z_BUF_ERROR;
+}
+
 int bw_compress_detect(const uint8_t *data, size_t len)
 {
 	if (data == NULL)
 		return 0;
 	switch (kind_of(data, len)) {
 	case K_GZIP: case K_XZ: case K_ZSTD: case K_BZIP2: case K_ZFILE: return 90;
-	case K_ZLIB: return 60;
+	case K_ZLIB: return zlib_plausible(data, len) ? 60 : BW_DETECT_WEAK;
 	case K_LZMA: return 50;
 	case K_NONE: break;
 	}

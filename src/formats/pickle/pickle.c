@@ -2116,7 +2116,10 @@ int bw_pickle_detect(const uint8_t *data, size_t len)
 	if (run_stream(&c, 0, 0, &r) == BW_OK) {
 		/* a limit inside the trial window (long operand) is not a decoding error */
 		if (r.err == BW_OK || (r.err == BW_ERR_LIMIT && r.n_ops > 1))
-			score = (data[0] == OP_PROTO && data[1] >= 2 && data[1] <= 5) ? 95 : 60;
+			score = (data[0] == OP_PROTO && data[1] >= 2 && data[1] <= 5) ? 95
+			        /* "N." and other 2-3 opcode protocol 0/1 streams are 1 in 10^4 of any
+			         * bytes: without an import they are a weak claim (whole files only) */
+			        : (r.n_ops < 4 && !r.hit_import) ? BW_DETECT_WEAK : 60;
 		/*
 		 * A PROTO 2-5 header that breaks before STOP or any import: a truncated or
 		 * hostile pickle - or raw tensor bytes that happen to start with 0x80 0x0N.
