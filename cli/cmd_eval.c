@@ -190,8 +190,8 @@ int cmd_eval(int argc, char **argv)
 	padv = calloc((size_t)n, sizeof *padv);
 	if (pred == NULL || padv == NULL)
 		goto out;
-	/* logits need the class count: run the first image once to learn it */
-	err = bw_model_predict(m, g, &ds, 1, 1, pred, NULL, &k);
+	/* logits need the class count: run the first batch once to learn it */
+	err = bw_model_predict(m, g, &ds, n < batch ? n : batch, batch, pred, NULL, &k);
 	if (err != BW_OK || k < 1 || k > 100000) {
 		cli_err("eval", "%s does not accept %dx%dx%d images: %s", model_p, ds.c, ds.h, ds.w,
 		        bw_err_str(err));

@@ -71,6 +71,8 @@ enum bw_op {
 	BW_OP_CLAMP,
 	BW_OP_SIGN,
 	BW_OP_IDENTITY,
+	BW_OP_SUB,
+	BW_OP_DIV,
 	BW_OP_CROSS_ENTROPY, /* loss; not a model node */
 	BW_OP__COUNT
 };
@@ -133,7 +135,7 @@ enum bw_err bw_t_conv2d(struct bw_graph *g, struct bw_tensor *x, struct bw_tenso
                         struct bw_tensor **out) BW_MUST_CHECK;
 enum bw_err bw_t_linear(struct bw_graph *g, struct bw_tensor *x, struct bw_tensor *w,
                         struct bw_tensor *b, struct bw_tensor **out) BW_MUST_CHECK;
-/* Elementwise with NumPy broadcasting (up to 4 dims). */
+/* Elementwise add, sub, mul, div with NumPy broadcasting (up to 4 dims). */
 enum bw_err bw_t_binary(struct bw_graph *g, enum bw_op op, struct bw_tensor *x,
                         struct bw_tensor *y, struct bw_tensor **out) BW_MUST_CHECK;
 /* relu, leaky_relu, sigmoid, tanh, clamp, sign, identity, dropout, softmax,
@@ -206,9 +208,10 @@ enum bw_err bw_model_load(const char *path, struct bw_model **out,
                           struct bw_diag *d) BW_MUST_CHECK;
 /*
  * Import an ONNX model (ModelProto bytes) exported by PyTorch. Supported
- * operators: Conv Gemm MatMul Add Mul Relu LeakyRelu Sigmoid Tanh MaxPool
- * AveragePool GlobalAveragePool BatchNormalization Dropout Flatten Reshape
- * (constant shape) Concat Softmax LogSoftmax Clip Sign Identity Constant.
+ * operators: Conv Gemm MatMul Add Sub Mul Div Relu LeakyRelu Sigmoid Tanh
+ * MaxPool AveragePool GlobalAveragePool BatchNormalization Dropout Flatten
+ * Reshape (constant shape) Concat Softmax LogSoftmax Clip Sign Identity
+ * Constant, and Pad (zeros on H/W) when it feeds Conv or AveragePool.
  * Anything else is BW_ERR_UNSUPPORTED with the operator's name in d.
  * The bytes are only borrowed during the call.
  */

@@ -27,7 +27,8 @@ static const char *const op_names[BW_OP__COUNT] = {
 	[BW_OP_BATCHNORM] = "batchnorm", [BW_OP_DROPOUT] = "dropout",
 	[BW_OP_FLATTEN] = "flatten", [BW_OP_RESHAPE] = "reshape", [BW_OP_CONCAT] = "concat",
 	[BW_OP_SOFTMAX] = "softmax", [BW_OP_LOGSOFTMAX] = "log_softmax", [BW_OP_CLAMP] = "clamp",
-	[BW_OP_SIGN] = "sign", [BW_OP_IDENTITY] = "identity",
+	[BW_OP_SIGN] = "sign", [BW_OP_IDENTITY] = "identity", [BW_OP_SUB] = "sub",
+	[BW_OP_DIV] = "div",
 	[BW_OP_CROSS_ENTROPY] = "cross_entropy",
 };
 

@@ -127,7 +127,7 @@ static int node_arity_ok(const struct bw_node *nd)
 	switch (nd->op) {
 	case BW_OP_CONV2D: case BW_OP_LINEAR:
 		return nd->n_in == 2 || nd->n_in == 3;
-	case BW_OP_ADD: case BW_OP_MUL:
+	case BW_OP_ADD: case BW_OP_MUL: case BW_OP_SUB: case BW_OP_DIV:
 		return nd->n_in == 2;
 	case BW_OP_BATCHNORM:
 		return nd->n_in == 5;
@@ -221,7 +221,7 @@ enum bw_err bw_model_forward(struct bw_model *m, struct bw_graph *g, int n_in,
 		case BW_OP_LINEAR:
 			err = bw_t_linear(g, x[0], x[1], nd->n_in > 2 ? x[2] : NULL, &y);
 			break;
-		case BW_OP_ADD: case BW_OP_MUL:
+		case BW_OP_ADD: case BW_OP_MUL: case BW_OP_SUB: case BW_OP_DIV:
 			err = bw_t_binary(g, nd->op, x[0], x[1], &y);
 			break;
 		case BW_OP_BATCHNORM:

@@ -71,7 +71,17 @@ struct ox_io {
 	int64_t dims[OX_MAX_INTS];
 };
 
+#define OX_MAX_PADS 256
+
+/* A zero Pad on H/W, folded into the Conv or AveragePool that consumes it. */
+struct ox_pad {
+	const char *out, *in;
+	int pads[4]; /* top, left, bottom, right */
+};
+
 struct ox {
+	struct ox_pad pads[OX_MAX_PADS];
+	int n_pads;
 	struct bw_arena arena;
 	struct bw_diag *d;
 	int64_t opset;
@@ -538,6 +548,15 @@ static int input_value(struct ox *x, struct bw_model *m, const char *name, enum 
 		return v;
 	t = find_init(x, name);
 	if (t == NULL) {
+		int i;
+
+		for (i = 0; i < x->n_pads; i++)
+			if (strcmp(x->pads[i].out, name) == 0) {
+				*err = bw_diag_set(x->d, BW_ERR_UNSUPPORTED, BW_NO_OFFSET,
+				                   "ONNX operator 'Pad' is supported only as zero padding "
+				                   "feeding Conv or AveragePool");
+				return -1;
+			}
 		*err = bw_diag_set(x->d, BW_ERR_MALFORMED, BW_NO_OFFSET,
 		                   "ONNX: value '%.64s' is used before it is defined", name);
 		return -1;
@@ -591,6 +610,99 @@ static enum bw_err emit(struct ox *x, struct bw_model *m, const struct ox_node *
 	return BW_OK;
 }
 
+static const struct ox_pad *find_pad(const struct ox *x, const char *name)
+{
+	int i;
+
+	for (i = 0; i < x->n_pads; i++)
+		if (strcmp(x->pads[i].out, name) == 0)
+			return &x->pads[i];
+	return NULL;
+}
+
+static enum bw_err map_pad(struct ox *x, const struct ox_node *nd)
+{
+	const struct ox_attr *at = attr(nd, "mode");
+	int64_t pv[8];
+	struct ox_pad *pd;
+	int i;
+
+	if (at != NULL && at->s != NULL && !(at->s_len == 8 && memcmp(at->s, "constant", 8) == 0))
+		return unsupported(x, nd, "other than constant mode");
+	if (nd->n_in < 1 || nd->n_out != 1 || x->n_pads >= OX_MAX_PADS)
+		return unsupported(x, nd, "with this form");
+	if (x->opset >= 11) {
+		struct ox_tensor *t = nd->n_in > 1 ? find_init(x, nd->in[1]) : NULL;
+		enum bw_err err;
+
+		if (t == NULL || t->numel != 8)
+			return unsupported(x, nd, "with pads that are not a constant for 4 dimensions");
+		err = tensor_ints(x, t, pv, 8);
+		if (err != BW_OK)
+			return err;
+		if (nd->n_in > 2 && nd->in[2][0] != '\0') {
+			struct ox_tensor *cv = find_init(x, nd->in[2]);
+			float v = 1.0f;
+
+			if (cv == NULL || cv->numel != 1 || tensor_floats(x, cv, &v) != BW_OK || v != 0.0f)
+				return unsupported(x, nd, "with a value other than 0");
+		}
+	} else {
+		at = attr(nd, "pads");
+		if (at == NULL || at->n_ints != 8)
+			return unsupported(x, nd, "with pads that are not for 4 dimensions");
+		memcpy(pv, at->ints, sizeof pv);
+		if ((at = attr(nd, "value")) != NULL && at->f != 0.0f)
+			return unsupported(x, nd, "with a value other than 0");
+	}
+	/* ONNX pads: [x1_begin, x2_begin, x3_begin, x4_begin, x1_end, ...] */
+	if (pv[0] != 0 || pv[1] != 0 || pv[4] != 0 || pv[5] != 0)
+		return unsupported(x, nd, "on the batch or channel axis");
+	for (i = 0; i < 8; i++)
+		if (pv[i] < 0 || pv[i] > 65536)
+			return unsupported(x, nd, "with negative or huge pads");
+	pd = &x->pads[x->n_pads++];
+	pd->out = nd->out[0];
+	pd->in = nd->in[0];
+	pd->pads[0] = (int)pv[2];
+	pd->pads[1] = (int)pv[3];
+	pd->pads[2] = (int)pv[6];
+	pd->pads[3] = (int)pv[7];
+	return BW_OK;
+}
+
+/* If nd's first input is a folded Pad, emit from its source with the pads added. */
+static enum bw_err emit_padded(struct ox *x, struct bw_model *m, const struct ox_node *nd,
+                               enum bw_op op, int n_in, struct bw_op_attr *a)
+{
+	const struct ox_pad *pd = nd->n_in > 0 ? find_pad(x, nd->in[0]) : NULL;
+	struct ox_node *cp;
+	enum bw_err err;
+	int i, any = 0;
+
+	if (pd == NULL)
+		return emit(x, m, nd, op, n_in, a);
+	for (i = 0; i < 4; i++)
+		any |= pd->pads[i] != 0;
+	if (op == BW_OP_AVGPOOL && any) {
+		int own = a->pad[0] | a->pad[1] | a->pad[2] | a->pad[3];
+
+		if (own && !a->count_include_pad)
+			return unsupported(x, nd, "after Pad with its own pads excluded from the count");
+		a->count_include_pad = 1; /* the padded zeros are real elements */
+	}
+	for (i = 0; i < 4; i++)
+		a->pad[i] += pd->pads[i];
+	cp = bw_malloc(sizeof *cp);
+	if (cp == NULL)
+		return BW_ERR_NOMEM;
+	*cp = *nd;
+	cp->in[0] = pd->in;
+	err = emit(x, m, cp, op, n_in, a);
+	bw_free(cp);
+	return err;
+}
+
 static enum bw_err map_node(struct ox *x, struct bw_model *m, const struct ox_node *nd)
 {
 	const char *op = nd->op;
@@ -614,7 +726,7 @@ static enum bw_err map_node(struct ox *x, struct bw_model *m, const struct ox_no
 				return unsupported(x, nd, "with this group count");
 			a.groups = (int)at->i;
 		}
-		return emit(x, m, nd, BW_OP_CONV2D, nd->n_in >= 3 && nd->in[2][0] ? 3 : 2, &a);
+		return emit_padded(x, m, nd, BW_OP_CONV2D, nd->n_in >= 3 && nd->in[2][0] ? 3 : 2, &a);
 	}
 	if (strcmp(op, "Gemm") == 0) {
 		const struct ox_attr *ta = attr(nd, "transA"), *tb = attr(nd, "transB");
@@ -641,8 +753,14 @@ static enum bw_err map_node(struct ox *x, struct bw_model *m, const struct ox_no
 		w->transpose = 1;
 		return emit(x, m, nd, BW_OP_LINEAR, 2, NULL);
 	}
-	if (strcmp(op, "Add") == 0 || strcmp(op, "Mul") == 0)
-		return emit(x, m, nd, op[0] == 'A' ? BW_OP_ADD : BW_OP_MUL, 2, NULL);
+	if (strcmp(op, "Add") == 0)
+		return emit(x, m, nd, BW_OP_ADD, 2, NULL);
+	if (strcmp(op, "Sub") == 0)
+		return emit(x, m, nd, BW_OP_SUB, 2, NULL);
+	if (strcmp(op, "Mul") == 0)
+		return emit(x, m, nd, BW_OP_MUL, 2, NULL);
+	if (strcmp(op, "Div") == 0)
+		return emit(x, m, nd, BW_OP_DIV, 2, NULL);
 	if (strcmp(op, "Relu") == 0)
 		return emit(x, m, nd, BW_OP_RELU, 1, NULL);
 	if (strcmp(op, "Sigmoid") == 0)
@@ -676,6 +794,8 @@ static enum bw_err map_node(struct ox *x, struct bw_model *m, const struct ox_no
 			a.ceil_mode = at->i != 0;
 		if ((at = attr(nd, "count_include_pad")) != NULL)
 			a.count_include_pad = at->i != 0;
+		if (bop == BW_OP_AVGPOOL)
+			return emit_padded(x, m, nd, bop, 1, &a);
 		return emit(x, m, nd, bop, 1, &a);
 	}
 	if (strcmp(op, "GlobalAveragePool") == 0)
@@ -787,6 +907,8 @@ static enum bw_err map_node(struct ox *x, struct bw_model *m, const struct ox_no
 			return unsupported(x, nd, "with min > max");
 		return emit(x, m, nd, BW_OP_CLAMP, 1, &a);
 	}
+	if (strcmp(op, "Pad") == 0)
+		return map_pad(x, nd);
 	if (strcmp(op, "Constant") == 0) {
 		struct ox_tensor *t;
 		enum bw_err err;

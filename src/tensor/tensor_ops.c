@@ -49,6 +49,20 @@ static int make_bcast(const struct bw_tensor *x, const struct bw_tensor *y, stru
 	return 0;
 }
 
+static inline float binop(enum bw_op op, float a, float b)
+{
+	switch (op) {
+	case BW_OP_ADD:
+		return a + b;
+	case BW_OP_SUB:
+		return a - b;
+	case BW_OP_MUL:
+		return a * b;
+	default:
+		return a / b;
+	}
+}
+
 enum bw_err bw_t_binary(struct bw_graph *g, enum bw_op op, struct bw_tensor *x,
                         struct bw_tensor *y, struct bw_tensor **out)
 {
@@ -57,7 +71,8 @@ enum bw_err bw_t_binary(struct bw_graph *g, enum bw_op op, struct bw_tensor *x,
 	int i0, i1, i2, i3, k = 0, same;
 
 	*out = NULL;
-	if ((op != BW_OP_ADD && op != BW_OP_MUL) || make_bcast(x, y, &b) != 0)
+	if ((op != BW_OP_ADD && op != BW_OP_MUL && op != BW_OP_SUB && op != BW_OP_DIV) ||
+	    make_bcast(x, y, &b) != 0)
 		return BW_ERR_ARG;
 	z = bw_g_tensor(g, b.ndim, b.shape + 4 - b.ndim, 0);
 	if (z == NULL)
@@ -65,7 +80,7 @@ enum bw_err bw_t_binary(struct bw_graph *g, enum bw_op op, struct bw_tensor *x,
 	same = x->numel == z->numel && y->numel == z->numel;
 	if (same) {
 		for (k = 0; k < z->numel; k++)
-			z->data[k] = op == BW_OP_ADD ? x->data[k] + y->data[k] : x->data[k] * y->data[k];
+			z->data[k] = binop(op, x->data[k], y->data[k]);
 	} else {
 		for (i0 = 0; i0 < b.shape[0]; i0++)
 			for (i1 = 0; i1 < b.shape[1]; i1++)
@@ -77,7 +92,7 @@ enum bw_err bw_t_binary(struct bw_graph *g, enum bw_op op, struct bw_tensor *x,
 						float xv = x->data[bx + i3 * b.sx[3]];
 						float yv = y->data[by + i3 * b.sy[3]];
 
-						z->data[k] = op == BW_OP_ADD ? xv + yv : xv * yv;
+						z->data[k] = binop(op, xv, yv);
 					}
 				}
 	}
@@ -112,11 +127,18 @@ static enum bw_err binary_backward(struct bw_graph *g, struct bw_tape_ent *e)
 					int ix = bx + i3 * b.sx[3], iy = by + i3 * b.sy[3];
 					float gz = z->grad[k];
 
-					if (e->op == BW_OP_ADD) {
+					if (e->op == BW_OP_ADD || e->op == BW_OP_SUB) {
 						if (dx != NULL)
 							dx[ix] += gz;
 						if (dy != NULL)
-							dy[iy] += gz;
+							dy[iy] += e->op == BW_OP_ADD ? gz : -gz;
+					} else if (e->op == BW_OP_DIV) {
+						float yv = y->data[iy];
+
+						if (dx != NULL)
+							dx[ix] += gz / yv;
+						if (dy != NULL)
+							dy[iy] -= gz * x->data[ix] / (yv * yv);
 					} else {
 						if (dx != NULL)
 							dx[ix] += gz * y->data[iy];
@@ -906,7 +928,7 @@ static enum bw_err xent_backward(struct bw_graph *g, struct bw_tape_ent *e)
 enum bw_err bw_t_backward_misc(struct bw_graph *g, struct bw_tape_ent *e)
 {
 	switch (e->op) {
-	case BW_OP_ADD: case BW_OP_MUL:
+	case BW_OP_ADD: case BW_OP_MUL: case BW_OP_SUB: case BW_OP_DIV:
 		return binary_backward(g, e);
 	case BW_OP_BATCHNORM:
 		return bn_backward(g, e);

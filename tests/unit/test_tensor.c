@@ -47,7 +47,7 @@ static enum bw_err run_op(struct bw_graph *g, const struct gc *c, struct bw_tens
 		return bw_t_conv2d(g, in[0], in[1], c->n_in > 2 ? in[2] : NULL, &c->a, out);
 	case BW_OP_LINEAR:
 		return bw_t_linear(g, in[0], in[1], c->n_in > 2 ? in[2] : NULL, out);
-	case BW_OP_ADD: case BW_OP_MUL:
+	case BW_OP_ADD: case BW_OP_MUL: case BW_OP_SUB: case BW_OP_DIV:
 		return bw_t_binary(g, c->op, in[0], in[1], out);
 	case BW_OP_BATCHNORM:
 		return bw_t_batchnorm(g, in[0], in[1], in[2], in[3], in[4], &c->a, c->training, out);
@@ -209,6 +209,15 @@ static void test_gradients(void)
 	c.name = "mul-broadcast";
 	c.op = BW_OP_MUL;
 	gradcheck(&c);
+	c.name = "sub-broadcast";
+	c.op = BW_OP_SUB;
+	gradcheck(&c);
+	c.name = "div-broadcast";
+	c.op = BW_OP_DIV;
+	c.kind[1] = 4;
+	gradcheck(&c);
+	c.kind[1] = 0;
+	c.op = BW_OP_MUL;
 	c.name = "mul-same";
 	c.ndim[1] = 4; memcpy(c.shape[1], c.shape[0], sizeof c.shape[1]);
 	gradcheck(&c);
