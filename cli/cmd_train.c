@@ -277,11 +277,17 @@ int cmd_train(int argc, char **argv)
 				goto out;
 			}
 		}
-		fprintf(stderr, "epoch %d/%d: loss %.4f train acc %.2f%%%s%.2f%s, %.0f img/s, lr %g\n",
-		        ep + 1, epochs, loss, 100.0 * acc, te.n > 0 ? " test acc " : "",
-		        te.n > 0 ? 100.0 * tacc : 0.0, te.n > 0 ? "%" : "",
-		        (limit > 0 && limit < tr.n ? limit : tr.n) / (now_s() - t0 > 0 ? now_s() - t0 : 1),
-		        (double)bw_optim_lr(o));
+		{
+			char tbuf[48] = "";
+			double el = now_s() - t0;
+
+			if (te.n > 0)
+				snprintf(tbuf, sizeof tbuf, " test acc %.2f%%", 100.0 * tacc);
+			fprintf(stderr, "epoch %d/%d: loss %.4f train acc %.2f%%%s, %.0f img/s, lr %g\n",
+			        ep + 1, epochs, loss, 100.0 * acc, tbuf,
+			        (limit > 0 && limit < tr.n ? limit : tr.n) / (el > 0 ? el : 1.0),
+			        (double)bw_optim_lr(o));
+		}
 	}
 	err = bw_model_save(m, outp);
 	if (err != BW_OK) {

@@ -312,8 +312,20 @@ void bw_data_release(struct bw_dataset *ds);
 
 /* ---- running models on datasets (tensor_run.c) ---- */
 
-/* Threads OpenBLAS may use (0 = its default: every core). */
+/*
+ * Threads OpenBLAS may use (0 = its default: every core). Also runs
+ * bw_tensor_blas_init(). Not thread-safe with running matrix products.
+ */
 void bw_tensor_set_threads(int n);
+/*
+ * Once per process (thread-safe): if OpenBLAS fell back to its generic SSE3
+ * kernels on a CPU it did not recognise and OPENBLAS_CORETYPE is unset,
+ * select the AVX-512 or AVX2 kernels the CPU supports (docs/tensor.md).
+ * bw_graph_new calls it.
+ */
+void bw_tensor_blas_init(void);
+/* Name of the OpenBLAS kernel set in use ("SkylakeX"). */
+const char *bw_tensor_blas_core(void);
 
 /* Called after each batch: images done so far in this epoch, running mean loss, accuracy. */
 typedef void (*bw_train_progress_fn)(void *ctx, int done, int total, double loss, double acc);

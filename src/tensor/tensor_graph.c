@@ -76,6 +76,7 @@ enum bw_err bw_graph_new(uint64_t seed, struct bw_graph **out)
 	struct bw_graph *g;
 
 	*out = NULL;
+	bw_tensor_blas_init();
 	g = bw_calloc(1, sizeof *g);
 	if (g == NULL)
 		return BW_ERR_NOMEM;
