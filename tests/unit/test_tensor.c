@@ -484,9 +484,10 @@ static void test_arch_json(void)
 	CHECK(bw_model_arch_json(m, &js) == BW_OK);
 	CHECK(js != NULL && bw_model_from_arch(js, strlen(js), &m2, NULL) == BW_OK);
 	CHECK(m2 != NULL && bw_model_arch_json(m2, &js2) == BW_OK && js2 != NULL && strcmp(js, js2) == 0);
+	bw_model_free(m2);
+	m2 = NULL;
 	bw_diag_clear(&d);
-	CHECK(bw_model_from_arch(bad_op, sizeof bad_op - 1, &m2 == NULL ? &m2 : &m2, &d) ==
-	      BW_ERR_UNSUPPORTED);
+	CHECK(bw_model_from_arch(bad_op, sizeof bad_op - 1, &m2, &d) == BW_ERR_UNSUPPORTED);
 	CHECK(strstr(d.what, "eval") != NULL);
 	bw_diag_clear(&d);
 	CHECK(bw_model_from_arch(use_before_def, sizeof use_before_def - 1, &m2, &d) == BW_ERR_MALFORMED);
