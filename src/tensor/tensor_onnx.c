@@ -85,7 +85,7 @@ struct ox {
 	struct bw_arena arena;
 	struct bw_diag *d;
 	int64_t opset;
-	struct ox_node *nodes;
+	struct ox_node **nodes; /* each in the arena: most graphs are small */
 	int n_nodes;
 	struct ox_tensor *inits; /* initializers, then Constant outputs */
 	int n_inits;
@@ -390,7 +390,10 @@ static enum bw_err parse_graph(struct ox *x, struct bw_reader r)
 		case 1:
 			if (x->n_nodes >= OX_MAX_NODES)
 				return ox_fail(x, BW_ERR_LIMIT, f.off, "too many nodes");
-			err = parse_node(x, f.sub, &x->nodes[x->n_nodes++]);
+			x->nodes[x->n_nodes] = bw_arena_alloc(&x->arena, sizeof(struct ox_node));
+			if (x->nodes[x->n_nodes] == NULL)
+				return ox_fail(x, BW_ERR_LIMIT, f.off, "graph over the import memory budget");
+			err = parse_node(x, f.sub, x->nodes[x->n_nodes++]);
 			if (err != BW_OK)
 				return err;
 			break;
@@ -955,7 +958,7 @@ static enum bw_err build(struct ox *x, struct bw_model **out)
 	}
 	/* Mark transposes first (they depend on every use), then map in order. */
 	for (i = 0; i < x->n_nodes; i++) {
-		err = map_node(x, m, &x->nodes[i]);
+		err = map_node(x, m, x->nodes[i]);
 		if (err != BW_OK)
 			goto out;
 	}
