@@ -24,7 +24,8 @@ const char train_help[] =
 	"  --data DATA         fashion-mnist (Debian package dataset-fashion-mnist),\n"
 	"                      idx:IMAGES,LABELS (IDX, .gz allowed) or npy:IMAGES,LABELS\n"
 	"  --test-data DATA    evaluated after each epoch (default: the fashion-mnist test\n"
-	"                      split when --data is fashion-mnist, otherwise none)\n"
+	"                      split when --data is fashion-mnist, otherwise none;\n"
+	"                      'none' skips it)\n"
 	"  --epochs N          default 5\n"
 	"  --batch N           default 128\n"
 	"  --optim sgd|adam    default adam\n"
@@ -195,6 +196,8 @@ int cmd_train(int argc, char **argv)
 		goto usage;
 	if (test == NULL && strcmp(data, "fashion-mnist") == 0)
 		test = "fashion-mnist";
+	if (test != NULL && strcmp(test, "none") == 0)
+		test = NULL;
 	bw_tensor_set_threads(threads);
 	bw_diag_clear(&d);
 	err = bw_data_load_spec(data, 1, &tr, &d);
@@ -297,9 +300,10 @@ int cmd_train(int argc, char **argv)
 	if (fmt == BW_OUT_JSON)
 		printf("{\"arch\":\"%s\",\"epochs\":%d,\"train_loss\":%.6f,\"train_accuracy\":%.6f,"
 		       "\"test_accuracy\":%.6f,\"images_per_second\":%.1f,\"seconds\":%.2f,"
-		       "\"output\":\"%s\"}\n",
+		       "\"blas_core\":\"%s\",\"output\":\"%s\"}\n",
 		       arch, epochs, loss, acc, te.n > 0 ? tacc : -1.0,
-		       t_train > 0 ? (double)images / t_train : 0.0, now_s() - t_start, outp);
+		       t_train > 0 ? (double)images / t_train : 0.0, now_s() - t_start,
+		       bw_tensor_blas_core(), outp);
 	else if (te.n > 0)
 		printf("trained %s for %d epochs: loss %.4f, train accuracy %.2f%%, test accuracy "
 		       "%.2f%%, %.0f images/s; saved %s\n",
