@@ -204,6 +204,42 @@ static enum bw_err pool_forward(struct bw_graph *g, enum bw_op op, struct bw_ten
 		if (am == NULL)
 			return BW_ERR_NOMEM;
 	}
+	if (op == BW_OP_MAXPOOL && q.kh == 2 && q.kw == 2 && q.sh == 2 && q.sw == 2 && q.pt == 0 &&
+	    q.pl == 0 && q.oh * 2 <= q.h && q.ow * 2 <= q.w) {
+		/* The common 2x2/2 case: no clipping, branch-light (first maximum wins, as below). */
+		for (plane = 0; plane < q.n * q.c; plane++) {
+			const float *xp = x->data + (size_t)plane * (size_t)(q.h * q.w);
+			float *yp = y->data + (size_t)plane * (size_t)(q.oh * q.ow);
+
+			for (oy = 0; oy < q.oh; oy++) {
+				const float *r0 = xp + (size_t)(2 * oy) * (size_t)q.w, *r1 = r0 + q.w;
+
+				for (ox = 0; ox < q.ow; ox++) {
+					float a0 = r0[2 * ox], a1 = r0[2 * ox + 1], a2 = r1[2 * ox], a3 = r1[2 * ox + 1];
+					float m01 = a1 > a0 ? a1 : a0, m23 = a3 > a2 ? a3 : a2;
+
+					yp[oy * q.ow + ox] = m23 > m01 ? m23 : m01;
+				}
+			}
+			if (am != NULL) {
+				int *ap = am + (size_t)plane * (size_t)(q.oh * q.ow);
+
+				for (oy = 0; oy < q.oh; oy++)
+					for (ox = 0; ox < q.ow; ox++) {
+						int i0 = 2 * oy * q.w + 2 * ox, bi = i0;
+						float best = xp[i0];
+
+						if (xp[i0 + 1] > best) { best = xp[i0 + 1]; bi = i0 + 1; }
+						if (xp[i0 + q.w] > best) { best = xp[i0 + q.w]; bi = i0 + q.w; }
+						if (xp[i0 + q.w + 1] > best) { bi = i0 + q.w + 1; }
+						ap[oy * q.ow + ox] = bi;
+					}
+			}
+		}
+		*argmax = am;
+		*out = y;
+		return BW_OK;
+	}
 	for (plane = 0; plane < q.n * q.c; plane++) {
 		const float *xp = x->data + (size_t)plane * (size_t)(q.h * q.w);
 
