@@ -268,7 +268,37 @@ static enum bw_err arch_node(struct bw_model *m, const json_t *jn, int idx, stru
 	return BW_OK;
 }
 
-static enum bw_err arch_build(const json_t *root, struct bw_model **out, struct bw_diag *d)
+/* Total parameter bytes an architecture declares, or -1 past the limit or on a bad shape. */
+static long long arch_param_bytes(const json_t *params, long long limit)
+{
+	const json_t *jv;
+	long long total = 0;
+	size_t i;
+
+	json_array_foreach(params, i, jv) {
+		const json_t *sh = json_object_get(jv, "shape"), *dv;
+		long long n = 4;
+		size_t k;
+
+		if (!json_is_array(sh))
+			return -1;
+		json_array_foreach(sh, k, dv) {
+			if (!json_is_integer(dv) || json_integer_value(dv) < 0 ||
+			    json_integer_value(dv) > BW_T_MAX_NUMEL)
+				return -1;
+			n *= json_integer_value(dv);
+			if (n > limit)
+				return -1;
+		}
+		total += n;
+		if (total > limit)
+			return -1;
+	}
+	return total;
+}
+
+static enum bw_err arch_build(const json_t *root, struct bw_model **out, struct bw_diag *d,
+                              long long max_bytes)
 {
 	const json_t *params = json_object_get(root, "params"), *nodes = json_object_get(root, "nodes");
 	const json_t *ins = json_object_get(root, "inputs"), *jv;
@@ -286,6 +316,10 @@ static enum bw_err arch_build(const json_t *root, struct bw_model **out, struct 
 	if (json_array_size(nodes) > BW_MODEL_MAX_NODES || json_array_size(params) > BW_MODEL_MAX_VALUES / 2 ||
 	    json_array_size(ins) > BW_MODEL_MAX_INPUTS || json_array_size(ins) < 1)
 		return bw_diag_set(d, BW_ERR_LIMIT, BW_NO_OFFSET, "architecture too large");
+	/* Refuse before allocating: a small file must not make us reserve gigabytes. */
+	if (arch_param_bytes(params, max_bytes) < 0)
+		return bw_diag_set(d, BW_ERR_LIMIT, BW_NO_OFFSET,
+		                   "parameters over %lld bytes or with a bad shape", max_bytes);
 	err = bw_model_alloc(&m);
 	if (err != BW_OK)
 		return err;
@@ -337,8 +371,10 @@ out:
 	return err;
 }
 
-enum bw_err bw_model_from_arch(const char *json, size_t len, struct bw_model **out,
-                               struct bw_diag *d)
+#define ARCH_MAX_PARAM_BYTES (4LL << 30)
+
+static enum bw_err from_arch(const char *json, size_t len, struct bw_model **out,
+                             struct bw_diag *d, long long max_bytes)
 {
 	json_error_t je;
 	json_t *root;
@@ -351,9 +387,15 @@ enum bw_err bw_model_from_arch(const char *json, size_t len, struct bw_model **o
 	if (root == NULL)
 		return bw_diag_set(d, BW_ERR_MALFORMED, (uint64_t)je.position,
 		                   "architecture JSON: %.100s", je.text);
-	err = arch_build(root, out, d);
+	err = arch_build(root, out, d, max_bytes);
 	json_decref(root);
 	return err;
+}
+
+enum bw_err bw_model_from_arch(const char *json, size_t len, struct bw_model **out,
+                               struct bw_diag *d)
+{
+	return from_arch(json, len, out, d, ARCH_MAX_PARAM_BYTES);
 }
 
 /* ---- safetensors ---- */
@@ -492,7 +534,8 @@ enum bw_err bw_model_load(const char *path, struct bw_model **out, struct bw_dia
 		                  "no __metadata__[\"bulwark.arch\"]: not a bulwark model file");
 		goto out;
 	}
-	err = bw_model_from_arch(arch_s, strlen(arch_s), &m, d);
+	/* the parameters must fit in the data section that follows the header */
+	err = from_arch(arch_s, strlen(arch_s), &m, d, (long long)data_len);
 	if (err != BW_OK)
 		goto out;
 	if (json_object_size(hdr) != (size_t)m->n_params + 1) {

@@ -496,6 +496,24 @@ static float scalar_of(struct ox *x, struct bw_model *m, const char *name, int *
 	return 0.0f;
 }
 
+/* Float values the TensorProto actually carries (raw_data bytes / 4 + float_data count). */
+static long long tensor_float_avail(const struct ox_tensor *t)
+{
+	struct bw_reader r = t->msg;
+	struct bw_pb_field f;
+	long long n = 0;
+
+	while (bw_pb_next(&r, &f) == 1) {
+		if (f.num == 9 && f.wire == BW_PB_LEN)
+			n += (long long)(f.sub.len / 4);
+		else if (f.num == 4 && f.wire == BW_PB_LEN)
+			n += (long long)(f.sub.len / 4);
+		else if (f.num == 4 && f.wire == BW_PB_I32)
+			n++;
+	}
+	return n;
+}
+
 static enum bw_err add_float_param(struct ox *x, struct bw_model *m, struct ox_tensor *t,
                                    const char *name)
 {
@@ -518,6 +536,10 @@ static enum bw_err add_float_param(struct ox *x, struct bw_model *m, struct ox_t
 		shape[0] = (int)t->dims[1];
 		shape[1] = (int)t->dims[0];
 	}
+	/* Check the data is there before taking memory for it. */
+	if (t->dtype == OX_FLOAT && tensor_float_avail(t) < t->numel)
+		return bw_diag_set(x->d, BW_ERR_MALFORMED, t->msg.base,
+		                   "ONNX: tensor '%.64s' has less data than its dims", t->name);
 	p = bw_model_add_param(m, name, nd, shape, !t->bn_stat);
 	if (p < 0)
 		return ox_fail(x, BW_ERR_LIMIT, t->msg.base, "too many parameters");

@@ -492,6 +492,35 @@ static void test_arch_json(void)
 	bw_diag_clear(&d);
 	CHECK(bw_model_from_arch(use_before_def, sizeof use_before_def - 1, &m2, &d) == BW_ERR_MALFORMED);
 	CHECK(bw_model_from_arch("{", 1, &m2, NULL) == BW_ERR_MALFORMED);
+	{
+		/* a tiny file whose architecture declares a 512 MiB parameter is refused before
+		 * anything is allocated for it */
+		static const char arch[] =
+			"{\\\"format\\\":\\\"bulwark-arch\\\",\\\"inputs\\\":[\\\"x\\\"],"
+			"\\\"output\\\":\\\"y\\\",\\\"params\\\":[{\\\"name\\\":\\\"w\\\","
+			"\\\"shape\\\":[134217728]}],\\\"nodes\\\":[{\\\"op\\\":\\\"mul\\\","
+			"\\\"in\\\":[\\\"x\\\",\\\"w\\\"],\\\"out\\\":\\\"y\\\"}]}";
+		char hdr[1024], path[] = "/tmp/bw_test_st_XXXXXX";
+		unsigned char len8[8];
+		int fd = mkstemp(path), k, n;
+		FILE *f;
+
+		n = snprintf(hdr, sizeof hdr,
+		             "{\"__metadata__\":{\"bulwark.arch\":\"%s\"},"
+		             "\"w\":{\"dtype\":\"F32\",\"shape\":[134217728],\"data_offsets\":[0,536870912]}}",
+		             arch);
+		for (k = 0; k < 8; k++)
+			len8[k] = (unsigned char)((unsigned)n >> (8 * k));
+		CHECK(fd >= 0);
+		f = fdopen(fd, "wb");
+		fwrite(len8, 1, 8, f);
+		fwrite(hdr, 1, (size_t)n, f);
+		fwrite("\0\0\0\0", 1, 4, f);
+		fclose(f);
+		bw_diag_clear(&d);
+		CHECKF(bw_model_load(path, &m2, &d) == BW_ERR_LIMIT && m2 == NULL, "%s", d.what);
+		unlink(path);
+	}
 	bw_tensor_free_str(js);
 	bw_tensor_free_str(js2);
 	bw_model_free(m);
