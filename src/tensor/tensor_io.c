@@ -411,6 +411,9 @@ static enum bw_err st_write(const struct bw_model *m, const char *path, int grad
 
 	if (m == NULL || path == NULL)
 		return BW_ERR_ARG;
+	for (i = 0; i < m->n_params; i++)
+		if (strcmp(m->params[i].name, "__metadata__") == 0)
+			return BW_ERR_UNSUPPORTED; /* the one key safetensors reserves */
 	arch = arch_json(m);
 	if (arch == NULL)
 		goto out;
