@@ -544,7 +544,7 @@ static void test_arch_json(void)
 		             "\"w\":{\"dtype\":\"F32\",\"shape\":[134217728],\"data_offsets\":[0,536870912]}}",
 		             arch);
 		for (k = 0; k < 8; k++)
-			len8[k] = (unsigned char)((unsigned)n >> (8 * k));
+			len8[k] = (unsigned char)((uint64_t)n >> (8 * k));
 		CHECK(fd >= 0);
 		f = fdopen(fd, "wb");
 		fwrite(len8, 1, 8, f);
