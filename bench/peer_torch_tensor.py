@@ -3,7 +3,7 @@
 python3-torch on the same machine. Prints one JSON object with images/s for
 one training epoch (batch 128, Adam), PGD gradient steps, and inference.
 Usage: peer_torch_tensor.py [--train-n N] [--pgd-n N] [--pgd-steps S] [--threads T]"""
-import argparse, gzip, json, time
+import argparse, gzip, json, resource, time
 import numpy as np
 import torch
 import torch.nn as nn
@@ -35,6 +35,11 @@ class Madry(nn.Module):
         return self.fc2(F.relu(self.fc1(x)))
 
 
+def cpu():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--train-n", type=int, default=60000)
@@ -50,7 +55,7 @@ def main():
     m = Madry()
     opt = torch.optim.Adam(m.parameters(), lr=1e-3)
     perm = torch.randperm(len(xtr))
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), cpu()
     m.train()
     for i in range(0, len(xtr), 128):
         idx = perm[i:i + 128]
@@ -58,13 +63,13 @@ def main():
         loss = F.cross_entropy(m(xtr[idx]), ytr[idx])
         loss.backward()
         opt.step()
-    t_train = time.perf_counter() - t0
+    t_train, c_train = time.perf_counter() - t0, cpu() - c0
     m.eval()
     for p in m.parameters():
         p.requires_grad_(False)
     x0, y0 = xte[: a.pgd_n], yte[: a.pgd_n]
     eps, alpha = 0.1, 0.025
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), cpu()
     for i in range(0, len(x0), 256):
         xb, yb = x0[i:i + 256], y0[i:i + 256]
         xa = xb.clone()
@@ -73,18 +78,18 @@ def main():
             loss = F.cross_entropy(m(xa), yb)
             (g,) = torch.autograd.grad(loss, xa)
             xa = torch.min(torch.max(xa.detach() + alpha * g.sign(), xb - eps), xb + eps).clamp(0, 1)
-    t_pgd = time.perf_counter() - t0
-    t0 = time.perf_counter()
+    t_pgd, c_pgd = time.perf_counter() - t0, cpu() - c0
+    t0, c0 = time.perf_counter(), cpu()
     correct = 0
     with torch.no_grad():
         for i in range(0, len(xte), 256):
             correct += (m(xte[i:i + 256]).argmax(1) == yte[i:i + 256]).sum().item()
-    t_inf = time.perf_counter() - t0
+    t_inf, c_inf = time.perf_counter() - t0, cpu() - c0
     print(json.dumps({
         "torch": torch.__version__, "threads": torch.get_num_threads(),
-        "train_images_per_s": len(xtr) / t_train, "train_seconds": t_train,
-        "pgd_grad_steps_images_per_s": len(x0) * a.pgd_steps / t_pgd, "pgd_seconds": t_pgd,
-        "infer_images_per_s": len(xte) / t_inf, "infer_seconds": t_inf,
+        "train_images_per_s": len(xtr) / t_train, "train_seconds": t_train, "train_cpu_seconds": c_train,
+        "pgd_grad_steps_images_per_s": len(x0) * a.pgd_steps / t_pgd, "pgd_seconds": t_pgd, "pgd_cpu_seconds": c_pgd,
+        "infer_images_per_s": len(xte) / t_inf, "infer_seconds": t_inf, "infer_cpu_seconds": c_inf,
     }))
 
 

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "bulwark/tensor.h"
@@ -61,6 +62,17 @@ static int parse_float(const char *s, float *out)
 		return -1;
 	*out = (float)v;
 	return 0;
+}
+
+/* CPU seconds of the whole process (all threads): comparable on a loaded machine. */
+static double cpu_s(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru) != 0)
+		return 0.0;
+	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 +
+	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
 }
 
 /* Write a C-order float32 .npy (format 1.0). */
@@ -120,7 +132,7 @@ int cmd_eval(int argc, char **argv)
 	long long *conf = NULL;
 	int rc = BW_EXIT_INCOMPLETE;
 	struct timespec t0, t1;
-	double secs = 0.0, pgd_secs = 0.0;
+	double secs = 0.0, pgd_secs = 0.0, cpu = 0.0, pgd_cpu = 0.0, c0;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -200,9 +212,11 @@ int cmd_eval(int argc, char **argv)
 	logits = calloc((size_t)n * (size_t)k, sizeof *logits);
 	if (logits == NULL)
 		goto out;
+	c0 = cpu_s();
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	err = bw_model_predict(m, g, &ds, n, batch, pred, logits, &k);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
+	cpu = cpu_s() - c0;
 	secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
 	if (err != BW_OK) {
 		cli_err("eval", "inference failed: %s", bw_err_str(err));
@@ -211,9 +225,11 @@ int cmd_eval(int argc, char **argv)
 	if (steps >= 0) {
 		if (alpha < 0.0f)
 			alpha = steps > 0 ? 2.5f * eps / (float)steps : 0.0f;
+		c0 = cpu_s();
 		clock_gettime(CLOCK_MONOTONIC, &t0);
 		err = bw_model_pgd(m, g, &ds, n, batch, eps, alpha, steps, rs, (uint64_t)seed, padv);
 		clock_gettime(CLOCK_MONOTONIC, &t1);
+		pgd_cpu = cpu_s() - c0;
 		pgd_secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
 		if (err != BW_OK) {
 			cli_err("eval", "PGD failed: %s", bw_err_str(err));
@@ -259,12 +275,12 @@ int cmd_eval(int argc, char **argv)
 	}
 	if (fmt == BW_OUT_JSON) {
 		printf("{\"model\":\"%s\",\"images\":%d,\"classes\":%d,\"accuracy\":%.6f,"
-		       "\"images_per_second\":%.1f",
-		       model_p, n, k, (double)ok / n, secs > 0 ? n / secs : 0.0);
+		       "\"images_per_second\":%.1f,\"seconds\":%.3f,\"cpu_seconds\":%.3f",
+		       model_p, n, k, (double)ok / n, secs > 0 ? n / secs : 0.0, secs, cpu);
 		if (steps >= 0)
 			printf(",\"pgd\":{\"steps\":%d,\"eps\":%g,\"alpha\":%g,\"accuracy\":%.6f,"
-			       "\"seconds\":%.3f}",
-			       steps, (double)eps, (double)alpha, (double)ok_adv / n, pgd_secs);
+			       "\"seconds\":%.3f,\"cpu_seconds\":%.3f}",
+			       steps, (double)eps, (double)alpha, (double)ok_adv / n, pgd_secs, pgd_cpu);
 		if (ig_p != NULL || pg_p != NULL)
 			printf(",\"loss\":%.8g", (double)loss);
 		printf(",\"confusion\":[");

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -53,6 +54,17 @@ static double now_s(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* CPU seconds of the whole process (all threads): comparable on a loaded machine. */
+static double cpu_s(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru) != 0)
+		return 0.0;
+	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 +
+	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
 }
 
 static void on_progress(void *ctx, int done, int total, double loss, double acc)
@@ -140,7 +152,7 @@ int cmd_train(int argc, char **argv)
 	enum bw_err err;
 	int32_t *pred = NULL;
 	int rc = BW_EXIT_INCOMPLETE;
-	double loss = 0, acc = 0, tacc = -1.0, t_start, t_train = 0.0;
+	double loss = 0, acc = 0, tacc = -1.0, t_start, t_train = 0.0, c_train = 0.0;
 	long long images = 0;
 
 	optind = 1;
@@ -256,7 +268,7 @@ int cmd_train(int argc, char **argv)
 	pr.epochs = epochs;
 	t_start = now_s();
 	for (ep = 0; ep < epochs; ep++) {
-		double t0;
+		double t0, c0 = cpu_s();
 
 		pr.epoch = ep + 1;
 		pr.t0 = pr.last = t0 = now_s();
@@ -270,6 +282,7 @@ int cmd_train(int argc, char **argv)
 			goto out;
 		}
 		t_train += now_s() - t0;
+		c_train += cpu_s() - c0;
 		images += limit > 0 && limit < tr.n ? limit : tr.n;
 		if (pr.tty)
 			fputc('\n', stderr);
@@ -299,10 +312,11 @@ int cmd_train(int argc, char **argv)
 	}
 	if (fmt == BW_OUT_JSON)
 		printf("{\"arch\":\"%s\",\"epochs\":%d,\"train_loss\":%.6f,\"train_accuracy\":%.6f,"
-		       "\"test_accuracy\":%.6f,\"images_per_second\":%.1f,\"seconds\":%.2f,"
+		       "\"test_accuracy\":%.6f,\"images_per_second\":%.1f,\"train_seconds\":%.3f,"
+		       "\"train_cpu_seconds\":%.3f,\"seconds\":%.2f,"
 		       "\"blas_core\":\"%s\",\"output\":\"%s\"}\n",
 		       arch, epochs, loss, acc, te.n > 0 ? tacc : -1.0,
-		       t_train > 0 ? (double)images / t_train : 0.0, now_s() - t_start,
+		       t_train > 0 ? (double)images / t_train : 0.0, t_train, c_train, now_s() - t_start,
 		       bw_tensor_blas_core(), outp);
 	else if (te.n > 0)
 		printf("trained %s for %d epochs: loss %.4f, train accuracy %.2f%%, test accuracy "
