@@ -57,6 +57,13 @@ float bw_g_uniform(struct bw_graph *g);
 /* 1 when any of the tensors needs a gradient. */
 int bw_t_any_grad(int n, struct bw_tensor *const *t);
 
+/*
+ * ReLU that overwrites x with its result and returns a view of it. Only for an x no
+ * other operation reads and whose producer's backward does not need its own output
+ * (conv2d, linear, batchnorm, add): ReLU's backward mask x > 0 equals relu(x) > 0.
+ */
+enum bw_err bw_t_relu_inplace(struct bw_graph *g, struct bw_tensor *x, struct bw_tensor **out);
+
 /* Backward of one tape entry; grads accumulate into inputs that need them. */
 enum bw_err bw_t_backward_conv(struct bw_graph *g, struct bw_tape_ent *e);
 enum bw_err bw_t_backward_linear(struct bw_graph *g, struct bw_tape_ent *e);
@@ -102,6 +109,8 @@ struct bw_model {
 	int inputs[BW_MODEL_MAX_INPUTS];
 	int in_c, in_h, in_w, n_classes;
 	struct bw_tensor **vals; /* forward workspace, n_values entries */
+	int *uses;               /* forward workspace: readers of each value */
+	int *producer;           /* forward workspace: op that produced each value (0: none) */
 };
 
 /* Empty model with the fixed-capacity tables allocated. */

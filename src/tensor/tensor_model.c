@@ -25,9 +25,11 @@ enum bw_err bw_model_alloc(struct bw_model **out)
 	m->value_param = bw_calloc(BW_MODEL_MAX_VALUES, sizeof *m->value_param);
 	m->params = bw_calloc(BW_MODEL_MAX_VALUES, sizeof *m->params);
 	m->vals = bw_calloc(BW_MODEL_MAX_VALUES, sizeof *m->vals);
+	m->uses = bw_calloc(BW_MODEL_MAX_VALUES, sizeof *m->uses);
+	m->producer = bw_calloc(BW_MODEL_MAX_VALUES, sizeof *m->producer);
 	m->output = -1;
 	if (m->nodes == NULL || m->value_names == NULL || m->value_param == NULL ||
-	    m->params == NULL || m->vals == NULL) {
+	    m->params == NULL || m->vals == NULL || m->uses == NULL || m->producer == NULL) {
 		bw_model_free(m);
 		return BW_ERR_NOMEM;
 	}
@@ -54,6 +56,8 @@ void bw_model_free(struct bw_model *m)
 	bw_free(m->value_param);
 	bw_free(m->params);
 	bw_free(m->vals);
+	bw_free(m->uses);
+	bw_free(m->producer);
 	bw_free(m);
 }
 
@@ -201,18 +205,38 @@ enum bw_err bw_model_forward(struct bw_model *m, struct bw_graph *g, int n_in,
 	*out = NULL;
 	if (m == NULL || g == NULL || n_in != m->n_inputs)
 		return BW_ERR_ARG;
-	for (i = 0; i < m->n_values; i++)
+	for (i = 0; i < m->n_values; i++) {
 		m->vals[i] = m->value_param[i] >= 0 ? &m->params[m->value_param[i]].t : NULL;
+		m->uses[i] = 0;
+		m->producer[i] = 0;
+	}
 	for (i = 0; i < n_in; i++)
 		m->vals[m->inputs[i]] = in[i];
+	for (i = 0; i < m->n_nodes; i++)
+		for (j = 0; j < m->nodes[i].n_in; j++)
+			m->uses[m->nodes[i].in[j]]++;
 	for (i = 0; i < m->n_nodes; i++) {
 		const struct bw_node *nd = &m->nodes[i];
 		struct bw_tensor *x[BW_NODE_MAX_IN] = {NULL}, *y = NULL;
+		enum bw_op pop;
 
 		for (j = 0; j < nd->n_in; j++) {
 			x[j] = m->vals[nd->in[j]];
 			if (x[j] == NULL)
 				return BW_ERR_ARG;
+		}
+		m->producer[nd->out] = nd->op;
+		/* ReLU straight after an op whose backward ignores its output, and the only
+		 * reader of that output: apply it in place (one pass and one tensor fewer). */
+		pop = (enum bw_op)m->producer[nd->in[0]];
+		if (nd->op == BW_OP_RELU && m->uses[nd->in[0]] == 1 && nd->in[0] != m->output &&
+		    (pop == BW_OP_CONV2D || pop == BW_OP_LINEAR || pop == BW_OP_BATCHNORM ||
+		     pop == BW_OP_ADD)) {
+			err = bw_t_relu_inplace(g, x[0], &y);
+			if (err != BW_OK)
+				return err;
+			m->vals[nd->out] = y;
+			continue;
 		}
 		switch (nd->op) {
 		case BW_OP_CONV2D:

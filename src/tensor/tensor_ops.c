@@ -580,6 +580,33 @@ enum bw_err bw_t_unary(struct bw_graph *g, enum bw_op op, struct bw_tensor *x,
 	return BW_OK;
 }
 
+enum bw_err bw_t_relu_inplace(struct bw_graph *g, struct bw_tensor *x, struct bw_tensor **out)
+{
+	struct bw_tensor *y;
+	int i;
+
+	*out = NULL;
+	y = bw_g_alloc(g, sizeof *y, 1);
+	if (y == NULL)
+		return BW_ERR_NOMEM;
+	for (i = 0; i < x->numel; i++)
+		x->data[i] = x->data[i] > 0.0f ? x->data[i] : 0.0f;
+	y->ndim = x->ndim;
+	memcpy(y->shape, x->shape, sizeof y->shape);
+	y->numel = x->numel;
+	y->data = x->data;
+	y->tape_id = -1;
+	if (bw_t_any_grad(1, &x)) {
+		struct bw_tape_ent *e = bw_g_record(g, BW_OP_RELU, y, 1, &x);
+
+		if (e == NULL)
+			return BW_ERR_LIMIT;
+		bw_op_attr_default(&e->a, BW_OP_RELU);
+	}
+	*out = y;
+	return BW_OK;
+}
+
 static enum bw_err unary_backward(struct bw_graph *g, struct bw_tape_ent *e)
 {
 	struct bw_tensor *x = e->in[0], *y = e->out;
