@@ -225,7 +225,7 @@ enum bw_err bw_model_forward(struct bw_model *m, struct bw_graph *g, int n_in,
 			if (x[j] == NULL)
 				return BW_ERR_ARG;
 		}
-		m->producer[nd->out] = nd->op;
+		m->producer[nd->out] = (int)nd->op;
 		/* ReLU straight after an op whose backward ignores its output, and the only
 		 * reader of that output: apply it in place (one pass and one tensor fewer). */
 		pop = (enum bw_op)m->producer[nd->in[0]];
