@@ -100,7 +100,11 @@ static enum bw_err ox_fail(struct ox *x, enum bw_err e, uint64_t off, const char
 
 static enum bw_err rd_err(struct ox *x, const struct bw_reader *r, const char *what)
 {
-	return bw_diag_set(x->d, r->err, r->err_off, "ONNX: %s: %s", what, bw_err_str(r->err));
+	/* Never report success: a caller may get here for a failed check of its own. */
+	enum bw_err e = r->err != BW_OK ? r->err : BW_ERR_MALFORMED;
+
+	return bw_diag_set(x->d, e, r->err != BW_OK ? r->err_off : r->base, "ONNX: %s: %s", what,
+	                   r->err != BW_OK ? bw_err_str(r->err) : "bad string");
 }
 
 static const char *ox_str(struct ox *x, const struct bw_pb_field *f)
@@ -1066,6 +1070,8 @@ enum bw_err bw_onnx_import(const void *bytes, size_t len, struct bw_model **out,
 	err = parse_graph(x, gr);
 	if (err == BW_OK)
 		err = build(x, out);
+	if (err == BW_OK && *out == NULL)
+		err = BW_ERR_INTERNAL;
 out:
 	if (x != NULL) {
 		bw_arena_release(&x->arena);
