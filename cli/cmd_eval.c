@@ -33,6 +33,8 @@ const char eval_help[] =
 	"  --input-grad FILE   write d(mean cross-entropy)/d(input) over the first N\n"
 	"                      images (one batch) as float32 .npy\n"
 	"  --param-grads FILE  write the parameter gradients of the same loss (safetensors)\n"
+	"  --train-mode        compute those gradients in training mode (batch-norm batch\n"
+	"                      statistics, active dropout)\n"
 	"  --threads N         OpenBLAS threads (default: all cores)\n"
 	"  --format text|json\n"
 	"\n"
@@ -116,10 +118,12 @@ int cmd_eval(int argc, char **argv)
 		{"random-start", no_argument, NULL, 'r'}, {"seed", required_argument, NULL, 's'},
 		{"logits", required_argument, NULL, 'l'}, {"input-grad", required_argument, NULL, 'g'},
 		{"param-grads", required_argument, NULL, 'G'}, {"threads", required_argument, NULL, 't'},
+		{"train-mode", no_argument, NULL, 'M'},
 		{"format", required_argument, NULL, 'f'}, {"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}};
 	const char *data = "fashion-mnist", *model_p, *logits_p = NULL, *ig_p = NULL, *pg_p = NULL;
 	int limit = 0, batch = 256, steps = -1, rs = 0, seed = 1, threads = 0, fmt = BW_OUT_TEXT;
+	int train_mode = 0;
 	int c, n, i, j, k = 0, ok = 0, ok_adv = 0;
 	float eps = 0.1f, alpha = -1.0f, loss = 0.0f;
 	struct bw_dataset ds = {0};
@@ -142,6 +146,7 @@ int cmd_eval(int argc, char **argv)
 		case 'g': ig_p = optarg; break;
 		case 'G': pg_p = optarg; break;
 		case 'r': rs = 1; break;
+		case 'M': train_mode = 1; break;
 		case 'L':
 			if (parse_int(optarg, 1, 100000000, &limit)) goto usage;
 			break;
@@ -242,7 +247,7 @@ int cmd_eval(int argc, char **argv)
 		ig = calloc((size_t)n * per, sizeof *ig);
 		if (ig == NULL)
 			goto out;
-		err = bw_model_loss_grads(m, g, &ds, n, &loss, ig);
+		err = bw_model_loss_grads(m, g, &ds, n, train_mode, &loss, ig);
 		if (err != BW_OK) {
 			cli_err("eval", "gradient computation failed: %s", bw_err_str(err));
 			goto out;

@@ -359,12 +359,13 @@ enum bw_err bw_model_pgd(struct bw_model *m, struct bw_graph *g, const struct bw
                          uint64_t seed, int32_t *pred) BW_MUST_CHECK;
 /*
  * Gradients of the mean cross-entropy over the first n items taken as one
- * batch (eval mode): with respect to the input (input_grad, n*c*h*w floats,
- * may be NULL) and to every parameter (left in the parameters' grad buffers,
- * see bw_model_save_grads).
+ * batch: with respect to the input (input_grad, n*c*h*w floats, may be NULL)
+ * and to every parameter (left in the parameters' grad buffers, see
+ * bw_model_save_grads). training selects batch-norm batch statistics (and
+ * updates the running statistics) and active dropout.
  */
 enum bw_err bw_model_loss_grads(struct bw_model *m, struct bw_graph *g,
-                                const struct bw_dataset *ds, int n, float *loss,
+                                const struct bw_dataset *ds, int n, int training, float *loss,
                                 float *input_grad) BW_MUST_CHECK;
 /* Parameter gradients as a safetensors file (same names as the parameters). */
 enum bw_err bw_model_save_grads(const struct bw_model *m, const char *path) BW_MUST_CHECK;

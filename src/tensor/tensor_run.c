@@ -274,7 +274,7 @@ out:
 }
 
 enum bw_err bw_model_loss_grads(struct bw_model *m, struct bw_graph *g,
-                                const struct bw_dataset *ds, int n, float *loss_out,
+                                const struct bw_dataset *ds, int n, int training, float *loss_out,
                                 float *input_grad)
 {
 	struct bw_tensor *x, *y, *loss;
@@ -292,7 +292,7 @@ enum bw_err bw_model_loss_grads(struct bw_model *m, struct bw_graph *g,
 	if (err != BW_OK)
 		return err;
 	x->flags |= BW_T_REQ_GRAD;
-	err = bw_model_forward(m, g, 1, &x, 0, &y);
+	err = bw_model_forward(m, g, 1, &x, training, &y);
 	if (err == BW_OK)
 		err = bw_t_cross_entropy(g, y, lab, &loss);
 	if (err == BW_OK)

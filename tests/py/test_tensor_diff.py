@@ -8,7 +8,7 @@ and gradients with respect to every parameter must match PyTorch computed in
 float64 with relative error (max abs difference / max abs reference) below
 1e-4. Operators bulwark does not have must be refused by name."""
 import copy
-import io
+import json
 import os
 import sys
 import tempfile
@@ -102,8 +102,16 @@ CASES = [
 
 N = 4
 
+# Training mode: batch norm with batch statistics. bulwark computes the gradients with
+# --train-mode; PyTorch runs the module in train() mode. (Logits from `eval` are
+# eval-mode, so only the loss and gradients are compared here.)
+TRAIN_CASES = [
+    ("batchnorm train", (3, 5, 5), lambda: Head(nn.Sequential(nn.BatchNorm2d(3), nn.Tanh()), 75)),
+    ("relu+batchnorm train", (2, 6, 6), lambda: Head(nn.Sequential(conv(2, 4), nn.ReLU(), nn.BatchNorm2d(4)), 64)),
+]
 
-def run_case(tmp, name, shape, make):
+
+def run_case(tmp, name, shape, make, train=False):
     model = make()
     randomize_bn(model)
     model.eval()
@@ -115,18 +123,22 @@ def run_case(tmp, name, shape, make):
     torch.onnx.export(model, x, path, opset_version=13, input_names=["input"], output_names=["logits"])
     np.save(os.path.join(tmp, "x.npy"), x.numpy().astype(np.float32))
     np.save(os.path.join(tmp, "y.npy"), y.numpy().astype(np.int64))
-    bw("eval", path, "--data", f"npy:{tmp}/x.npy,{tmp}/y.npy", "--logits", f"{tmp}/l.npy",
-       "--input-grad", f"{tmp}/g.npy", "--param-grads", f"{tmp}/p.safetensors", "--format", "json")
+    out = bw("eval", path, "--data", f"npy:{tmp}/x.npy,{tmp}/y.npy", "--logits", f"{tmp}/l.npy",
+             "--input-grad", f"{tmp}/g.npy", "--param-grads", f"{tmp}/p.safetensors", "--format", "json",
+             *(["--train-mode"] if train else []))
     # float64 reference
     m64 = copy.deepcopy(model).double()
+    if train:
+        m64.train()
     x64 = x.double().requires_grad_(True)
     logits = m64(x64)
     loss = F.cross_entropy(logits, y)
     loss.backward()
-    errs = {
-        "logits": rel_err(np.load(f"{tmp}/l.npy"), logits.detach().numpy()),
-        "d/dinput": rel_err(np.load(f"{tmp}/g.npy"), x64.grad.numpy()),
-    }
+    errs = {"d/dinput": rel_err(np.load(f"{tmp}/g.npy"), x64.grad.numpy())}
+    if train:
+        errs["loss"] = rel_err(json.loads(out.stdout)["loss"], loss.item())
+    else:
+        errs["logits"] = rel_err(np.load(f"{tmp}/l.npy"), logits.detach().numpy())
     pg = read_safetensors(f"{tmp}/p.safetensors")
     matched = 0
     for pname, p in m64.named_parameters():
@@ -141,9 +153,9 @@ def main():
     failed = 0
     passed = 0
     with tempfile.TemporaryDirectory() as tmp:
-        for name, shape, make in CASES:
+        for name, shape, make, train in [c + (False,) for c in CASES] + [c + (True,) for c in TRAIN_CASES]:
             try:
-                worst, matched, errs = run_case(tmp, name, shape, make)
+                worst, matched, errs = run_case(tmp, name, shape, make, train)
             except Exception as e:  # report and count, keep going
                 print(f"FAIL {name}: {e}")
                 failed += 1
