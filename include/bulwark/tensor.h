@@ -109,6 +109,13 @@ struct bw_graph;
 enum bw_err bw_graph_new(uint64_t seed, struct bw_graph **out) BW_MUST_CHECK;
 void bw_graph_reset(struct bw_graph *g);
 void bw_graph_free(struct bw_graph *g); /* NULL allowed */
+/*
+ * Cap on the bytes one pass may hold in the graph arena (default
+ * BW_GRAPH_DEFAULT_BUDGET; 0 = none). A model from a file cannot make a small
+ * input allocate more: operations past the cap fail with BW_ERR_NOMEM.
+ */
+#define BW_GRAPH_DEFAULT_BUDGET ((size_t)4 << 30)
+void bw_graph_set_budget(struct bw_graph *g, size_t bytes);
 /* Bytes the graph arena currently holds (for the steady-state check). */
 size_t bw_graph_arena_bytes(const struct bw_graph *g);
 /* Number of heap allocations the graph made since creation (tests). */

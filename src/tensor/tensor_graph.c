@@ -86,6 +86,7 @@ enum bw_err bw_graph_new(uint64_t seed, struct bw_graph **out)
 		return BW_ERR_NOMEM;
 	}
 	g->rng = seed;
+	g->budget = BW_GRAPH_DEFAULT_BUDGET;
 	g->n_allocs = 2;
 	*out = g;
 	return BW_OK;
@@ -138,6 +139,11 @@ void bw_graph_free(struct bw_graph *g)
 	bw_free(g);
 }
 
+void bw_graph_set_budget(struct bw_graph *g, size_t bytes)
+{
+	g->budget = bytes;
+}
+
 size_t bw_graph_arena_bytes(const struct bw_graph *g)
 {
 	return g->cap + g->overflow_bytes;
@@ -159,6 +165,9 @@ void *bw_g_alloc(struct bw_graph *g, size_t n, int zero)
 	need = (n + G_ALIGN - 1) & ~(G_ALIGN - 1);
 	if (need == 0)
 		need = G_ALIGN;
+	if (g->budget != 0 && (g->pos + g->overflow_bytes > g->budget ||
+	                       need > g->budget - g->pos - g->overflow_bytes))
+		return NULL;
 	if (g->mem != NULL && g->cap - g->pos >= need) {
 		p = g->mem + g->pos;
 		g->pos += need;

@@ -32,6 +32,7 @@ struct bw_graph {
 	size_t cap, pos;
 	struct bw_arena_blk *overflow;
 	size_t overflow_bytes;
+	size_t budget;      /* bytes one pass may use (0: unlimited) */
 	/* Scratch for im2col and gemm staging: grows, never shrinks. */
 	float *scratch;
 	size_t scratch_cap; /* floats */

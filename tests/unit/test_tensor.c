@@ -352,6 +352,19 @@ static void test_forward_values(void)
 	bw_op_attr_default(&a, BW_OP_MAXPOOL);
 	CHECK(bw_t_unary(g, BW_OP_MAXPOOL, x, &a, 0, &y) == BW_OK);
 	CHECK(y->numel == 1 && y->data[0] == 5.0f);
+	/* a budget bounds what one pass may take */
+	{
+		struct bw_graph *gb = NULL;
+		struct bw_tensor *big;
+		int sbig[2] = {1024, 1024};
+
+		CHECK(bw_graph_new(1, &gb) == BW_OK);
+		bw_graph_set_budget(gb, (size_t)1 << 20);
+		CHECK(bw_graph_tensor(gb, 2, sbig, 0, &big) != BW_OK);
+		bw_graph_set_budget(gb, (size_t)8 << 20);
+		CHECK(bw_graph_tensor(gb, 2, sbig, 0, &big) == BW_OK);
+		bw_graph_free(gb);
+	}
 	/* shape errors are refused, not computed */
 	sw[1] = 2;
 	CHECK(bw_graph_tensor(g, 4, sw, 0, &w) == BW_OK);
