@@ -6,7 +6,7 @@
 #  2. a Madry CNN trained in PyTorch and exported to ONNX gives the same logits in
 #     bulwark (within 1e-4 relative) and the same accuracy on all 10,000 test images.
 # Usage: scripts/tensor_acceptance.sh [BULWARK_BINARY]   (default build/release/bulwark)
-# Env: EPOCHS (bulwark training, default 4), TORCH_TRAIN_N (default 60000), SKIP_TRAIN=1.
+# Env: EPOCHS (bulwark training, default 3: see docs/tensor.md), TORCH_TRAIN_N (default 60000), SKIP_TRAIN=1.
 # Run it under nice -n 10 on a shared machine; expect ~10-30 minutes on 2 idle cores.
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
@@ -17,8 +17,8 @@ trap 'rm -rf "$work"' EXIT
 status=0
 
 if [ "${SKIP_TRAIN:-0}" != 1 ]; then
-  echo "== 1. bulwark train --arch madry-cnn --data fashion-mnist --epochs ${EPOCHS:-4}" >&2
-  "$BW" train --arch madry-cnn --data fashion-mnist --epochs "${EPOCHS:-4}" --seed 1 \
+  echo "== 1. bulwark train --arch madry-cnn --data fashion-mnist --epochs ${EPOCHS:-3}" >&2
+  "$BW" train --arch madry-cnn --data fashion-mnist --epochs "${EPOCHS:-3}" --seed 1 \
     -o "$work/madry.safetensors"
   acc=$("$BW" eval "$work/madry.safetensors" --data fashion-mnist --format json |
         /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["accuracy"])')
