@@ -1,0 +1,343 @@
+/*
+ * cmd_train.c - bulwark train: train a built-in architecture on a dataset
+ * with the tensor engine and save it as safetensors + architecture JSON.
+ * Progress (loss, accuracy, images/s) goes to stderr; the summary to stdout.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bulwark/tensor.h"
+#include "cli.h"
+
+const char train_help[] =
+	"usage: bulwark train --arch ARCH --data DATA [options] -o MODEL.safetensors\n"
+	"\n"
+	"Train a model with bulwark's tensor engine (OpenBLAS, both cores) and save it as\n"
+	"safetensors with its architecture JSON in the header metadata.\n"
+	"\n"
+	"  --arch NAME         madry-cnn, lenet, mlp, resnet-mini\n"
+	"  --data DATA         fashion-mnist (Debian package dataset-fashion-mnist),\n"
+	"                      idx:IMAGES,LABELS (IDX, .gz allowed) or npy:IMAGES,LABELS\n"
+	"  --test-data DATA    evaluated after each epoch (default: the fashion-mnist test\n"
+	"                      split when --data is fashion-mnist, otherwise none;\n"
+	"                      'none' skips it)\n"
+	"  --epochs N          default 5\n"
+	"  --batch N           default 128\n"
+	"  --optim sgd|adam    default adam\n"
+	"  --lr X              default 1e-3 (adam), 0.01 (sgd)\n"
+	"  --momentum X        SGD momentum, default 0.9\n"
+	"  --weight-decay X    L2 weight decay, default 0\n"
+	"  --schedule S        const, step (x0.1 every --step-every epochs), cosine\n"
+	"  --step-every N      default 1\n"
+	"  --seed N            initialisation, shuffling and dropout (default 1)\n"
+	"  --limit N           use only the first N training images\n"
+	"  --threads N         OpenBLAS threads (default: all cores)\n"
+	"  --format text|json  summary format on stdout\n"
+	"  -o, --output FILE   where to save the model (required)\n"
+	"\n"
+	"exit: 0 trained and saved, 2 usage, 3 data or model could not be read/written\n";
+
+struct progress {
+	int epoch, epochs, tty;
+	double t0, last;
+};
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* CPU seconds of the whole process (all threads): comparable on a loaded machine. */
+static double cpu_s(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru) != 0)
+		return 0.0;
+	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 +
+	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
+}
+
+static void on_progress(void *ctx, int done, int total, double loss, double acc)
+{
+	struct progress *p = ctx;
+	double t = now_s(), el = t - p->t0;
+	char bar[31];
+	int i, fill = total > 0 ? (int)(30.0 * done / total) : 30;
+
+	if (!p->tty || (t - p->last < 0.2 && done < total))
+		return;
+	p->last = t;
+	for (i = 0; i < 30; i++)
+		bar[i] = i < fill ? '=' : (i == fill ? '>' : ' ');
+	bar[30] = '\0';
+	fprintf(stderr, "\repoch %d/%d [%s] %d/%d loss %.4f acc %5.2f%% %6.0f img/s", p->epoch,
+	        p->epochs, bar, done, total, loss, 100.0 * acc, el > 0 ? done / el : 0.0);
+	fflush(stderr);
+}
+
+static int parse_int(const char *s, int lo, int hi, int *out)
+{
+	char *e;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &e, 10);
+	if (errno != 0 || *e != '\0' || e == s || v < lo || v > hi)
+		return -1;
+	*out = (int)v;
+	return 0;
+}
+
+static int parse_float(const char *s, float *out)
+{
+	char *e;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &e);
+	if (errno != 0 || *e != '\0' || e == s || !(v >= 0.0) || v > 1e6)
+		return -1;
+	*out = (float)v;
+	return 0;
+}
+
+static double accuracy(struct bw_model *m, struct bw_graph *g, const struct bw_dataset *ds,
+                       int32_t *pred, enum bw_err *err)
+{
+	int i, ok = 0;
+
+	*err = bw_model_predict(m, g, ds, ds->n, 256, pred, NULL, NULL);
+	if (*err != BW_OK)
+		return 0.0;
+	for (i = 0; i < ds->n; i++)
+		ok += pred[i] == ds->y[i];
+	return (double)ok / ds->n;
+}
+
+int cmd_train(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"arch", required_argument, NULL, 'a'}, {"data", required_argument, NULL, 'd'},
+		{"test-data", required_argument, NULL, 'T'}, {"epochs", required_argument, NULL, 'e'},
+		{"batch", required_argument, NULL, 'b'}, {"optim", required_argument, NULL, 'O'},
+		{"lr", required_argument, NULL, 'l'}, {"momentum", required_argument, NULL, 'M'},
+		{"weight-decay", required_argument, NULL, 'w'},
+		{"schedule", required_argument, NULL, 'S'}, {"step-every", required_argument, NULL, 'E'},
+		{"seed", required_argument, NULL, 's'}, {"limit", required_argument, NULL, 'L'},
+		{"threads", required_argument, NULL, 't'}, {"format", required_argument, NULL, 'f'},
+		{"output", required_argument, NULL, 'o'}, {"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0}};
+	const char *arch = NULL, *data = NULL, *test = NULL, *outp = NULL, *optim = "adam";
+	const char *sched = "const";
+	int epochs = 5, batch = 128, seed = 1, limit = 0, threads = 0, fmt = BW_OUT_TEXT, c, ep;
+	int step_every = 1;
+	float lr = -1.0f, mom = 0.9f, wd = 0.0f;
+	struct bw_dataset tr = {0}, te = {0};
+	struct bw_model *m = NULL;
+	struct bw_graph *g = NULL;
+	struct bw_optim *o = NULL;
+	struct bw_optim_cfg cfg;
+	struct bw_diag d;
+	struct progress pr;
+	enum bw_err err;
+	int32_t *pred = NULL;
+	int rc = BW_EXIT_INCOMPLETE;
+	double loss = 0, acc = 0, tacc = -1.0, t_start, t_train = 0.0, c_train = 0.0;
+	long long images = 0;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'a': arch = optarg; break;
+		case 'd': data = optarg; break;
+		case 'T': test = optarg; break;
+		case 'o': outp = optarg; break;
+		case 'O': optim = optarg; break;
+		case 'S': sched = optarg; break;
+		case 'e':
+			if (parse_int(optarg, 1, 10000, &epochs)) goto usage;
+			break;
+		case 'b':
+			if (parse_int(optarg, 2, 65536, &batch)) goto usage;
+			break;
+		case 's':
+			if (parse_int(optarg, 0, 2147483647, &seed)) goto usage;
+			break;
+		case 'L':
+			if (parse_int(optarg, 2, 100000000, &limit)) goto usage;
+			break;
+		case 't':
+			if (parse_int(optarg, 1, 256, &threads)) goto usage;
+			break;
+		case 'E':
+			if (parse_int(optarg, 1, 10000, &step_every)) goto usage;
+			break;
+		case 'l':
+			if (parse_float(optarg, &lr) || lr <= 0.0f) goto usage;
+			break;
+		case 'M':
+			if (parse_float(optarg, &mom)) goto usage;
+			break;
+		case 'w':
+			if (parse_float(optarg, &wd)) goto usage;
+			break;
+		case 'f':
+			fmt = cli_parse_format(optarg, 0);
+			if (fmt < 0) goto usage;
+			break;
+		case 'h':
+			fputs(train_help, stdout);
+			return BW_EXIT_OK;
+		default:
+			goto usage;
+		}
+	}
+	if (optind != argc || arch == NULL || data == NULL || outp == NULL ||
+	    (strcmp(optim, "sgd") != 0 && strcmp(optim, "adam") != 0) ||
+	    (strcmp(sched, "const") != 0 && strcmp(sched, "step") != 0 && strcmp(sched, "cosine") != 0))
+		goto usage;
+	if (test == NULL && strcmp(data, "fashion-mnist") == 0)
+		test = "fashion-mnist";
+	if (test != NULL && strcmp(test, "none") == 0)
+		test = NULL;
+	bw_tensor_set_threads(threads);
+	bw_diag_clear(&d);
+	err = bw_data_load_spec(data, 1, &tr, &d);
+	if (err == BW_ERR_ARG) {
+		cli_err("train", "%s", d.what);
+		rc = BW_EXIT_USAGE;
+		goto out;
+	}
+	if (err != BW_OK) {
+		cli_err("train", "%s: %s (%s)", data, d.what[0] ? d.what : "cannot load", bw_err_str(err));
+		goto out;
+	}
+	if (test != NULL) {
+		bw_diag_clear(&d);
+		err = bw_data_load_spec(test, 0, &te, &d);
+		if (err != BW_OK) {
+			cli_err("train", "%s: %s (%s)", test, d.what[0] ? d.what : "cannot load", bw_err_str(err));
+			goto out;
+		}
+		if (te.c != tr.c || te.h != tr.h || te.w != tr.w) {
+			cli_err("train", "test images are %dx%dx%d, training images %dx%dx%d", te.c, te.h,
+			        te.w, tr.c, tr.h, tr.w);
+			goto out;
+		}
+	}
+	err = bw_model_builtin(arch, tr.c, tr.h, tr.w,
+	                       te.n_classes > tr.n_classes ? te.n_classes : tr.n_classes,
+	                       (uint64_t)seed, &m);
+	if (err == BW_ERR_NOTFOUND) {
+		cli_err("train", "unknown architecture '%s' (madry-cnn, lenet, mlp, resnet-mini)", arch);
+		rc = BW_EXIT_USAGE;
+		goto out;
+	}
+	if (err != BW_OK) {
+		cli_err("train", "cannot build %s for %dx%dx%d images: %s", arch, tr.c, tr.h, tr.w,
+		        bw_err_str(err));
+		goto out;
+	}
+	bw_optim_cfg_default(&cfg, strcmp(optim, "sgd") == 0 ? BW_OPTIM_SGD : BW_OPTIM_ADAM);
+	if (lr > 0.0f)
+		cfg.lr = lr;
+	cfg.momentum = mom;
+	cfg.weight_decay = wd;
+	cfg.sched = strcmp(sched, "step") == 0 ? BW_LR_STEP :
+	            strcmp(sched, "cosine") == 0 ? BW_LR_COSINE : BW_LR_CONST;
+	cfg.step_every = step_every;
+	cfg.total_epochs = epochs;
+	if ((err = bw_optim_new(m, &cfg, &o)) != BW_OK || (err = bw_graph_new((uint64_t)seed, &g)) != BW_OK) {
+		cli_err("train", "cannot set up training: %s", bw_err_str(err));
+		goto out;
+	}
+	pred = calloc((size_t)(te.n > 0 ? te.n : 1), sizeof *pred);
+	if (pred == NULL)
+		goto out;
+	pr.tty = isatty(2);
+	pr.epochs = epochs;
+	t_start = now_s();
+	for (ep = 0; ep < epochs; ep++) {
+		double t0, c0 = cpu_s();
+
+		pr.epoch = ep + 1;
+		pr.t0 = pr.last = t0 = now_s();
+		bw_optim_epoch(o, ep);
+		err = bw_train_epoch(m, o, g, &tr, limit, batch, (uint64_t)seed * 1000003u + (uint64_t)ep,
+		                     on_progress, &pr, &loss, &acc);
+		if (err != BW_OK) {
+			if (pr.tty)
+				fputc('\n', stderr);
+			cli_err("train", "epoch %d failed: %s", ep + 1, bw_err_str(err));
+			goto out;
+		}
+		t_train += now_s() - t0;
+		c_train += cpu_s() - c0;
+		images += limit > 0 && limit < tr.n ? limit : tr.n;
+		if (pr.tty)
+			fputc('\n', stderr);
+		if (te.n > 0) {
+			tacc = accuracy(m, g, &te, pred, &err);
+			if (err != BW_OK) {
+				cli_err("train", "evaluation failed: %s", bw_err_str(err));
+				goto out;
+			}
+		}
+		{
+			char tbuf[48] = "";
+			double el = now_s() - t0;
+
+			if (te.n > 0)
+				snprintf(tbuf, sizeof tbuf, " test acc %.2f%%", 100.0 * tacc);
+			fprintf(stderr, "epoch %d/%d: loss %.4f train acc %.2f%%%s, %.0f img/s, lr %g\n",
+			        ep + 1, epochs, loss, 100.0 * acc, tbuf,
+			        (limit > 0 && limit < tr.n ? limit : tr.n) / (el > 0 ? el : 1.0),
+			        (double)bw_optim_lr(o));
+		}
+	}
+	err = bw_model_save(m, outp);
+	if (err != BW_OK) {
+		cli_err("train", "cannot write %s: %s", outp, bw_err_str(err));
+		goto out;
+	}
+	if (fmt == BW_OUT_JSON)
+		printf("{\"arch\":\"%s\",\"epochs\":%d,\"train_loss\":%.6f,\"train_accuracy\":%.6f,"
+		       "\"test_accuracy\":%.6f,\"images_per_second\":%.1f,\"train_seconds\":%.3f,"
+		       "\"train_cpu_seconds\":%.3f,\"seconds\":%.2f,"
+		       "\"blas_core\":\"%s\",\"output\":\"%s\"}\n",
+		       arch, epochs, loss, acc, te.n > 0 ? tacc : -1.0,
+		       t_train > 0 ? (double)images / t_train : 0.0, t_train, c_train, now_s() - t_start,
+		       bw_tensor_blas_core(), outp);
+	else if (te.n > 0)
+		printf("trained %s for %d epochs: loss %.4f, train accuracy %.2f%%, test accuracy "
+		       "%.2f%%, %.0f images/s; saved %s\n",
+		       arch, epochs, loss, 100.0 * acc, 100.0 * tacc,
+		       t_train > 0 ? (double)images / t_train : 0.0, outp);
+	else
+		printf("trained %s for %d epochs: loss %.4f, train accuracy %.2f%%, %.0f images/s; "
+		       "saved %s\n",
+		       arch, epochs, loss, 100.0 * acc, t_train > 0 ? (double)images / t_train : 0.0, outp);
+	rc = BW_EXIT_OK;
+	goto out;
+usage:
+	fputs(train_help, stderr);
+	rc = BW_EXIT_USAGE;
+out:
+	free(pred);
+	bw_optim_free(o);
+	bw_graph_free(g);
+	bw_model_free(m);
+	bw_data_release(&tr);
+	bw_data_release(&te);
+	return rc;
+}

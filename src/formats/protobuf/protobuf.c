@@ -1,0 +1,185 @@
+/*
+ * formats/protobuf/protobuf.c - protocol buffers wire-format reader. See
+ * protobuf.h. Encoding reference: protobuf.dev "Encoding": a tag is a varint
+ * (field_number << 3 | wire_type); VARINT is base-128, I64/I32 are
+ * little-endian fixed, LEN is a varint length then that many bytes.
+ * Must not: allocate or recurse.
+ */
+#include <string.h>
+
+#include "formats/protobuf/protobuf.h"
+
+int bw_pb_next(struct bw_reader *r, struct bw_pb_field *f)
+{
+	uint64_t tag, n;
+	unsigned wt;
+
+	memset(f, 0, sizeof *f);
+	if (!bw_rd_ok(r))
+		return -1;
+	if (bw_rd_left(r) == 0)
+		return 0;
+	f->off = bw_rd_off(r);
+	tag = bw_rd_varint(r);
+	if (!bw_rd_ok(r))
+		return -1;
+	wt = (unsigned)(tag & 7u);
+	if ((tag >> 3) == 0 || (tag >> 3) > BW_PB_MAX_FIELD) {
+		bw_rd_fail(r, BW_ERR_MALFORMED);
+		return -1;
+	}
+	f->num = (uint32_t)(tag >> 3);
+	switch (wt) {
+	case BW_PB_VARINT:
+		f->wire = BW_PB_VARINT;
+		f->v = bw_rd_varint(r);
+		break;
+	case BW_PB_I64:
+		f->wire = BW_PB_I64;
+		f->v = bw_rd_u64le(r);
+		break;
+	case BW_PB_I32:
+		f->wire = BW_PB_I32;
+		f->v = bw_rd_u32le(r);
+		break;
+	case BW_PB_LEN:
+		f->wire = BW_PB_LEN;
+		n = bw_rd_varint(r);
+		if (!bw_rd_ok(r))
+			return -1;
+		if (n > bw_rd_left(r)) {
+			bw_rd_fail(r, BW_ERR_TRUNCATED);
+			return -1;
+		}
+		bw_rd_sub(r, (size_t)n, &f->sub);
+		break;
+	case 3: case 4:
+		bw_rd_fail(r, BW_ERR_UNSUPPORTED); /* groups */
+		return -1;
+	default:
+		bw_rd_fail(r, BW_ERR_MALFORMED);
+		return -1;
+	}
+	return bw_rd_ok(r) ? 1 : -1;
+}
+
+const uint8_t *bw_pb_bytes(const struct bw_pb_field *f, size_t *len)
+{
+	*len = 0;
+	if (f->wire != BW_PB_LEN || f->sub.err != BW_OK)
+		return NULL;
+	*len = f->sub.len;
+	return f->sub.len == 0 ? (const uint8_t *)"" : f->sub.p;
+}
+
+int bw_pb_ints(const struct bw_pb_field *f, int64_t *out, size_t max, size_t *n)
+{
+	struct bw_reader r;
+
+	if (f->wire == BW_PB_VARINT) {
+		if (*n >= max)
+			return -1;
+		out[(*n)++] = (int64_t)f->v;
+		return 0;
+	}
+	if (f->wire != BW_PB_LEN)
+		return -1;
+	r = f->sub;
+	while (bw_rd_left(&r) > 0) {
+		uint64_t v = bw_rd_varint(&r);
+
+		if (!bw_rd_ok(&r) || *n >= max)
+			return -1;
+		out[(*n)++] = (int64_t)v;
+	}
+	return bw_rd_ok(&r) ? 0 : -1;
+}
+
+float bw_pb_float(const struct bw_pb_field *f)
+{
+	uint32_t u = (uint32_t)f->v;
+	float x;
+
+	memcpy(&x, &u, sizeof x);
+	return x;
+}
+
+long bw_pb_packed_fixed32_count(const struct bw_pb_field *f)
+{
+	if (f->wire != BW_PB_LEN || f->sub.len % 4 != 0)
+		return -1;
+	return (long)(f->sub.len / 4);
+}
+
+int bw_pb_floats(const struct bw_pb_field *f, float *out, size_t max, size_t *n)
+{
+	struct bw_reader r;
+
+	if (f->wire == BW_PB_I32) {
+		if (*n >= max)
+			return -1;
+		out[(*n)++] = bw_pb_float(f);
+		return 0;
+	}
+	if (bw_pb_packed_fixed32_count(f) < 0)
+		return -1;
+	r = f->sub;
+	while (bw_rd_left(&r) > 0) {
+		uint32_t u = bw_rd_u32le(&r);
+
+		if (*n >= max)
+			return -1;
+		memcpy(&out[*n], &u, sizeof u);
+		(*n)++;
+	}
+	return 0;
+}
+
+#define PB_WALK_MAX_DEPTH 64
+
+/* Does the whole window parse as fields? (no descent) */
+static int parses_as_message(struct bw_reader r)
+{
+	struct bw_pb_field f;
+	int k;
+
+	if (bw_rd_left(&r) == 0)
+		return 0;
+	while ((k = bw_pb_next(&r, &f)) == 1)
+		;
+	return k == 0;
+}
+
+enum bw_err bw_pb_walk(const void *p, size_t len, int max_depth, struct bw_pb_walk_stats *st)
+{
+	struct bw_reader stack[PB_WALK_MAX_DEPTH];
+	struct bw_pb_field f;
+	int top = 0, k;
+
+	memset(st, 0, sizeof *st);
+	if (max_depth < 1 || max_depth > PB_WALK_MAX_DEPTH)
+		max_depth = PB_WALK_MAX_DEPTH;
+	bw_rd_init(&stack[0], p, len, 0);
+	st->messages = 1;
+	for (;;) {
+		k = bw_pb_next(&stack[top], &f);
+		if (k < 0) {
+			if (top == 0)
+				return stack[0].err;
+			return BW_ERR_INTERNAL; /* nested windows were validated before descent */
+		}
+		if (k == 0) {
+			if (top == 0)
+				return BW_OK;
+			top--;
+			continue;
+		}
+		st->fields++;
+		if (f.wire == BW_PB_LEN && top + 1 < max_depth && parses_as_message(f.sub)) {
+			stack[++top] = f.sub;
+			st->messages++;
+			if (top > st->max_depth_seen)
+				st->max_depth_seen = top;
+		}
+	}
+}
