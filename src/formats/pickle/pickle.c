@@ -2119,7 +2119,10 @@ int bw_pickle_detect(const uint8_t *data, size_t len)
 			score = (data[0] == OP_PROTO && data[1] >= 2 && data[1] <= 5) ? 95
 			        /* "N." and other 2-3 opcode protocol 0/1 streams are 1 in 10^4 of any
 			         * bytes: without an import they are a weak claim (whole files only) */
-			        : (r.n_ops < 4 && !r.hit_import) ? BW_DETECT_WEAK : 60;
+			        : (r.n_ops < 4 && !r.hit_import) ? BW_DETECT_WEAK
+			        /* a stream that starts with PERSID ("PK\3\4..." of every zip) stops
+			         * pickle.load at once unless the loader defines persistent_load */
+			        : (data[0] == 'P' || data[0] == 'Q') ? BW_DETECT_WEAK : 60;
 		/*
 		 * A PROTO 2-5 header that breaks before STOP or any import: a truncated or
 		 * hostile pickle - or raw tensor bytes that happen to start with 0x80 0x0N.
