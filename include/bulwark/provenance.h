@@ -89,6 +89,24 @@ BW_MUST_CHECK enum bw_err bw_attest_statement(const struct bw_attest_opts *o, ch
 BW_MUST_CHECK enum bw_err bw_attest_sign(const char *statement, struct bw_signer *s, char **envelope,
                                          struct bw_diag *diag);
 
+/*
+ * Verify a DSSE envelope with the PEM public key and return its in-toto
+ * statement (*statement bw_malloc'd; free with bw_report_free). BW_ERR_VERIFY
+ * when no signature verifies, BW_ERR_MALFORMED for a broken envelope.
+ */
+BW_MUST_CHECK enum bw_err bw_attest_open(const uint8_t *envelope, size_t len, const uint8_t *pub_pem,
+                                         size_t pub_len, char **statement, struct bw_diag *diag);
+
+/*
+ * A model card from a verified statement: Markdown, or a CycloneDX 1.6
+ * document. sbom_json (may be NULL) is a CycloneDX SBOM of the model
+ * (bulwark sbom); its machine-learning-model component gets the card,
+ * otherwise one component per subject is made. *out bw_malloc'd.
+ */
+BW_MUST_CHECK enum bw_err bw_modelcard_build(const char *statement, const char *sbom_json,
+                                             const char *attestation_name, int cyclonedx, char **out,
+                                             struct bw_diag *diag);
+
 /* ---- lineage ---- */
 
 struct bw_lineage_link {

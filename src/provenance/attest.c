@@ -321,6 +321,20 @@ out:
 	return e;
 }
 
+enum bw_err bw_attest_open(const uint8_t *envelope, size_t len, const uint8_t *pub_pem, size_t pub_len,
+                           char **statement, struct bw_diag *diag)
+{
+	struct bw_pkey *pub = NULL;
+	enum bw_err e;
+
+	*statement = NULL;
+	e = bw_pkey_load_public_pem(pub_pem, pub_len, &pub, diag);
+	if (e == BW_OK)
+		e = open_envelope(envelope, len, pub, statement, diag);
+	bw_pkey_free(pub);
+	return e;
+}
+
 static void check_dataset(struct lineage_ctx *c, const char *att, json_t *dep)
 {
 	const char *uri = json_string_value(json_object_get(dep, "uri"));

@@ -34,6 +34,31 @@ assert st["predicate"]["buildDefinition"]["externalParameters"]["parameters"]=={
 PY
 
 run "$BW" lineage model.safetensors --attestation run.intoto.json --key k.pub.pem; expect_rc 0 "lineage intact"
+
+# model cards from the attestation (and the SBOM): Markdown, and CycloneDX valid against the 1.6 schema
+schemas="$BW_TESTDATA/cyclonedx-schema"; [ -f "$schemas/bom-1.6.schema.json" ] && ok || bad "cyclonedx schemas ABSENT"
+run "$BW" modelcard --attestation run.intoto.json --key k.pub.pem -o card.md; expect_rc 0 "markdown card"
+grep -q "epochs" card.md && ok || bad "markdown card lists parameters"
+run "$BW" modelcard --attestation run.intoto.json --key k.pub.pem --format cyclonedx -o card.cdx.json
+expect_rc 0 "cyclonedx card without sbom"
+run "$BW" sbom --check card.cdx.json --schema-dir "$schemas"; expect_rc 0 "card validates (no sbom)"
+mkdir -p mdir; cp model.safetensors mdir/; printf -- '---\nlicense: mit\n---\n# m\n' > mdir/README.md
+"$BW" sbom mdir > sbom.cdx.json 2>/dev/null && ok || bad "sbom"
+run "$BW" modelcard --attestation run.intoto.json --key k.pub.pem --sbom sbom.cdx.json --format cyclonedx -o card2.cdx.json
+expect_rc 0 "cyclonedx card from sbom"
+run "$BW" sbom --check card2.cdx.json --schema-dir "$schemas"; expect_rc 0 "card from sbom validates"
+/usr/bin/python3 - card2.cdx.json <<'PY' && ok || bad "card content: datasets referenced, parameters recorded"
+import json,sys
+d=json.load(open(sys.argv[1])); comps=d["components"]+[d["metadata"].get("component",{})]
+models=[c for c in comps if c.get("type")=="machine-learning-model" and "modelCard" in c]
+assert models, "no model component with a card"
+mc=models[0]["modelCard"]; refs=[x["ref"] for x in mc["modelParameters"]["datasets"]]
+data={c["bom-ref"] for c in d["components"] if c.get("type")=="data"}
+assert refs and set(refs)<=data, (refs, data)
+props={p["name"]:p["value"] for p in mc["properties"]}
+assert props.get("bulwark:param:lr")=="0.01" and props.get("bulwark:param:epochs")=="3", props
+PY
+run "$BW" modelcard --attestation run.intoto.json --key other.pub.pem; expect_rc 1 "card needs a valid signature"
 run "$BW" lineage model.safetensors --attestation run.intoto.json --key other.pub.pem; expect_rc 1 "wrong key"
 expect_out_has "signature" "wrong key named"
 
