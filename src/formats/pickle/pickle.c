@@ -995,7 +995,9 @@ struct pk_arg {
 	size_t n;
 	const uint8_t *s2;   /* GLOBAL / INST: second line */
 	size_t n2;
-	char text[40];
+	int64_t ival;        /* INT kinds: the value text is made from, lazily (arg_text) */
+	char text[40];       /* only valid after arg_text(): formatting every number costs a third
+	                        of a scan of number-heavy pickles, and only the listing reads it */
 };
 
 static const uint8_t *read_line(struct pk_run *r, size_t *n)
@@ -1037,7 +1039,19 @@ static const uint8_t *read_counted(struct pk_run *r, uint64_t n)
 static void arg_int_text(struct pk_arg *a, int64_t v)
 {
 	a->kind = BW_PICKLE_ARG_INT;
-	snprintf(a->text, sizeof a->text, "%lld", (long long)v);
+	a->ival = v;
+	a->text[0] = '\0';
+}
+
+/* The printable argument of a numeric opcode, made on demand (trace / disasm). */
+static void arg_text(struct pk_arg *a)
+{
+	if (a->text[0] != '\0')
+		return;
+	if (a->kind == BW_PICKLE_ARG_INT)
+		snprintf(a->text, sizeof a->text, "%lld", (long long)a->ival);
+	else if (a->kind == BW_PICKLE_ARG_FLOAT)
+		snprintf(a->text, sizeof a->text, "%.17g", a->f);
 }
 
 static void mal(struct pk_run *r, const char *what)
@@ -1182,7 +1196,7 @@ static void read_arg(struct pk_run *r, const struct pk_opinfo *op, uint8_t code,
 			return;
 		}
 		a->kind = BW_PICKLE_ARG_FLOAT;
-		snprintf(a->text, sizeof a->text, "%.17g", a->f);
+		a->text[0] = '\0';
 		return;
 	case PK_A_FLOAT8:
 		p = read_counted(r, 8);
@@ -1194,7 +1208,7 @@ static void read_arg(struct pk_run *r, const struct pk_opinfo *op, uint8_t code,
 				u = (u << 8) | p[i];
 			memcpy(&a->f, &u, sizeof a->f);
 			a->kind = BW_PICKLE_ARG_FLOAT;
-			snprintf(a->text, sizeof a->text, "%.17g", a->f);
+			a->text[0] = '\0';
 		}
 		return;
 	case PK_A_LONG1:
@@ -2025,8 +2039,11 @@ static enum bw_err run_stream(struct pk_ctx *c, size_t start, int nested, struct
 			t.proto = op->proto;
 			t.arg_kind = a.kind;
 			if (a.kind == BW_PICKLE_ARG_INT || a.kind == BW_PICKLE_ARG_BOOL ||
-			    a.kind == BW_PICKLE_ARG_FLOAT)
+			    a.kind == BW_PICKLE_ARG_FLOAT) {
+				if (!a.iv.big)
+					arg_text(&a);
 				t.text = a.iv.big ? a.iv.text : a.text;
+			}
 			if (a.kind == BW_PICKLE_ARG_STR || a.kind == BW_PICKLE_ARG_BYTES) {
 				t.data = a.s;
 				t.data_len = a.n;
