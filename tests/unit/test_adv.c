@@ -255,7 +255,9 @@ static void test_steady_state(struct bw_model *m, struct bw_graph *g, struct bw_
 	int i;
 
 	CHECK(bw_adv_new(16, 1, HW, HW, 2, &a) == BW_OK);
+	bw_adv_free(a);
 	CHECK(bw_adv_new(0, 1, HW, HW, 2, &a) == BW_ERR_ARG && a == NULL);
+	CHECK(bw_adv_new(16, 1, HW, HW, 1, &a) == BW_ERR_ARG && a == NULL);
 	CHECK(bw_adv_new(16, 1, HW, HW, 2, &a) == BW_OK);
 	bw_adv_cfg_default(&c, BW_ADV_PGD, BW_ADV_LINF, 0.1f);
 	c.steps = 2;
