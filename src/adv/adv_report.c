@@ -166,7 +166,8 @@ enum bw_err bw_adv_write_plot_svg(const char *path, const char *title, int n_ser
 	return err;
 }
 
-/* One image as grey pixels; v in [0,1] per pixel through get(). */
+/* One image as grey rectangles: the channel mean of img, or (base != NULL) the
+ * difference img - base scaled by `scale` around mid-grey. */
 static void grid_image(FILE *f, double ox, double oy, double px, int c, int h, int w,
                        const float *img, const float *base, float scale)
 {
