@@ -18,7 +18,7 @@ N=${ADV_TRAIN_N:-60000}; E=${ADV_EPOCHS:-10}; EA=${ADV_ADV_EPOCHS:-10}
 TS=${ADV_TRAIN_STEPS:-7}; NE=${ADV_EVAL_N:-1000}; ES=${ADV_EVAL_STEPS:-20}; TH=${ADV_THREADS:-2}
 mkdir -p "$work"
 log=$work/commands.txt
-: >"$log"
+touch "$log"  # appended to: a resumed run keeps the commands of the earlier ones
 run() { echo "$*" >>"$log"; nice -n 10 "$@"; }
 
 start=$(date -u +%FT%TZ)
