@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bulwark/adv.h"
 #include "bulwark/tensor.h"
 #include "cli.h"
 
@@ -40,6 +41,18 @@ const char train_help[] =
 	"  --threads N         OpenBLAS threads (default: all cores)\n"
 	"  --format text|json  summary format on stdout\n"
 	"  -o, --output FILE   where to save the model (required)\n"
+	"\n"
+	"Adversarial training (docs/adversarial.md):\n"
+	"  --adversarial KIND  pgd: Madry et al. 2018, train on L-inf PGD examples (random\n"
+	"                      start, --adv-steps steps of 2.5*eps/steps); fgsm-rs: Wong et al.\n"
+	"                      2020, one FGSM step of 1.25*eps from a uniform random start\n"
+	"  --adv-eps X         radius (default 0.1)\n"
+	"  --adv-steps N       PGD steps during training (default 10)\n"
+	"  --adv-alpha X       step size (default: as above)\n"
+	"  --checkpoint FILE   save the model to FILE and progress to FILE.state.json after\n"
+	"                      every epoch\n"
+	"  --resume            continue from --checkpoint FILE at the epoch after the last one\n"
+	"                      completed (model weights restored; optimiser moments restart)\n"
 	"\n"
 	"exit: 0 trained and saved, 2 usage, 3 data or model could not be read/written\n";
 
@@ -111,6 +124,29 @@ static int parse_float(const char *s, float *out)
 	return 0;
 }
 
+/* Checkpoint progress: {"epochs_done":N,"epochs":M} next to the checkpoint. */
+static int write_state(const char *path, int done, int epochs)
+{
+	FILE *f = fopen(path, "w");
+
+	if (f == NULL)
+		return -1;
+	fprintf(f, "{\"epochs_done\":%d,\"epochs\":%d}\n", done, epochs);
+	return fclose(f) == 0 ? 0 : -1;
+}
+
+static int read_state(const char *path, int *done)
+{
+	FILE *f = fopen(path, "r");
+	int r;
+
+	if (f == NULL)
+		return -1;
+	r = fscanf(f, "{\"epochs_done\":%d", done);
+	fclose(f);
+	return r == 1 && *done >= 0 && *done <= 10000 ? 0 : -1;
+}
+
 static double accuracy(struct bw_model *m, struct bw_graph *g, const struct bw_dataset *ds,
                        int32_t *pred, enum bw_err *err)
 {
@@ -136,6 +172,9 @@ int cmd_train(int argc, char **argv)
 		{"seed", required_argument, NULL, 's'}, {"limit", required_argument, NULL, 'L'},
 		{"threads", required_argument, NULL, 't'}, {"format", required_argument, NULL, 'f'},
 		{"output", required_argument, NULL, 'o'}, {"help", no_argument, NULL, 'h'},
+		{"adversarial", required_argument, NULL, 'X'}, {"adv-eps", required_argument, NULL, 'P'},
+		{"adv-steps", required_argument, NULL, 'Q'}, {"adv-alpha", required_argument, NULL, 'U'},
+		{"checkpoint", required_argument, NULL, 'C'}, {"resume", no_argument, NULL, 'R'},
 		{NULL, 0, NULL, 0}};
 	const char *arch = NULL, *data = NULL, *test = NULL, *outp = NULL, *optim = "adam";
 	const char *sched = "const";
@@ -154,6 +193,12 @@ int cmd_train(int argc, char **argv)
 	int rc = BW_EXIT_INCOMPLETE;
 	double loss = 0, acc = 0, tacc = -1.0, t_start, t_train = 0.0, c_train = 0.0;
 	long long images = 0;
+	const char *adv = NULL, *ckpt = NULL;
+	float adv_eps = 0.1f, adv_alpha = -1.0f;
+	int adv_steps = 10, resume = 0, ep0 = 0;
+	struct bw_adv_cfg acfg;
+	struct bw_adv *av = NULL;
+	char ckst[4096];
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
@@ -195,6 +240,18 @@ int cmd_train(int argc, char **argv)
 			fmt = cli_parse_format(optarg, 0);
 			if (fmt < 0) goto usage;
 			break;
+		case 'X': adv = optarg; break;
+		case 'C': ckpt = optarg; break;
+		case 'R': resume = 1; break;
+		case 'P':
+			if (parse_float(optarg, &adv_eps) || adv_eps > 1.0f) goto usage;
+			break;
+		case 'Q':
+			if (parse_int(optarg, 1, 10000, &adv_steps)) goto usage;
+			break;
+		case 'U':
+			if (parse_float(optarg, &adv_alpha)) goto usage;
+			break;
 		case 'h':
 			fputs(train_help, stdout);
 			return BW_EXIT_OK;
@@ -205,6 +262,11 @@ int cmd_train(int argc, char **argv)
 	if (optind != argc || arch == NULL || data == NULL || outp == NULL ||
 	    (strcmp(optim, "sgd") != 0 && strcmp(optim, "adam") != 0) ||
 	    (strcmp(sched, "const") != 0 && strcmp(sched, "step") != 0 && strcmp(sched, "cosine") != 0))
+		goto usage;
+	if ((adv != NULL && strcmp(adv, "pgd") != 0 && strcmp(adv, "fgsm-rs") != 0) ||
+	    (resume && ckpt == NULL))
+		goto usage;
+	if (ckpt != NULL && snprintf(ckst, sizeof ckst, "%s.state.json", ckpt) >= (int)sizeof ckst)
 		goto usage;
 	if (test == NULL && strcmp(data, "fashion-mnist") == 0)
 		test = "fashion-mnist";
@@ -235,9 +297,20 @@ int cmd_train(int argc, char **argv)
 			goto out;
 		}
 	}
-	err = bw_model_builtin(arch, tr.c, tr.h, tr.w,
-	                       te.n_classes > tr.n_classes ? te.n_classes : tr.n_classes,
-	                       (uint64_t)seed, &m);
+	if (resume && read_state(ckst, &ep0) == 0) {
+		err = bw_model_load(ckpt, &m, &d);
+		if (err != BW_OK) {
+			cli_err("train", "cannot resume from %s: %s (%s)", ckpt, d.what, bw_err_str(err));
+			goto out;
+		}
+		fprintf(stderr, "resuming from %s after epoch %d\n", ckpt, ep0);
+	} else {
+		if (resume)
+			fprintf(stderr, "no checkpoint state in %s: starting from epoch 1\n", ckst);
+		err = bw_model_builtin(arch, tr.c, tr.h, tr.w,
+		                       te.n_classes > tr.n_classes ? te.n_classes : tr.n_classes,
+		                       (uint64_t)seed, &m);
+	}
 	if (err == BW_ERR_NOTFOUND) {
 		cli_err("train", "unknown architecture '%s' (madry-cnn, lenet, mlp, resnet-mini)", arch);
 		rc = BW_EXIT_USAGE;
@@ -261,20 +334,44 @@ int cmd_train(int argc, char **argv)
 		cli_err("train", "cannot set up training: %s", bw_err_str(err));
 		goto out;
 	}
+	if (adv != NULL) {
+		if (strcmp(adv, "fgsm-rs") == 0) {
+			bw_adv_cfg_fgsm_rs(&acfg, adv_eps);
+		} else {
+			bw_adv_cfg_default(&acfg, BW_ADV_PGD, BW_ADV_LINF, adv_eps);
+			acfg.steps = adv_steps;
+			acfg.alpha = 2.5f * adv_eps / (float)adv_steps;
+		}
+		if (adv_alpha >= 0.0f)
+			acfg.alpha = adv_alpha;
+		acfg.seed = (uint64_t)seed;
+		err = bw_adv_new(batch, tr.c, tr.h, tr.w,
+		                 te.n_classes > tr.n_classes ? te.n_classes : tr.n_classes, &av);
+		if (err != BW_OK) {
+			cli_err("train", "cannot set up adversarial training: %s", bw_err_str(err));
+			goto out;
+		}
+	}
 	pred = calloc((size_t)(te.n > 0 ? te.n : 1), sizeof *pred);
 	if (pred == NULL)
 		goto out;
 	pr.tty = isatty(2);
 	pr.epochs = epochs;
 	t_start = now_s();
-	for (ep = 0; ep < epochs; ep++) {
+	for (ep = ep0; ep < epochs; ep++) {
 		double t0, c0 = cpu_s();
 
 		pr.epoch = ep + 1;
 		pr.t0 = pr.last = t0 = now_s();
 		bw_optim_epoch(o, ep);
-		err = bw_train_epoch(m, o, g, &tr, limit, batch, (uint64_t)seed * 1000003u + (uint64_t)ep,
-		                     on_progress, &pr, &loss, &acc);
+		if (av != NULL)
+			err = bw_adv_train_epoch(m, o, g, av, &acfg, &tr, limit, batch,
+			                         (uint64_t)seed * 1000003u + (uint64_t)ep, on_progress, &pr,
+			                         &loss, &acc);
+		else
+			err = bw_train_epoch(m, o, g, &tr, limit, batch,
+			                     (uint64_t)seed * 1000003u + (uint64_t)ep, on_progress, &pr,
+			                     &loss, &acc);
 		if (err != BW_OK) {
 			if (pr.tty)
 				fputc('\n', stderr);
@@ -304,6 +401,10 @@ int cmd_train(int argc, char **argv)
 			        (limit > 0 && limit < tr.n ? limit : tr.n) / (el > 0 ? el : 1.0),
 			        (double)bw_optim_lr(o));
 		}
+		if (ckpt != NULL && (bw_model_save(m, ckpt) != BW_OK || write_state(ckst, ep + 1, epochs) != 0)) {
+			cli_err("train", "cannot write checkpoint %s", ckpt);
+			goto out;
+		}
 	}
 	err = bw_model_save(m, outp);
 	if (err != BW_OK) {
@@ -311,11 +412,13 @@ int cmd_train(int argc, char **argv)
 		goto out;
 	}
 	if (fmt == BW_OUT_JSON)
-		printf("{\"arch\":\"%s\",\"epochs\":%d,\"train_loss\":%.6f,\"train_accuracy\":%.6f,"
+		printf("{\"arch\":\"%s\",\"adversarial\":\"%s\",\"adv_eps\":%g,\"epochs\":%d,"
+		       "\"train_loss\":%.6f,\"train_accuracy\":%.6f,"
 		       "\"test_accuracy\":%.6f,\"images_per_second\":%.1f,\"train_seconds\":%.3f,"
 		       "\"train_cpu_seconds\":%.3f,\"seconds\":%.2f,"
 		       "\"blas_core\":\"%s\",\"output\":\"%s\"}\n",
-		       arch, epochs, loss, acc, te.n > 0 ? tacc : -1.0,
+		       arch, adv != NULL ? adv : "none", adv != NULL ? (double)adv_eps : 0.0, epochs, loss,
+		       acc, te.n > 0 ? tacc : -1.0,
 		       t_train > 0 ? (double)images / t_train : 0.0, t_train, c_train, now_s() - t_start,
 		       bw_tensor_blas_core(), outp);
 	else if (te.n > 0)
@@ -334,6 +437,7 @@ usage:
 	rc = BW_EXIT_USAGE;
 out:
 	free(pred);
+	bw_adv_free(av);
 	bw_optim_free(o);
 	bw_graph_free(g);
 	bw_model_free(m);
