@@ -28,6 +28,16 @@ int cli_help(const char *cmd);
 /* 1 when colour may be used on this stream (a terminal, NO_COLOR unset). */
 int cli_use_color(FILE *f);
 
+/* Decimal int in [lo, hi]; -1 when not a whole number in range. */
+int cli_parse_int(const char *s, int lo, int hi, int *out);
+/* Finite float in [0, 1e6]; -1 otherwise. */
+int cli_parse_float(const char *s, float *out);
+/* Monotonic wall clock, and CPU seconds of the whole process (all threads). */
+double cli_now_s(void);
+double cli_cpu_s(void);
+/* Fashion-MNIST class names, by label. */
+extern const char *const cli_fmnist_names[10];
+
 /*
  * Append entry (a JSON object, consumed; "schema" and "time" are added) to
  * the audit log in dir, signed with the private key at key_path
