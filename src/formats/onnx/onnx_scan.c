@@ -54,30 +54,6 @@ struct ox_ctx {
 	uint64_t n_custom;
 };
 
-static void ox_find(const struct ox_ctx *c, const char *rule, uint64_t off, const char *fmt, ...) BW_PRINTF(4, 5);
-
-static void ox_find(const struct ox_ctx *c, const char *rule, uint64_t off, const char *fmt, ...)
-{
-	char msg[600];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	c->sink->finding(c->sink->user, rule, off, msg);
-}
-
-static void ox_clip(const uint8_t *s, size_t n, char *out, size_t out_len)
-{
-	size_t i;
-
-	if (n > out_len - 1)
-		n = out_len - 1;
-	for (i = 0; i < n; i++)
-		out[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? (char)s[i] : '?';
-	out[n] = '\0';
-}
-
 /* Report a read failure of a sub-structure once per model, then go on with the rest. */
 static void ox_bad(struct ox_ctx *c, const struct bw_reader *r, const char *what)
 {
@@ -153,7 +129,7 @@ static enum bw_err ox_push(struct ox_ctx *c, const struct bw_reader *w, unsigned
 {
 	if (depth > c->max_depth) {
 		if (!c->depth_reported++) {
-			ox_find(c, "onnx.nesting-limit", w->base,
+			bw_fmt_finding(c->sink, "onnx.nesting-limit", w->base,
 			        "graphs nested deeper than %u levels (If/Loop/Scan bodies); deeper bodies were not checked",
 			        c->max_depth);
 			c->sink->incomplete(c->sink->user, BW_ERR_LIMIT, w->base, "onnx: graph nesting limit reached");
@@ -301,21 +277,21 @@ static void ox_tensor(struct ox_ctx *c, struct bw_reader w, const char *where)
 		return;
 	}
 	if (loc_p != NULL) {
-		ox_clip(loc_p, loc_len, loc, sizeof loc);
+		bw_fmt_clip(loc_p, loc_len, loc, sizeof loc);
 		if (bw_onnx_path_escapes(loc_p, loc_len))
-			ox_find(c, "onnx.external-data-path", tensor_off,
+			bw_fmt_finding(c->sink, "onnx.external-data-path", tensor_off,
 			        "%s tensor \"%s\": external data location \"%s\" resolves outside the model's folder",
 			        where, name, loc);
 		if (!external)
-			ox_find(c, "onnx.external-data-path", tensor_off,
+			bw_fmt_finding(c->sink, "onnx.external-data-path", tensor_off,
 			        "%s tensor \"%s\": external_data \"%s\" without data_location EXTERNAL (loaders disagree)",
 			        where, name, loc);
 	} else if (external) {
-		ox_find(c, "onnx.size-mismatch", tensor_off,
+		bw_fmt_finding(c->sink, "onnx.size-mismatch", tensor_off,
 		        "%s tensor \"%s\": data_location EXTERNAL without a location", where, name);
 	}
 	if (!dims_ok) {
-		ox_find(c, "onnx.size-mismatch", tensor_off, "%s tensor \"%s\": dims are negative or their product overflows",
+		bw_fmt_finding(c->sink, "onnx.size-mismatch", tensor_off, "%s tensor \"%s\": dims are negative or their product overflows",
 		        where, name);
 		return;
 	}
@@ -326,25 +302,25 @@ static void ox_tensor(struct ox_ctx *c, struct bw_reader w, const char *where)
 		if (bits == 0)
 			return;
 		if (bw_mul_ovf(n_el, bits, &need_bits)) {
-			ox_find(c, "onnx.size-mismatch", tensor_off, "%s tensor \"%s\": byte size overflows", where, name);
+			bw_fmt_finding(c->sink, "onnx.size-mismatch", tensor_off, "%s tensor \"%s\": byte size overflows", where, name);
 			return;
 		}
 		need = (need_bits + 7) / 8;
 		if (has_raw && raw_len != need)
-			ox_find(c, "onnx.size-mismatch", tensor_off,
+			bw_fmt_finding(c->sink, "onnx.size-mismatch", tensor_off,
 			        "%s tensor \"%s\": dims need %llu bytes but raw_data holds %llu", where, name,
 			        (unsigned long long)need, (unsigned long long)raw_len);
 		else if (external && has_ext_len && ext_len != need)
-			ox_find(c, "onnx.size-mismatch", tensor_off,
+			bw_fmt_finding(c->sink, "onnx.size-mismatch", tensor_off,
 			        "%s tensor \"%s\": dims need %llu bytes but external length is %llu", where, name,
 			        (unsigned long long)need, (unsigned long long)ext_len);
 		else if (!has_raw && !external && typed > 0 && dtype != 14 && dtype != 15 && bits >= 8 &&
 		         typed != n_el)
-			ox_find(c, "onnx.size-mismatch", tensor_off,
+			bw_fmt_finding(c->sink, "onnx.size-mismatch", tensor_off,
 			        "%s tensor \"%s\": dims give %llu elements but the data fields hold %llu", where, name,
 			        (unsigned long long)n_el, (unsigned long long)typed);
 		else if (!has_raw && !external && typed == 0 && n_el > 0)
-			ox_find(c, "onnx.size-mismatch", tensor_off,
+			bw_fmt_finding(c->sink, "onnx.size-mismatch", tensor_off,
 			        "%s tensor \"%s\": declares %llu bytes with no data", where, name, (unsigned long long)need);
 	}
 }
@@ -434,10 +410,10 @@ static enum bw_err ox_node(struct ox_ctx *c, struct bw_reader w, unsigned depth)
 	if (dom != NULL && !ox_std_domain(dom, dl) && !ox_local_func(c, dom, dl, op, ol)) {
 		char db[96], ob[96];
 
-		ox_clip(dom, dl, db, sizeof db);
-		ox_clip(op != NULL ? op : (const uint8_t *)"", op != NULL ? ol : 0, ob, sizeof ob);
+		bw_fmt_clip(dom, dl, db, sizeof db);
+		bw_fmt_clip(op != NULL ? op : (const uint8_t *)"", op != NULL ? ol : 0, ob, sizeof ob);
 		if (c->n_custom++ < 32)
-			ox_find(c, "onnx.custom-domain", n2.base,
+			bw_fmt_finding(c->sink, "onnx.custom-domain", n2.base,
 			        "node %s in domain \"%s\": a custom operator that needs a native library at run time",
 			        ob, db);
 	}

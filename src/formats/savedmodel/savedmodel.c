@@ -73,17 +73,6 @@ struct sm_ctx {
 	int bad_reported;
 };
 
-static void sm_clip(const uint8_t *s, size_t n, char *out, size_t out_len)
-{
-	size_t i;
-
-	if (n > out_len - 1)
-		n = out_len - 1;
-	for (i = 0; i < n; i++)
-		out[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? (char)s[i] : '?';
-	out[n] = '\0';
-}
-
 static void sm_bad(struct sm_ctx *c, const struct bw_reader *r, const char *what)
 {
 	char m[160];
@@ -223,8 +212,8 @@ static void sm_node(struct sm_ctx *c, struct bw_reader node, const char *where)
 	}
 	if (op == NULL)
 		return;
-	sm_clip(op, ol, ob, sizeof ob);
-	sm_clip(name != NULL ? name : (const uint8_t *)"", name != NULL ? nl : 0, nb, sizeof nb);
+	bw_fmt_clip(op, ol, ob, sizeof ob);
+	bw_fmt_clip(name != NULL ? name : (const uint8_t *)"", name != NULL ? nl : 0, nb, sizeof nb);
 	rule = bw_savedmodel_op_rule(op, ol, &why);
 	if (rule == NULL && strcmp(ob, "PrintV2") == 0 && sm_attr_str(n2, "output_stream", ab, sizeof ab) &&
 	    strncmp(ab, "file://", 7) == 0) {
