@@ -48,6 +48,19 @@ int cli_audit_append(const char *cmd, const char *dir, const char *key_path, str
 /* [{"path", "sha256"}] for each regular file among paths (folders: path only). */
 struct json_t *cli_audit_inputs(const char *const *paths, size_t n);
 
+/* Signing commands (defined across cmd_hash.c, cmd_sign.c): read a small file
+ * whole, hashing progress on a terminal, the shared hashing options, exit
+ * codes for library errors, file names made safe for a terminal, passphrases. */
+struct bw_hash_opts;
+int cli_sign_read_file(const char *cmd, const char *path, size_t max, unsigned char **out, size_t *len);
+void cli_sign_progress(void *ctx, uint64_t done, uint64_t total);
+void cli_sign_progress_done(void);
+int cli_sign_hash_opt(const char *cmd, int argc, char **argv, int *i, struct bw_hash_opts *o,
+                      const char **ign, size_t *n_ign, size_t max_ign, const char *model);
+int cli_sign_exit_for(enum bw_err err);
+void cli_sign_put_name(FILE *f, const char *s);
+int cli_sign_passphrase(const char *cmd, const char *env, const char *prompt, int confirm, char *buf, size_t n);
+
 #define BW_CMD(name, fn, summary) int fn(int argc, char **argv); extern const char name##_help[];
 #include "commands.def"
 #undef BW_CMD
