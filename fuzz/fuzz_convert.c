@@ -1,7 +1,10 @@
 /*
- * fuzz_convert.c - bulwark convert's restricted unpickler and safetensors
- * writer on arbitrary bytes (prefixed with the legacy magic half the time so
- * the evaluator is reached).
+ * fuzz_convert.c - bulwark convert's input readers, restricted unpickler and
+ * safetensors writer on arbitrary bytes (prefixed with the legacy magic half
+ * the time so the evaluator is reached). Unprefixed inputs are recognised by
+ * content, which reaches the PyTorch zip, legacy tar (record pickles, storage
+ * views, tensor records) and NumPy .npy/.npz readers: seeds of each are in
+ * fuzz/seeds/convert.
  */
 #include <stdint.h>
 #include <string.h>
