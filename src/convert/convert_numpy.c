@@ -221,7 +221,15 @@ enum bw_err bw_convert_npz(const uint8_t *data, size_t len, struct bw_arena *a,
 			                (unsigned long long)ze->cd_pos);
 			goto out;
 		}
-		e = bw_zip_extract(&z, i, NPZ_MAX_MEMBER, UINT32_MAX, &zd[n_zd]);
+		if (ze->uncomp_size > NPZ_MAX_MEMBER) {
+			e = bw_diag_set(diag, BW_ERR_LIMIT, ze->cd_pos,
+			                "%s declares %llu bytes, over the %llu-byte member cap", where,
+			                (unsigned long long)ze->uncomp_size,
+			                (unsigned long long)NPZ_MAX_MEMBER);
+			goto out;
+		}
+		/* no more than the declared size: zipfile stops there too (and then fails the CRC) */
+		e = bw_zip_extract(&z, i, ze->uncomp_size, UINT32_MAX, &zd[n_zd]);
 		n_zd++;
 		if (e != BW_OK) {
 			e = bw_diag_set(diag, e == BW_ERR_NOMEM ? e : BW_ERR_MALFORMED, ze->lho,

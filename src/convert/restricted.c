@@ -68,7 +68,10 @@ static const struct {
 	{"BoolStorage", BW_DT_BOOL},
 };
 
-/* Tensor type classes named by the tar format's "tensors" records (torch and torch.cuda). */
+/*
+ * Tensor type classes named by the tar format's "tensors" records (torch and
+ * torch.cuda; storage records name torch or torch.cuda storage classes).
+ */
 static const struct {
 	const char *name;
 	enum bw_dtype dt;
@@ -317,7 +320,7 @@ static struct val *resolve_global(struct vm *m, const char *mod, size_t ml, cons
 				return g;
 			}
 		}
-		for (i = 0; is_torch && i < sizeof storages / sizeof storages[0]; i++) {
+		for (i = 0; (is_torch || is_cuda) && i < sizeof storages / sizeof storages[0]; i++) {
 			if (strcmp(dot + 1, storages[i].name) == 0) {
 				g->g = G_STORAGE_TYPE;
 				g->dtype = storages[i].dt;

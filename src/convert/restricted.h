@@ -111,7 +111,7 @@ struct bw_rvalue {
 /*
  * Evaluate one record pickle of the tar format's "storages"/"tensors"
  * members: plain values plus the storage and tensor type classes
- * (torch.FloatStorage, torch.FloatTensor, torch.cuda.FloatTensor); any other
+ * (torch[.cuda].FloatStorage, torch[.cuda].FloatTensor, ...); any other
  * import or any call is refused. *out (arena memory) gets the value, nested
  * at most 4 levels (deeper parts become BW_RV_OTHER). Errors as
  * bw_restricted_load.

@@ -135,6 +135,16 @@ def main():
 
 # ---- the legacy tar format ----
 
+class OldParam:
+    """Pickles as old torch pickled a parameter: Parameter(tensor, requires_grad)."""
+
+    def __init__(self, ref):
+        self.ref = ref
+
+    def __reduce__(self):
+        return (torch.nn.parameter.Parameter, (self.ref, True))
+
+
 def tar_model():
     """Shared storages, a storage view, storage offsets, non-contiguous strides, several dtypes."""
     torch.manual_seed(1)
@@ -158,7 +168,7 @@ def tar_model():
                (22, 7, (2, 3), (1, 2), 0), (23, 8, (6,), (1,), 0), (24, 9, (2,), (2,), 0),
                (25, 10, (4,), (1,), 0)]
     obj = {"model": collections.OrderedDict(w=R(11), wt=R(12), view=R(13), scalar=R(14)),
-           "ints": R(15), "empty": R(16), "slice": R(17), "view2": R(18),
+           "ints": R(15), "empty": R(16), "slice": R(17), "view2": R(18), "param": OldParam(R(17)),
            "dtypes": [R(19), R(20), R(21), R(22), R(23), R(24), R(25)],
            "shared": R(11), "epoch": 3, "note": "honest"}
     return roots, views, tensors, obj
