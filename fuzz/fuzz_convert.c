@@ -12,6 +12,7 @@
 #include "bulwark/convert.h"
 #include "convert/convert_internal.h"
 #include "core/alloc.h"
+#include "formats/tar/tar.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -24,6 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct bw_convert_report rep;
 	struct bw_diag d;
 	uint8_t *buf;
+	int prefix;
 
 	if (size > (1u << 20))
 		return 0;
@@ -34,8 +36,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(buf + sizeof magic, data, size);
 	bw_buf_init(&out, 64u << 20);
 	bw_diag_clear(&d);
-	if (bw_convert_mem((size > 0 && (data[0] & 1)) ? buf : buf + sizeof magic,
-	                   (size > 0 && (data[0] & 1)) ? size + sizeof magic : size, &out, &rep, &d) == BW_OK)
+	/* inputs that already start like a recognised container are never prefixed */
+	prefix = size > 0 && (data[0] & 1) && !(size >= 6 && memcmp(data, "\x93NUMPY", 6) == 0) &&
+	         bw_tar_detect(data, size) == 0;
+	if (bw_convert_mem(prefix ? buf : buf + sizeof magic, prefix ? size + sizeof magic : size,
+	                   &out, &rep, &d) == BW_OK)
 		(void)rep;
 	bw_buf_release(&out);
 	bw_free(buf);
