@@ -194,6 +194,15 @@ def tar_cases(d):
         if rc == 0:
             compare(tag, path, out)
 
+    # a persistent id written with PERSID (a text line, as protocol 0 writes it): {"w": <11>}
+    path = os.path.join(d, "tar-persid.tar")
+    torch_tar.write(path, roots, views, tensors, None,
+                    pickle_bytes=b"\x80\x02}q\x00X\x01\x00\x00\x00wP11\ns.")
+    rc, so, se, out = convert(d, "tar-persid", path)
+    check(rc == 0, f"tar PERSID: exit {rc}: {se}")
+    if rc == 0:
+        compare("tar-persid", path, out)
+
     # refused (exit 1): imports outside the subset, never loaded here
     class Evil:
         def __reduce__(self):

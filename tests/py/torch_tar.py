@@ -46,11 +46,12 @@ def _dump(f, obj, protocol):
 
 
 def write(path, roots, views, tensors, obj, protocol=2, str_pids=True, storage_type=None,
-          cut=None, extra=()):
+          cut=None, extra=(), pickle_bytes=None):
     """roots: [(key, 1-D tensor)]; views: [(key, root key, offset, numel)];
     tensors: [(key, storage key, sizes, strides, offset)]; obj: the object with Ref(key)s.
     storage_type(dtype) may replace the class written in storage records (malicious tests);
-    cut: (member, n) drops the last n bytes of a member; extra: [(name, bytes)] more members."""
+    cut: (member, n) drops the last n bytes of a member; extra: [(name, bytes)] more members;
+    pickle_bytes replaces the object pickle (hand-written opcodes)."""
     dtype_of = {}
     st = io.BytesIO()
     _dump(st, len(roots), protocol)
@@ -80,7 +81,7 @@ def write(path, roots, views, tensors, obj, protocol=2, str_pids=True, storage_t
     _dump(si, {"protocol_version": 1001, "little_endian": True,
                "type_sizes": {"short": 2, "int": 4, "long": 4}}, protocol)
 
-    members = [("sys_info", si.getvalue()), ("pickle", pk.getvalue()), ("tensors", te.getvalue()),
+    members = [("sys_info", si.getvalue()), ("pickle", pickle_bytes or pk.getvalue()), ("tensors", te.getvalue()),
                ("storages", st.getvalue())] + list(extra)
     with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as tar:
         for name, data in members:
