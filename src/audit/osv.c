@@ -98,6 +98,9 @@ static size_t pow2_at_least(size_t n)
 	return p;
 }
 
+static enum bw_err db_new(const struct bw_osv_load_opts *opts, const struct bw_osv_db *like,
+                          struct bw_osv_db **out);
+
 /* ------------------------------------------------------------ problems */
 
 static enum bw_err add_problem(struct bw_osv_db *db, const char *file, enum bw_err code,
@@ -156,7 +159,8 @@ static int may_mention(const struct bw_osv_db *db, const uint8_t *p, size_t n)
 		uint64_t h = 1469598103934665603ULL;
 
 		while (i < n && name_class[p[i]] == 0) {
-			if (p[i] == '\\')
+			/* a NUL: UTF-16/32 text, where a name is not one run of bytes */
+			if (p[i] == '\\' || p[i] == '\0')
 				return 1;
 			i++;
 		}
@@ -203,6 +207,112 @@ static int may_mention(const struct bw_osv_db *db, const uint8_t *p, size_t n)
 		}
 	}
 	return 0;
+}
+
+/*
+ * The first, cheaper judge: look only at the values of "name" keys. In every
+ * advisory the package name is the value of a key spelled exactly `name`
+ * (OSV affected[].package.name), and in JSON and YAML such a key is the bytes
+ * n-a-m-e, optionally between matching quotes, followed by white space and a
+ * colon, unless a backslash escape spells it in pieces (JSON \u, YAML double
+ * quotes) or the text is not UTF-8 (UTF-16/32 hold NULs); either makes this
+ * judge give up. For each such key the value that follows on the same line is
+ * read: a valid PyPI name is made only of letters, digits and - _ . (PEP 503;
+ * bw_pep503_normalize refuses anything else), so a value is one maximal run
+ * of those characters, plain or just inside a quote; a quoted value that
+ * starts with anything else, or continues on another line, folds to text with
+ * a space or line break and is no valid name. Every occurrence that may be the
+ * key is judged (an occurrence that is not a key only costs a look-up). Gives
+ * up (-1) where the value is not on the key's line or starts with anything
+ * YAML may give a meaning (anchor, tag, alias, block scalar, flow collection,
+ * comment) and where a comment sits between the key and its colon
+ * (explicit "? name" keys), and where the file has no name key at all (then
+ * it names no package or is broken, and the word scan decides whether it is
+ * parsed, as before this judge). Returns 1 when some value is a wanted name,
+ * 0 when none is: then no affected entry of the file can name a wanted package.
+ */
+static int keyed_mention(const struct bw_osv_db *db, const uint8_t *p, size_t n)
+{
+	const uint8_t *end = p + n, *s = p;
+	size_t n_keys = 0;
+
+	if (n == 0 || memchr(p, '\\', n) != NULL || memchr(p, '\0', n) != NULL)
+		return -1;
+	while ((s = memmem(s, (size_t)(end - s), "name", 4)) != NULL) {
+		const uint8_t *k = s, *q = s + 4, *v;
+		uint8_t open = 0;
+		char norm[OSV_MAX_NAME];
+
+		s = q;
+		if (k > p) {
+			if (name_class[k[-1]] != 0)
+				continue; /* the end of a longer word ("filename") */
+			if (k[-1] == '"' || k[-1] == '\'')
+				open = k[-1];
+		}
+		if (q < end && name_class[*q] != 0)
+			continue; /* the start of a longer word ("names") */
+		if (open != 0) {
+			if (q >= end || *q != open)
+				continue; /* a quoted text that is not just "name" */
+			q++;
+		} else if (q < end && (*q == '"' || *q == '\'')) {
+			continue;
+		}
+		while (q < end && (*q == ' ' || *q == '\t' || *q == '\r' || *q == '\n'))
+			q++;
+		if (q < end && *q == '#')
+			return -1;
+		if (q >= end || *q != ':')
+			continue; /* a key is always followed by its colon */
+		q++;
+		n_keys++;
+		while (q < end && (*q == ' ' || *q == '\t'))
+			q++;
+		if (q < end && (*q == '"' || *q == '\''))
+			q++;
+		else if (q >= end || name_class[*q] == 0)
+			return -1;
+		for (v = q; q < end && name_class[*q] != 0; q++)
+			;
+		if (q == v || (size_t)(q - v) >= OSV_MAX_NAME)
+			continue; /* empty or longer than any wanted name */
+		if (bw_pep503_normalize((const char *)v, (size_t)(q - v), norm, sizeof norm) != BW_OK)
+			continue;
+		if (slot_find(db->want, db->n_want_slots, norm, strlen(norm))->name != NULL)
+			return 1;
+	}
+	/* no name key at all: not an advisory with packages, or a broken one; the
+	 * word scan decides whether it is parsed (and its problems reported) */
+	return n_keys > 0 ? 0 : -1;
+}
+
+/* Must this file be parsed for the wanted names? (sound: see both judges) */
+static int want_file(const struct bw_osv_db *db, const uint8_t *p, size_t n)
+{
+	int r = keyed_mention(db, p, n);
+
+	return r >= 0 ? r : may_mention(db, p, n);
+}
+
+int bw_osv_prefilter(const char *const *names, size_t n_names, const uint8_t *p, size_t n, int *keyed)
+{
+	struct bw_osv_load_opts o;
+	struct bw_osv_db *db = NULL;
+	int r;
+
+	if (keyed != NULL)
+		*keyed = -2;
+	bw_osv_load_opts_default(&o);
+	o.only_names = names;
+	o.n_only_names = n_names;
+	if (n_names == 0 || db_new(&o, NULL, &db) != BW_OK)
+		return -1;
+	if (keyed != NULL)
+		*keyed = keyed_mention(db, p, n);
+	r = want_file(db, p, n);
+	bw_osv_db_free(db);
+	return r;
 }
 
 /* ------------------------------------------------------------ advisory */
@@ -482,7 +592,7 @@ static enum bw_err load_bytes(struct bw_osv_db *db, const char *file, const uint
 		return BW_ERR_LIMIT;
 	if (bw_add_ovf64(db->total_read, n, &db->total_read) || db->total_read > db->opts.max_total)
 		return BW_ERR_LIMIT;
-	if (db->want != NULL && !may_mention(db, p, n))
+	if (db->want != NULL && !want_file(db, p, n))
 		return BW_OK;
 	bw_diag_clear(&d);
 	e = is_json(p, n) ? bw_tree_parse_json(&db->arena, p, n, &doc, &d)
@@ -816,9 +926,6 @@ static void *worker_main(void *arg)
 	w->e = load_range(w->db, w->fl, w->lo, w->hi);
 	return NULL;
 }
-
-static enum bw_err db_new(const struct bw_osv_load_opts *opts, const struct bw_osv_db *like,
-                          struct bw_osv_db **out);
 
 /* Move everything src loaded behind what dst loaded; src is left empty. */
 static enum bw_err db_merge(struct bw_osv_db *dst, struct bw_osv_db *src)

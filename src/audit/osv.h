@@ -94,4 +94,14 @@ uint64_t bw_osv_hash(const char *s, size_t n);
 /* First affected entry for a normalized name, NULL if none. */
 const struct osv_affected *bw_osv_lookup(const struct bw_osv_db *db, const char *norm_name);
 
+/*
+ * The load prefilter on one file's bytes, for tests and fuzzing: would a load
+ * with only_names = names parse this file? Returns 1 (parse) or 0 (skip), -1
+ * when names is empty or on allocation failure. keyed (optional) gets what the
+ * cheap "name"-key judge said: 1 wanted, 0 not wanted, -1 could not judge
+ * (the word scan decided). Sound: a file whose loaded PyPI entries name a
+ * wanted package is never skipped.
+ */
+int bw_osv_prefilter(const char *const *names, size_t n_names, const uint8_t *p, size_t n, int *keyed);
+
 #endif

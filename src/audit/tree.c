@@ -242,15 +242,14 @@ struct fline {
 
 static void fy_peek(const struct fy *f, struct fline *l)
 {
-	const char *q = f->p;
+	const char *q = f->p, *nl;
 
 	while (q < f->end && *q == ' ')
 		q++;
 	l->ind = (size_t)(q - f->p);
 	l->text = q;
-	while (q < f->end && *q != '\n')
-		q++;
-	l->eol = q;
+	nl = q < f->end ? memchr(q, '\n', (size_t)(f->end - q)) : NULL;
+	l->eol = nl != NULL ? nl : f->end;
 	while (l->eol > l->text && l->eol[-1] == ' ')
 		l->eol--;
 	l->blank = l->eol == l->text;
@@ -258,10 +257,9 @@ static void fy_peek(const struct fy *f, struct fline *l)
 
 static void fy_next(struct fy *f)
 {
-	while (f->p < f->end && *f->p != '\n')
-		f->p++;
-	if (f->p < f->end)
-		f->p++;
+	const char *nl = f->p < f->end ? memchr(f->p, '\n', (size_t)(f->end - f->p)) : NULL;
+
+	f->p = nl != NULL ? nl + 1 : f->end;
 	f->line++;
 }
 
@@ -285,30 +283,42 @@ static size_t fy_key_len(const char *t, const char *eol)
 	return 0;
 }
 
-/* May a plain scalar line hold this text? (no indicators we do not model) */
+/*
+ * May a plain scalar line hold this text? (no indicators we do not model)
+ * The first line of a scalar must not start with an indicator. A continuation
+ * line may start with any character but '#' (a comment) and "- " (kept out
+ * to stay clear of sequence entries): libyaml's plain scalar scanner, in
+ * block context, copies everything up to ": ", " #" or the line break
+ * (YAML 1.2 section 7.3.3, ns-plain-char).
+ */
 static int fy_plain_ok(const char *t, const char *e, int first)
 {
 	const char *q;
+	size_t n;
 
 	if (t >= e)
 		return 0;
-	if (strchr("[]{}#&*!|>%@`,?:'\"", *t) != NULL)
+	if (first && strchr("[]{}#&*!|>%@`,?:'\"", *t) != NULL)
+		return 0;
+	if (*t == '#')
 		return 0;
 	if (*t == '-' && (t + 1 == e || t[1] == ' '))
 		return 0;
-	(void)first;
-	for (q = t; q < e; q++) {
-		if (*q == ':' && (q + 1 == e || q[1] == ' '))
+	n = (size_t)(e - t);
+	for (q = t; (q = memchr(q, ':', (size_t)(e - q))) != NULL; q++)
+		if (q + 1 == e || q[1] == ' ')
 			return 0;
-		if (*q == '#' && q > t && q[-1] == ' ')
+	for (q = t + 1; n > 1 && (q = memchr(q, '#', (size_t)(e - q))) != NULL; q++)
+		if (q[-1] == ' ')
 			return 0;
-	}
 	return 1;
 }
 
 /*
  * Read a scalar that starts at text (on the current line) and may continue on
  * following lines indented more than parent_ind. Leaves f after its last line.
+ * A scalar of one piece (one line, no '' escape) goes to the tree straight
+ * from the input; only folded or unescaped text is assembled in a buffer.
  */
 static enum bw_err fy_scalar(struct builder *b, struct fy *f, const struct fline *first, const char *text,
                              size_t parent_ind)
@@ -317,6 +327,9 @@ static enum bw_err fy_scalar(struct builder *b, struct fy *f, const struct fline
 	enum bw_err e = BW_OK;
 	char q = (*text == '\'' || *text == '"') ? *text : 0;
 	const char *t = text + (q ? 1 : 0), *e0 = first->eol;
+	const char *one = NULL; /* the text while it is one unmodified piece */
+	size_t one_len = 0;
+	int in_buf = 0;         /* text is in sb */
 	uint32_t line = f->line + 1;
 	int done = 0;
 
@@ -326,33 +339,46 @@ static enum bw_err fy_scalar(struct builder *b, struct fy *f, const struct fline
 	for (;;) {
 		/* consume this line's piece */
 		if (q) {
-			const char *c;
+			const char *c = t, *hit;
 
-			for (c = t; c < e0; c++) {
-				if (*c == '\\' && q == '"') {
+			if (q == '"' && memchr(t, '\\', (size_t)(e0 - t)) != NULL) {
+				e = BW_ERR_UNSUPPORTED;
+				goto out;
+			}
+			for (;;) {
+				hit = memchr(c, q, (size_t)(e0 - c));
+				if (hit == NULL) {
+					hit = e0;
+				} else if (q == '\'' && hit + 1 < e0 && hit[1] == '\'') {
+					hit++; /* '' is one quote: keep the first, skip the second */
+					if (!in_buf && one != NULL && (e = bw_buf_append(&sb, one, one_len)) != BW_OK)
+						goto out;
+					in_buf = 1;
+					if ((e = bw_buf_append(&sb, c, (size_t)(hit - c))) != BW_OK)
+						goto out;
+					c = hit + 1;
+					continue;
+				} else if (hit + 1 != e0) { /* junk after the closing quote */
 					e = BW_ERR_UNSUPPORTED;
 					goto out;
-				}
-				if (*c == q) {
-					if (q == '\'' && c + 1 < e0 && c[1] == '\'') {
-						if ((e = bw_buf_putc(&sb, '\'')) != BW_OK)
-							goto out;
-						c++;
-						continue;
-					}
-					if (c + 1 != e0) { /* junk after the closing quote */
-						e = BW_ERR_UNSUPPORTED;
-						goto out;
-					}
+				} else {
 					done = 1;
-					break;
 				}
-				if ((e = bw_buf_putc(&sb, *c)) != BW_OK)
-					goto out;
+				break;
 			}
-		} else {
+			if (in_buf) {
+				if ((e = bw_buf_append(&sb, c, (size_t)(hit - c))) != BW_OK)
+					goto out;
+			} else {
+				one = c;
+				one_len = (size_t)(hit - c);
+			}
+		} else if (in_buf) {
 			if ((e = bw_buf_append(&sb, t, (size_t)(e0 - t))) != BW_OK)
 				goto out;
+		} else {
+			one = t;
+			one_len = (size_t)(e0 - t);
 		}
 		fy_next(f);
 		if (done)
@@ -380,9 +406,14 @@ static enum bw_err fy_scalar(struct builder *b, struct fy *f, const struct fline
 				*f = save;
 				break;
 			}
-			if (!q && (!fy_plain_ok(l.text, l.eol, 0) || *l.text == '-')) {
+			if (!q && !fy_plain_ok(l.text, l.eol, 0)) {
 				e = BW_ERR_UNSUPPORTED;
 				goto out;
+			}
+			if (!in_buf) {
+				if (one != NULL && (e = bw_buf_append(&sb, one, one_len)) != BW_OK)
+					goto out;
+				in_buf = 1;
 			}
 			if (blanks == 0)
 				e = bw_buf_putc(&sb, ' ');
@@ -394,7 +425,10 @@ static enum bw_err fy_scalar(struct builder *b, struct fy *f, const struct fline
 			e0 = l.eol;
 		}
 	}
-	e = b_scalar(b, BW_T_STR, sb.data ? (const char *)sb.data : "", sb.len, line);
+	if (in_buf)
+		e = b_scalar(b, BW_T_STR, sb.data ? (const char *)sb.data : "", sb.len, line);
+	else
+		e = b_scalar(b, BW_T_STR, one != NULL ? one : "", one_len, line);
 out:
 	bw_buf_release(&sb);
 	return e;
