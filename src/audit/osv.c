@@ -329,6 +329,17 @@ static int is_json(const uint8_t *p, size_t n)
 	return 0;
 }
 
+/*
+ * Parsed documents live in a scratch arena released after each file: what the
+ * database keeps is copied into its own arena (a fraction of the tree: no
+ * details text, references or node structures), which keeps the loader's
+ * memory, and so its page faults, small.
+ */
+static const char *keep(struct bw_osv_db *db, const char *s)
+{
+	return s != NULL ? bw_arena_strdup(&db->arena, s) : NULL;
+}
+
 static int event_cmp(const void *a, const void *b)
 {
 	const struct osv_event *x = a, *y = b;
@@ -377,7 +388,9 @@ static enum bw_err read_range(struct bw_osv_db *db, const struct bw_tnode *r, st
 		if (k == 4)
 			return BW_ERR_MALFORMED;
 		o->kind = (uint8_t)k;
-		o->text = text;
+		o->text = keep(db, text);
+		if (o->text == NULL)
+			return BW_ERR_NOMEM;
 		o->idx = (uint32_t)i;
 		if (k == OSV_INTRODUCED && strcmp(text, "0") == 0) {
 			o->zero = 1;
@@ -413,6 +426,8 @@ static enum bw_err str_list(struct bw_osv_db *db, const struct bw_tnode *seq, si
 
 		if (s == NULL)
 			return BW_ERR_MALFORMED;
+		if ((s = keep(db, s)) == NULL)
+			return BW_ERR_NOMEM;
 		(*out)[(*n)++] = s;
 	}
 	return BW_OK;
@@ -506,11 +521,13 @@ static enum bw_err read_advisory(struct bw_osv_db *db, const char *file, const s
 	v = bw_arena_alloc(&db->arena, sizeof *v);
 	if (v == NULL)
 		return BW_ERR_NOMEM;
-	v->id = bw_tree_get_str(doc, "id");
+	v->id = keep(db, bw_tree_get_str(doc, "id"));
 	v->summary = bw_tree_get_str(doc, "summary");
 	if (v->summary == NULL)
 		v->summary = first_line(db, bw_tree_get_str(doc, "details"));
-	if (v->summary == NULL)
+	else
+		v->summary = keep(db, v->summary);
+	if (v->summary == NULL || v->id == NULL)
 		return BW_ERR_NOMEM;
 	wd = bw_tree_get_str(doc, "withdrawn");
 	v->withdrawn = wd != NULL && wd[0] != '\0';
@@ -521,6 +538,8 @@ static enum bw_err read_advisory(struct bw_osv_db *db, const char *file, const s
 	if (e != BW_OK)
 		return bw_diag_set(diag, e, BW_NO_OFFSET, "aliases is not a list of strings");
 	severity_of(v, doc);
+	if (v->vector != NULL && (v->vector = keep(db, v->vector)) == NULL)
+		return BW_ERR_NOMEM;
 	refs = bw_tree_get(doc, "references");
 	if (refs != NULL && refs->type == BW_T_SEQ) {
 		for (i = 0; i < refs->n && v->url == NULL; i++) {
@@ -531,6 +550,8 @@ static enum bw_err read_advisory(struct bw_osv_db *db, const char *file, const s
 		}
 		if (v->url == NULL && refs->n > 0)
 			v->url = bw_tree_get_str(refs->kids[0], "url");
+		if (v->url != NULL && (v->url = keep(db, v->url)) == NULL)
+			return BW_ERR_NOMEM;
 	}
 
 	for (i = 0; i < aff->n; i++) {
@@ -595,12 +616,13 @@ static enum bw_err load_bytes(struct bw_osv_db *db, const char *file, const uint
 	if (db->want != NULL && !want_file(db, p, n))
 		return BW_OK;
 	bw_diag_clear(&d);
-	e = is_json(p, n) ? bw_tree_parse_json(&db->arena, p, n, &doc, &d)
-	                  : bw_tree_parse_yaml(&db->arena, p, n, &doc, &d);
+	e = is_json(p, n) ? bw_tree_parse_json(&db->scratch, p, n, &doc, &d)
+	                  : bw_tree_parse_yaml(&db->scratch, p, n, &doc, &d);
 	if (e == BW_OK) {
 		db->info.n_parsed++;
 		e = read_advisory(db, file, doc, &d);
 	}
+	bw_arena_release(&db->scratch);
 	if (e == BW_ERR_NOMEM)
 		return e;
 	if (e != BW_OK)
@@ -1079,6 +1101,7 @@ static enum bw_err db_new(const struct bw_osv_load_opts *opts, const struct bw_o
 	if (db == NULL)
 		return BW_ERR_NOMEM;
 	bw_arena_init(&db->arena, 0);
+	bw_arena_init(&db->scratch, 0);
 	for (i = 0; i < OSV_MAX_THREADS; i++)
 		bw_arena_init(&db->more[i], 0);
 	if (like != NULL) {
@@ -1245,6 +1268,7 @@ void bw_osv_db_free(struct bw_osv_db *db)
 	bw_free(db->problems);
 	bw_free(db->want);
 	bw_free(db->rbuf);
+	bw_arena_release(&db->scratch);
 	bw_arena_release(&db->arena);
 	{
 		size_t i;

@@ -86,6 +86,7 @@ struct bw_osv_db {
 	struct osv_name_slot *want;  /* only_names as a set (NULL: all) */
 	size_t n_want_slots;
 	uint8_t *rbuf;               /* read buffer for one advisory */
+	struct bw_arena scratch;     /* the parsed tree of one advisory */
 	uint64_t want_bits[OSV_WANT_BITMAP_BITS / 64]; /* hashes of only_names */
 	struct bw_arena more[OSV_MAX_THREADS];         /* arenas of merged loaders */
 };
