@@ -88,9 +88,16 @@ static enum bw_err b_scalar(struct builder *b, enum bw_tnode_type t, const char 
 
 	if (n == NULL)
 		return b->n_nodes > BW_TREE_MAX_NODES ? BW_ERR_LIMIT : BW_ERR_NOMEM;
-	n->str = bw_arena_strndup(b->a, s, len);
-	if (n->str == NULL)
-		return BW_ERR_NOMEM;
+	{
+		/* copied whole (no strnlen pass): a NUL inside, as a TOML \u0000 can give,
+		 * ends the C string just as the strndup this replaces did */
+		char *txt = bw_arena_alloc(b->a, len + 1);
+
+		if (txt == NULL)
+			return BW_ERR_NOMEM;
+		memcpy(txt, s, len);
+		n->str = txt;
+	}
 	n->len = len;
 	return b_append(b, n);
 }
@@ -222,8 +229,10 @@ enum bw_err bw_tree_parse_yaml_libyaml(struct bw_arena *a, const uint8_t *p, siz
  * compact mappings in sequence items, plain and quoted scalars over several
  * lines. It is about ten times faster than libyaml for these files. It gives
  * up (returns BW_ERR_UNSUPPORTED, and the caller uses libyaml) on anything
- * else: non-ASCII or control bytes, comments, directives, document markers,
- * anchors, aliases, tags, flow collections, block scalars, escapes in double
+ * else: control bytes, UTF-8 that is malformed or holds a character libyaml
+ * treats specially (fy_utf8_len), comments, directives, document markers,
+ * anchors, aliases, tags, flow collections, folded block scalars and literal
+ * ones other than mapping values with a plain header (fy_literal), escapes in double
  * quotes, and any indentation it does not expect. The unit tests check that
  * every advisory it accepts gives the same tree as libyaml, and fuzz_osv
  * checks it differentially.
@@ -239,6 +248,47 @@ struct fline {
 	size_t ind;
 	int blank;
 };
+
+/*
+ * Length of the UTF-8 sequence at p if it is a character this reader takes,
+ * else 0. Taken: well-formed sequences (no overlong forms, no surrogates)
+ * of characters libyaml accepts as printable (YAML 1.1 section 5.1, c-printable)
+ * that are not special to it: U+0085 (NEL), U+2028 and U+2029 are line
+ * breaks for libyaml and U+FEFF is a byte order mark, so those, and the C1
+ * controls U+0080-U+009F and U+FFFE/U+FFFF that libyaml refuses, leave the
+ * file to libyaml.
+ */
+static size_t fy_utf8_len(const uint8_t *p, size_t n)
+{
+	uint32_t cp;
+	size_t k, j;
+
+	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
+		k = 2;
+		cp = p[0] & 0x1fu;
+	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+		k = 3;
+		cp = p[0] & 0x0fu;
+	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+		k = 4;
+		cp = p[0] & 0x07u;
+	} else {
+		return 0;
+	}
+	if (n < k)
+		return 0;
+	for (j = 1; j < k; j++) {
+		if ((p[j] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (p[j] & 0x3fu);
+	}
+	if ((k == 3 && cp < 0x800) || (k == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+		return 0; /* overlong or beyond Unicode */
+	if (cp < 0xa0 || (cp >= 0xd800 && cp <= 0xdfff) || cp == 0x2028 || cp == 0x2029 || cp == 0xfeff ||
+	    cp == 0xfffe || cp == 0xffff)
+		return 0;
+	return k;
+}
 
 static void fy_peek(const struct fy *f, struct fline *l)
 {
@@ -434,6 +484,110 @@ out:
 	return e;
 }
 
+/*
+ * A literal block scalar ("|", "|-" or "|+" ending the key's line; no
+ * indentation indicator, no comment) as a mapping value, read the way
+ * libyaml's block scalar scanner reads it (YAML 1.2 section 8.1.2): the
+ * content indentation is that of the first non-empty line, which must be
+ * deeper than the mapping and at least as deep as any blank line before it;
+ * every line indented that much or more is content from that column on (a
+ * blank line with more spaces keeps the extra ones), a blank line with fewer
+ * spaces is a line break, and the first non-blank line indented less ends
+ * the scalar. Chomping: "-" drops the final line break and trailing blank
+ * lines, "|" keeps the final break only, "+" keeps them all. Anything else
+ * (no content, a last line without a line break) is left to libyaml.
+ */
+static enum bw_err fy_literal(struct builder *b, struct fy *f, const struct fline *first, const char *text,
+                              size_t parent_ind)
+{
+	struct bw_buf sb;
+	int chomp; /* -1 strip, 0 clip, 1 keep */
+	size_t hl = (size_t)(first->eol - text), ind = 0, max_blank = 0, n_blank = 0, trailing, i;
+	int lead = 0; /* a content line's line break waits to be added */
+	uint32_t line = f->line + 1;
+	enum bw_err e = BW_OK;
+	const char *q;
+
+	if (hl == 1)
+		chomp = 0;
+	else if (hl == 2 && text[1] == '-')
+		chomp = -1;
+	else if (hl == 2 && text[1] == '+')
+		chomp = 1;
+	else
+		return BW_ERR_UNSUPPORTED;
+	fy_next(f);
+	/* blank lines before the first content line, and its indentation */
+	for (q = f->p;;) {
+		const char *s0 = q;
+
+		while (q < f->end && *q == ' ')
+			q++;
+		if (q >= f->end)
+			return BW_ERR_UNSUPPORTED;
+		if (*q != '\n') {
+			ind = (size_t)(q - s0);
+			break;
+		}
+		if ((size_t)(q - s0) > max_blank)
+			max_blank = (size_t)(q - s0);
+		n_blank++;
+		q++;
+	}
+	if (ind <= parent_ind || max_blank > ind)
+		return BW_ERR_UNSUPPORTED;
+	for (i = 0; i < n_blank; i++)
+		fy_next(f);
+	trailing = n_blank;
+	bw_buf_init(&sb, (size_t)1 << 24);
+	for (;;) {
+		const char *s0 = f->p, *r = f->p, *nl;
+		size_t sp;
+
+		if (s0 >= f->end)
+			break;
+		while (r < f->end && *r == ' ')
+			r++;
+		sp = (size_t)(r - s0);
+		if (r >= f->end) {
+			e = BW_ERR_UNSUPPORTED; /* spaces, then the end of the input */
+			goto out;
+		}
+		if (*r == '\n') {
+			if (sp <= ind) {
+				trailing++;
+				fy_next(f);
+				continue;
+			}
+			/* more spaces than the indentation: those beyond it are content */
+		} else if (sp < ind) {
+			break;
+		}
+		nl = memchr(s0, '\n', (size_t)(f->end - s0));
+		if (nl == NULL) {
+			e = BW_ERR_UNSUPPORTED;
+			goto out;
+		}
+		if (lead && (e = bw_buf_putc(&sb, '\n')) != BW_OK)
+			goto out;
+		for (; trailing > 0 && e == BW_OK; trailing--)
+			e = bw_buf_putc(&sb, '\n');
+		if (e != BW_OK || (e = bw_buf_append(&sb, s0 + ind, (size_t)(nl - (s0 + ind)))) != BW_OK)
+			goto out;
+		lead = 1;
+		fy_next(f);
+	}
+	if (chomp >= 0 && lead && (e = bw_buf_putc(&sb, '\n')) != BW_OK)
+		goto out;
+	for (; chomp == 1 && trailing > 0 && e == BW_OK; trailing--)
+		e = bw_buf_putc(&sb, '\n');
+	if (e == BW_OK)
+		e = b_scalar(b, BW_T_STR, sb.data ? (const char *)sb.data : "", sb.len, line);
+out:
+	bw_buf_release(&sb);
+	return e;
+}
+
 struct fframe {
 	int seq;
 	size_t ind;
@@ -452,7 +606,15 @@ static enum bw_err fy_parse(struct builder *b, const uint8_t *p, size_t n)
 	for (i = 0; i < n; i++) {
 		uint8_t c = p[i];
 
-		if (c >= 0x80 || (c < 0x20 && c != '\n') || c == 0x7f)
+		if (c >= 0x80) {
+			size_t k = fy_utf8_len(p + i, n - i);
+
+			if (k == 0)
+				return BW_ERR_UNSUPPORTED;
+			i += k - 1;
+			continue;
+		}
+		if ((c < 0x20 && c != '\n') || c == 0x7f)
 			return BW_ERR_UNSUPPORTED;
 	}
 	f.p = (const char *)p;
@@ -566,7 +728,11 @@ static enum bw_err fy_parse(struct builder *b, const uint8_t *p, size_t n)
 					fy_next(&f);
 					continue;
 				}
-				if ((e = fy_scalar(b, &f, &l, v, t->ind)) != BW_OK)
+				if (*v == '|')
+					e = fy_literal(b, &f, &l, v, t->ind);
+				else
+					e = fy_scalar(b, &f, &l, v, t->ind);
+				if (e != BW_OK)
 					return e;
 			}
 		}
