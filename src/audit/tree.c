@@ -13,6 +13,9 @@
 
 #include <jansson.h>
 #include <yaml.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "audit/tree.h"
 #include "core/alloc.h"
@@ -84,21 +87,26 @@ static struct bw_tnode *b_new(struct builder *b, enum bw_tnode_type t, uint32_t 
 static enum bw_err b_scalar(struct builder *b, enum bw_tnode_type t, const char *s, size_t len,
                             uint32_t line)
 {
-	struct bw_tnode *n = b_new(b, t, line);
+	struct bw_tnode *n;
+	char *txt;
+	size_t total;
 
+	if (++b->n_nodes > BW_TREE_MAX_NODES)
+		return BW_ERR_LIMIT;
+	/* node and text in one allocation; the text is copied whole (no strnlen
+	 * pass): a NUL inside, as a TOML \u0000 can give, ends the C string just
+	 * as the strndup this replaces did */
+	if (bw_add_ovf(sizeof *n + 1, len, &total))
+		return BW_ERR_LIMIT;
+	n = bw_arena_alloc(b->a, total);
 	if (n == NULL)
-		return b->n_nodes > BW_TREE_MAX_NODES ? BW_ERR_LIMIT : BW_ERR_NOMEM;
-	{
-		/* copied whole (no strnlen pass): a NUL inside, as a TOML \u0000 can give,
-		 * ends the C string just as the strndup this replaces did */
-		char *txt = bw_arena_alloc(b->a, len + 1);
-
-		if (txt == NULL)
-			return BW_ERR_NOMEM;
-		memcpy(txt, s, len);
-		n->str = txt;
-	}
+		return BW_ERR_NOMEM;
+	txt = (char *)(n + 1);
+	memcpy(txt, s, len);
+	n->type = t;
+	n->str = txt;
 	n->len = len;
+	n->line = line;
 	return b_append(b, n);
 }
 
@@ -604,8 +612,25 @@ static enum bw_err fy_parse(struct builder *b, const uint8_t *p, size_t n)
 	enum bw_err e;
 
 	for (i = 0; i < n; i++) {
-		uint8_t c = p[i];
+		uint8_t c;
 
+#if defined(__SSE2__)
+		/* 16 bytes at a time while they are all printable ASCII or line feeds */
+		while (i + 16 <= n) {
+			__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+			/* signed: bytes >= 0x80 count as below 0x20 too */
+			__m128i bad = _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)),
+			                           _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f)));
+
+			bad = _mm_andnot_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('\n')), bad);
+			if (_mm_movemask_epi8(bad) != 0)
+				break;
+			i += 16;
+		}
+		if (i >= n)
+			break;
+#endif
+		c = p[i];
 		if (c >= 0x80) {
 			size_t k = fy_utf8_len(p + i, n - i);
 
