@@ -214,7 +214,8 @@ static int may_mention(const struct bw_osv_db *db, const uint8_t *p, size_t n)
 }
 
 /*
- * The first, cheaper judge: look only at the values of "name" keys. In every
+ * The first, cheaper judge: look only at the values of "name" keys (this
+ * comment is about YAML; JSON files are judged by json_keyed). In every
  * advisory the package name is the value of a key spelled exactly `name`
  * (OSV affected[].package.name), and in JSON and YAML such a key is the bytes
  * n-a-m-e, optionally between matching quotes, followed by white space and a
@@ -235,6 +236,126 @@ static int may_mention(const struct bw_osv_db *db, const uint8_t *p, size_t n)
  * parsed, as before this judge). Returns 1 when some value is a wanted name,
  * 0 when none is: then no affected entry of the file can name a wanted package.
  */
+static int is_json(const uint8_t *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (p[i] == ' ' || p[i] == '\t' || p[i] == '\r' || p[i] == '\n')
+			continue;
+		return p[i] == '{' || p[i] == '[';
+	}
+	return 0;
+}
+
+/*
+ * A JSON string at p (just after its opening quote) up to end: *close gets
+ * its closing quote; the decoded text, when it is at most cap-1 bytes of
+ * ASCII, goes to buf (NUL-terminated) and *ascii is set. JSON escapes
+ * (RFC 8259 section 7): \" \\ \/ \b \f \n \r \t and \uXXXX. Returns 0 for an
+ * unterminated string or a bad escape.
+ */
+static int json_str(const uint8_t *p, const uint8_t *end, const uint8_t **close, char *buf, size_t cap,
+                    int *ascii)
+{
+	size_t o = 0;
+
+	*ascii = 1;
+	while (p < end && *p != '"') {
+		unsigned c = *p++;
+
+		if (c == '\\') {
+			if (p >= end)
+				return 0;
+			c = *p++;
+			switch (c) {
+			case '"': case '\\': case '/': break;
+			case 'b': c = '\b'; break;
+			case 'f': c = '\f'; break;
+			case 'n': c = '\n'; break;
+			case 'r': c = '\r'; break;
+			case 't': c = '\t'; break;
+			case 'u': {
+				unsigned v = 0, j;
+
+				if (end - p < 4)
+					return 0;
+				for (j = 0; j < 4; j++) {
+					unsigned h = p[j];
+
+					v <<= 4;
+					if (h >= '0' && h <= '9')
+						v |= h - '0';
+					else if ((h | 0x20) >= 'a' && (h | 0x20) <= 'f')
+						v |= (h | 0x20) - 'a' + 10;
+					else
+						return 0;
+				}
+				p += 4;
+				c = v;
+				break;
+			}
+			default:
+				return 0;
+			}
+		}
+		if (c == 0 || c >= 0x80)
+			*ascii = 0;
+		else if (o + 1 < cap)
+			buf[o++] = (char)c;
+		else
+			*ascii = 0; /* longer than any text we compare */
+	}
+	if (p >= end)
+		return 0;
+	*close = p;
+	buf[o] = '\0';
+	return 1;
+}
+
+/*
+ * The name-key judge for JSON (what jansson reads: the first non-blank byte
+ * is { or [). Outside strings JSON has no quotes or escapes, so every string
+ * is found and decoded: a key (a string followed by a colon) that decodes to
+ * "name" has its value judged. A string value decoding to a valid PyPI name
+ * is looked up; any other string is no valid name; a value that is not a
+ * string (a number is rewritten by the loader, 1.50 -> "1.5") keeps the file.
+ * -1: the text is not JSON enough to tell, or has no "name" key.
+ */
+static int json_keyed(const struct bw_osv_db *db, const uint8_t *p, size_t n)
+{
+	const uint8_t *end = p + n, *q = p;
+	size_t n_keys = 0;
+	char key[8], val[OSV_MAX_NAME], norm[OSV_MAX_NAME];
+
+	while ((q = memchr(q, '"', (size_t)(end - q))) != NULL) {
+		const uint8_t *close;
+		int ascii, is_name;
+
+		if (!json_str(q + 1, end, &close, key, sizeof key, &ascii))
+			return -1;
+		is_name = ascii && strcmp(key, "name") == 0;
+		q = close + 1;
+		while (q < end && (*q == ' ' || *q == '\t' || *q == '\r' || *q == '\n'))
+			q++;
+		if (q >= end || *q != ':' || !is_name)
+			continue; /* a value, or a key other than "name" */
+		n_keys++;
+		q++;
+		while (q < end && (*q == ' ' || *q == '\t' || *q == '\r' || *q == '\n'))
+			q++;
+		if (q >= end || *q != '"')
+			return 1;
+		if (!json_str(q + 1, end, &close, val, sizeof val, &ascii))
+			return -1;
+		q = close + 1;
+		if (ascii && bw_pep503_normalize(val, strlen(val), norm, sizeof norm) == BW_OK &&
+		    slot_find(db->want, db->n_want_slots, norm, strlen(norm))->name != NULL)
+			return 1;
+	}
+	return n_keys > 0 ? 0 : -1;
+}
+
 /* Judge one occurrence of "name" at k: -1 give up, 0 not (a wanted) key, 1 wanted. */
 static int judge_key(const struct bw_osv_db *db, const uint8_t *p, const uint8_t *end, const uint8_t *k,
                      size_t *n_keys)
@@ -289,6 +410,8 @@ static int keyed_mention(const struct bw_osv_db *db, const uint8_t *p, size_t n)
 
 	if (n == 0)
 		return -1;
+	if (is_json(p, n))
+		return json_keyed(db, p, n);
 #if defined(__SSE2__)
 	/*
 	 * One pass, 16 positions at a time: any backslash or NUL gives up; a
@@ -365,17 +488,6 @@ int bw_osv_prefilter(const char *const *names, size_t n_names, const uint8_t *p,
 
 /* ------------------------------------------------------------ advisory */
 
-static int is_json(const uint8_t *p, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		if (p[i] == ' ' || p[i] == '\t' || p[i] == '\r' || p[i] == '\n')
-			continue;
-		return p[i] == '{' || p[i] == '[';
-	}
-	return 0;
-}
 
 /*
  * Parsed documents live in a scratch arena released after each file: what the

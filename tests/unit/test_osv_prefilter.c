@@ -42,6 +42,15 @@ static const struct pcase cases[] = {
 	 "id: X-1\ndetails: demo-pkg users see filename: demo-pkg\naffected:\n- package:\n    name: other\n", 0, 0, 0},
 	{"longer keys are not the name key", ADV_HEAD "    name: other\n    names: demo-pkg\n    filename: demo-pkg\n",
 	 0, 0, 0},
+	{"JSON with escapes elsewhere, other package",
+	 "{\"id\": \"X-1\", \"details\": \"a \\\"quoted\\\" demo-pkg\\nline\\u00e9\", \"affected\": "
+	 "[{\"package\": {\"name\": \"other\", \"ecosystem\": \"PyPI\"}}]}", 0, 0, 0},
+	{"JSON escaped key", "{\"affected\": [{\"package\": {\"n\\u0061me\": \"demo-pkg\"}}]}", 0, 1, 1},
+	{"JSON escaped value", "{\"affected\": [{\"package\": {\"name\": \"Demo\\u005FPkg\"}}]}", 0, 1, 1},
+	{"JSON number as the name (rewritten by the loader)", "{\"affected\": [{\"package\": {\"name\": 1.50}}]}", 0,
+	 1, 1},
+	{"JSON, no name key", "{\"id\": \"X-1\", \"details\": \"demo-pkg\"}", 0, 1, -1},
+	{"JSON, unterminated", "{\"id\": \"X-1\", \"name\": \"demo", 0, 0, -1},
 	/* the name-key judge gives up; the word scan keeps the file */
 	{"escape in double quotes", ADV_HEAD "    name: \"demo\\x2dpkg\"\n", 0, 1, -1},
 	{"escaped key", ADV_HEAD "    \"n\\u0061me\": demo-pkg\n", 0, 1, -1},
