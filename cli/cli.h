@@ -28,6 +28,16 @@ int cli_help(const char *cmd);
 /* 1 when colour may be used on this stream (a terminal, NO_COLOR unset). */
 int cli_use_color(FILE *f);
 
+/* Decimal int in [lo, hi]; -1 when not a whole number in range. */
+int cli_parse_int(const char *s, int lo, int hi, int *out);
+/* Finite float in [0, 1e6]; -1 otherwise. */
+int cli_parse_float(const char *s, float *out);
+/* Monotonic wall clock, and CPU seconds of the whole process (all threads). */
+double cli_now_s(void);
+double cli_cpu_s(void);
+/* Fashion-MNIST class names, by label. */
+extern const char *const cli_fmnist_names[10];
+
 /*
  * Append entry (a JSON object, consumed; "schema" and "time" are added) to
  * the audit log in dir, signed with the private key at key_path
@@ -37,6 +47,19 @@ struct json_t;
 int cli_audit_append(const char *cmd, const char *dir, const char *key_path, struct json_t *entry);
 /* [{"path", "sha256"}] for each regular file among paths (folders: path only). */
 struct json_t *cli_audit_inputs(const char *const *paths, size_t n);
+
+/* Signing commands (defined across cmd_hash.c, cmd_sign.c): read a small file
+ * whole, hashing progress on a terminal, the shared hashing options, exit
+ * codes for library errors, file names made safe for a terminal, passphrases. */
+struct bw_hash_opts;
+int cli_sign_read_file(const char *cmd, const char *path, size_t max, unsigned char **out, size_t *len);
+void cli_sign_progress(void *ctx, uint64_t done, uint64_t total);
+void cli_sign_progress_done(void);
+int cli_sign_hash_opt(const char *cmd, int argc, char **argv, int *i, struct bw_hash_opts *o,
+                      const char **ign, size_t *n_ign, size_t max_ign, const char *model);
+int cli_sign_exit_for(enum bw_err err);
+void cli_sign_put_name(FILE *f, const char *s);
+int cli_sign_passphrase(const char *cmd, const char *env, const char *prompt, int confirm, char *buf, size_t n);
 
 #define BW_CMD(name, fn, summary) int fn(int argc, char **argv); extern const char name##_help[];
 #include "commands.def"

@@ -52,43 +52,6 @@ const char attack_help[] =
 	"exit: 0 done, 1 accuracy under attack below --fail-under, 2 usage, 3 model or data\n"
 	"could not be read or outputs not written\n";
 
-static const char *const fmnist_names[] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                                           "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"};
-
-static int parse_int(const char *s, int lo, int hi, int *out)
-{
-	char *e;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &e, 10);
-	if (errno != 0 || *e != '\0' || e == s || v < lo || v > hi)
-		return -1;
-	*out = (int)v;
-	return 0;
-}
-
-static int parse_float(const char *s, float *out)
-{
-	char *e;
-	double v;
-
-	errno = 0;
-	v = strtod(s, &e);
-	if (errno != 0 || *e != '\0' || e == s || !(v >= 0.0) || v > 1e6)
-		return -1;
-	*out = (float)v;
-	return 0;
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 struct prog {
 	int tty;
 	double t0, last;
@@ -97,7 +60,7 @@ struct prog {
 static void on_progress(void *ctx, int done, int total)
 {
 	struct prog *p = ctx;
-	double t = now_s();
+	double t = cli_now_s();
 
 	if (!p->tty || (t - p->last < 0.2 && done < total))
 		return;
@@ -159,21 +122,21 @@ int cmd_attack(int argc, char **argv)
 		case 'N': norm = optarg; break;
 		case 'o': outdir = optarg; break;
 		case 'Z': no_rs = 1; break;
-		case 'L': if (parse_int(optarg, 1, 100000000, &limit)) goto usage; break;
-		case 'S': if (parse_int(optarg, 0, 100000, &steps)) goto usage; break;
-		case 'R': if (parse_int(optarg, 1, 1000, &restarts)) goto usage; break;
-		case 'T': if (parse_int(optarg, 0, 99999, &target)) goto usage; break;
-		case 'I': if (parse_int(optarg, 1, 1000000, &cw_iters)) goto usage; break;
-		case 'B': if (parse_int(optarg, 1, 100, &cw_search)) goto usage; break;
-		case 'b': if (parse_int(optarg, 1, 65536, &batch)) goto usage; break;
-		case 's': if (parse_int(optarg, 0, 2147483647, &seed)) goto usage; break;
-		case 't': if (parse_int(optarg, 1, 256, &threads)) goto usage; break;
-		case 'e': if (parse_float(optarg, &eps)) goto usage; break;
-		case 'a': if (parse_float(optarg, &alpha)) goto usage; break;
-		case 'C': if (parse_float(optarg, &cw_c) || cw_c <= 0.0f) goto usage; break;
-		case 'r': if (parse_float(optarg, &cw_lr) || cw_lr <= 0.0f) goto usage; break;
-		case 'k': if (parse_float(optarg, &kappa)) goto usage; break;
-		case 'F': if (parse_float(optarg, &fail_under) || fail_under > 100.0f) goto usage; break;
+		case 'L': if (cli_parse_int(optarg, 1, 100000000, &limit)) goto usage; break;
+		case 'S': if (cli_parse_int(optarg, 0, 100000, &steps)) goto usage; break;
+		case 'R': if (cli_parse_int(optarg, 1, 1000, &restarts)) goto usage; break;
+		case 'T': if (cli_parse_int(optarg, 0, 99999, &target)) goto usage; break;
+		case 'I': if (cli_parse_int(optarg, 1, 1000000, &cw_iters)) goto usage; break;
+		case 'B': if (cli_parse_int(optarg, 1, 100, &cw_search)) goto usage; break;
+		case 'b': if (cli_parse_int(optarg, 1, 65536, &batch)) goto usage; break;
+		case 's': if (cli_parse_int(optarg, 0, 2147483647, &seed)) goto usage; break;
+		case 't': if (cli_parse_int(optarg, 1, 256, &threads)) goto usage; break;
+		case 'e': if (cli_parse_float(optarg, &eps)) goto usage; break;
+		case 'a': if (cli_parse_float(optarg, &alpha)) goto usage; break;
+		case 'C': if (cli_parse_float(optarg, &cw_c) || cw_c <= 0.0f) goto usage; break;
+		case 'r': if (cli_parse_float(optarg, &cw_lr) || cw_lr <= 0.0f) goto usage; break;
+		case 'k': if (cli_parse_float(optarg, &kappa)) goto usage; break;
+		case 'F': if (cli_parse_float(optarg, &fail_under) || fail_under > 100.0f) goto usage; break;
 		case 'f':
 			fmt = cli_parse_format(optarg, 0);
 			if (fmt < 0) goto usage;
@@ -253,9 +216,9 @@ int cmd_attack(int argc, char **argv)
 	for (i = 0; targets != NULL && i < n; i++)
 		targets[i] = target;
 	pr.tty = isatty(2);
-	pr.t0 = pr.last = now_s();
+	pr.t0 = pr.last = cli_now_s();
 	err = bw_adv_run(m, g, &ds, n, batch, &cfg, targets, &res, on_progress, &pr);
-	secs = now_s() - pr.t0;
+	secs = cli_now_s() - pr.t0;
 	if (err != BW_OK) {
 		cli_err("attack", "%s on %s failed: %s (does the model take %dx%dx%d images and output "
 		        "logits?)", attack, model_p, bw_err_str(err), ds.c, ds.h, ds.w);
@@ -270,7 +233,7 @@ int cmd_attack(int argc, char **argv)
 	}
 	if (outdir != NULL) {
 		int shape[4] = {n, ds.c, ds.h, ds.w};
-		const char *const *names = strcmp(data, "fashion-mnist") == 0 ? fmnist_names : NULL;
+		const char *const *names = strcmp(data, "fashion-mnist") == 0 ? cli_fmnist_names : NULL;
 
 		if (mkdir(outdir, 0777) != 0 && errno != EEXIST) {
 			cli_err("attack", "cannot create %s: %s", outdir, strerror(errno));

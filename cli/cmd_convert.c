@@ -1,6 +1,6 @@
 /*
- * cmd_convert.c - `bulwark convert`: rewrite a pickle-based checkpoint as
- * safetensors without running it.
+ * cmd_convert.c - `bulwark convert`: rewrite a pickle-based checkpoint or a
+ * NumPy file as safetensors without running it.
  */
 #include <getopt.h>
 #include <jansson.h>
@@ -14,20 +14,31 @@
 const char convert_help[] =
 	"usage: bulwark convert MODEL -o OUT.safetensors\n"
 	"\n"
-	"Convert a PyTorch checkpoint to safetensors without running any of it. The pickle\n"
-	"is read with a restricted interpretation that accepts only what rebuilds tensors\n"
-	"(storages, torch._utils rebuild functions, dicts, OrderedDicts, lists, tuples,\n"
+	"Convert a PyTorch checkpoint or NumPy file to safetensors without running any of it.\n"
+	"Pickles are read with a restricted interpretation that accepts only what rebuilds\n"
+	"tensors (storages, torch._utils rebuild functions, dicts, OrderedDicts, lists, tuples,\n"
 	"numbers, strings); anything else refuses the conversion and is named. Tensors are\n"
 	"named by their path in the checkpoint (model.fc.weight); other values are counted\n"
-	"and left out. Inputs: PyTorch zip checkpoints (the torch.save default) and the\n"
-	"legacy format (_use_new_zipfile_serialization=False).\n"
+	"and left out; tensors sharing a storage are each written as their own copy.\n"
+	"The input kind is recognised by content:\n"
+	"  PyTorch zip      the torch.save default\n"
+	"  PyTorch legacy   _use_new_zipfile_serialization=False\n"
+	"  PyTorch tar      torch.save of torch 0.1-0.3 (members sys_info, pickle, storages,\n"
+	"                   tensors); storage views, offsets and strides are resolved\n"
+	"  NumPy .npy       one tensor named \"array\"\n"
+	"  NumPy .npz       one tensor per member, named after it without \".npy\"\n"
+	"NumPy dtypes: float16/32/64, int8-64, uint8-64, bool; Fortran-ordered arrays are\n"
+	"written row-major and big-endian ones byte-swapped. Object arrays (a pickle) are\n"
+	"refused; complex, string, datetime, void and structured dtypes are unsupported.\n"
 	"\n"
 	"options:\n"
 	"  -o, --output FILE    where to write the safetensors file (required)\n"
 	"  -f, --format FMT     text (default) or json summary on stdout\n"
 	"\n"
 	"exit codes: 0 converted, 1 refused (the file holds something outside the\n"
-	"tensor-rebuilding subset), 2 usage error, 3 unreadable, malformed or unsupported input.\n";
+	"tensor-rebuilding subset: an import, a call, an object array), 2 usage error,\n"
+	"3 unreadable, malformed, truncated or unsupported input (e.g. a complex dtype).\n"
+	"Nothing is written unless the conversion succeeds.\n";
 
 int cmd_convert(int argc, char **argv)
 {

@@ -40,43 +40,6 @@ const char eval_help[] =
 	"\n"
 	"exit: 0 evaluated, 2 usage, 3 model or data could not be read\n";
 
-static int parse_int(const char *s, int lo, int hi, int *out)
-{
-	char *e;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &e, 10);
-	if (errno != 0 || *e != '\0' || e == s || v < lo || v > hi)
-		return -1;
-	*out = (int)v;
-	return 0;
-}
-
-static int parse_float(const char *s, float *out)
-{
-	char *e;
-	double v;
-
-	errno = 0;
-	v = strtod(s, &e);
-	if (errno != 0 || *e != '\0' || e == s || !(v >= 0.0) || v > 1e6)
-		return -1;
-	*out = (float)v;
-	return 0;
-}
-
-/* CPU seconds of the whole process (all threads): comparable on a loaded machine. */
-static double cpu_s(void)
-{
-	struct rusage ru;
-
-	if (getrusage(RUSAGE_SELF, &ru) != 0)
-		return 0.0;
-	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 +
-	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
-}
-
 /* Write a C-order float32 .npy (format 1.0). */
 static int write_npy(const char *path, const float *p, int rows, int cols, int ndim4,
                      const int *shape4)
@@ -148,25 +111,25 @@ int cmd_eval(int argc, char **argv)
 		case 'r': rs = 1; break;
 		case 'M': train_mode = 1; break;
 		case 'L':
-			if (parse_int(optarg, 1, 100000000, &limit)) goto usage;
+			if (cli_parse_int(optarg, 1, 100000000, &limit)) goto usage;
 			break;
 		case 'b':
-			if (parse_int(optarg, 1, 65536, &batch)) goto usage;
+			if (cli_parse_int(optarg, 1, 65536, &batch)) goto usage;
 			break;
 		case 'P':
-			if (parse_int(optarg, 0, 100000, &steps)) goto usage;
+			if (cli_parse_int(optarg, 0, 100000, &steps)) goto usage;
 			break;
 		case 's':
-			if (parse_int(optarg, 0, 2147483647, &seed)) goto usage;
+			if (cli_parse_int(optarg, 0, 2147483647, &seed)) goto usage;
 			break;
 		case 't':
-			if (parse_int(optarg, 1, 256, &threads)) goto usage;
+			if (cli_parse_int(optarg, 1, 256, &threads)) goto usage;
 			break;
 		case 'e':
-			if (parse_float(optarg, &eps)) goto usage;
+			if (cli_parse_float(optarg, &eps)) goto usage;
 			break;
 		case 'a':
-			if (parse_float(optarg, &alpha)) goto usage;
+			if (cli_parse_float(optarg, &alpha)) goto usage;
 			break;
 		case 'f':
 			fmt = cli_parse_format(optarg, 0);
@@ -217,11 +180,11 @@ int cmd_eval(int argc, char **argv)
 	logits = calloc((size_t)n * (size_t)k, sizeof *logits);
 	if (logits == NULL)
 		goto out;
-	c0 = cpu_s();
+	c0 = cli_cpu_s();
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	err = bw_model_predict(m, g, &ds, n, batch, pred, logits, &k);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	cpu = cpu_s() - c0;
+	cpu = cli_cpu_s() - c0;
 	secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
 	if (err != BW_OK) {
 		cli_err("eval", "inference failed: %s", bw_err_str(err));
@@ -230,11 +193,11 @@ int cmd_eval(int argc, char **argv)
 	if (steps >= 0) {
 		if (alpha < 0.0f)
 			alpha = steps > 0 ? 2.5f * eps / (float)steps : 0.0f;
-		c0 = cpu_s();
+		c0 = cli_cpu_s();
 		clock_gettime(CLOCK_MONOTONIC, &t0);
 		err = bw_model_pgd(m, g, &ds, n, batch, eps, alpha, steps, rs, (uint64_t)seed, padv);
 		clock_gettime(CLOCK_MONOTONIC, &t1);
-		pgd_cpu = cpu_s() - c0;
+		pgd_cpu = cli_cpu_s() - c0;
 		pgd_secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
 		if (err != BW_OK) {
 			cli_err("eval", "PGD failed: %s", bw_err_str(err));

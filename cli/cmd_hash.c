@@ -41,15 +41,6 @@ const char hash_help[] =
 	"  --format text|json      output format (default text)\n"
 	"exit codes: 0 ok, 2 usage, 3 a file could not be read\n";
 
-/* Shared with cmd_sign.c / cmd_verify.c / cmd_keygen.c. */
-int cli_sign_read_file(const char *cmd, const char *path, size_t max, unsigned char **out, size_t *len);
-void cli_sign_progress(void *ctx, uint64_t done, uint64_t total);
-int cli_sign_hash_opt(const char *cmd, int argc, char **argv, int *i, struct bw_hash_opts *o,
-                      const char **ign, size_t *n_ign, size_t max_ign, const char *model);
-int cli_sign_exit_for(enum bw_err err);
-void cli_sign_progress_done(void);
-void cli_sign_put_name(FILE *f, const char *s);
-
 /* A file name on a terminal line: control bytes as \xNN so a hostile name
  * cannot forge output lines or terminal escapes. */
 void cli_sign_put_name(FILE *f, const char *s)

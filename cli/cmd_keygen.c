@@ -23,8 +23,6 @@ const char keygen_help[] =
 	"overwritten.\n"
 	"exit codes: 0 written, 2 usage, 3 cannot write\n";
 
-int cli_sign_passphrase(const char *cmd, const char *env, const char *prompt, int confirm, char *buf, size_t n);
-
 static int write_new(const char *path, const char *p, size_t n, int mode)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);

@@ -47,39 +47,10 @@ const char robustness_help[] =
 
 #define MAX_EPS 32
 
-static const char *const fmnist_names[] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                                           "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"};
-
 struct mres {
 	const char *path, *name;
 	double fgsm[MAX_EPS], pgd[MAX_EPS], clean;
 };
-
-static int parse_int(const char *s, int lo, int hi, int *out)
-{
-	char *e;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &e, 10);
-	if (errno != 0 || *e != '\0' || e == s || v < lo || v > hi)
-		return -1;
-	*out = (int)v;
-	return 0;
-}
-
-static int parse_float(const char *s, float *out)
-{
-	char *e;
-	double v;
-
-	errno = 0;
-	v = strtod(s, &e);
-	if (errno != 0 || *e != '\0' || e == s || !(v >= 0.0) || v > 1e6)
-		return -1;
-	*out = (float)v;
-	return 0;
-}
 
 static int parse_eps_list(const char *s, double *eps, int *n)
 {
@@ -102,14 +73,6 @@ static int parse_eps_list(const char *s, double *eps, int *n)
 		s = e;
 	}
 	return *n > 0 ? 0 : -1;
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 static void json_str(FILE *f, const char *s)
@@ -250,7 +213,7 @@ int cmd_robustness(int argc, char **argv)
 	float *grid_x = NULL;
 	int32_t *grid_p = NULL, *grid_pc = NULL;
 	int rc = BW_EXIT_INCOMPLETE, tty = isatty(2);
-	double t0 = now_s();
+	double t0 = cli_now_s();
 	FILE *f = NULL;
 	char path[4096];
 
@@ -262,14 +225,14 @@ int cmd_robustness(int argc, char **argv)
 		case 'd': data = optarg; break;
 		case 'o': outdir = optarg; break;
 		case 'e': if (parse_eps_list(optarg, eps, &ne)) goto usage; break;
-		case 'L': if (parse_int(optarg, 1, 100000000, &limit)) goto usage; break;
-		case 'S': if (parse_int(optarg, 1, 100000, &steps)) goto usage; break;
-		case 'R': if (parse_int(optarg, 1, 1000, &restarts)) goto usage; break;
-		case 'b': if (parse_int(optarg, 1, 65536, &batch)) goto usage; break;
-		case 's': if (parse_int(optarg, 0, 2147483647, &seed)) goto usage; break;
-		case 't': if (parse_int(optarg, 1, 256, &threads)) goto usage; break;
-		case 'x': if (parse_float(optarg, &headline) || headline > 1.0f) goto usage; break;
-		case 'F': if (parse_float(optarg, &fail_under) || fail_under > 100.0f) goto usage; break;
+		case 'L': if (cli_parse_int(optarg, 1, 100000000, &limit)) goto usage; break;
+		case 'S': if (cli_parse_int(optarg, 1, 100000, &steps)) goto usage; break;
+		case 'R': if (cli_parse_int(optarg, 1, 1000, &restarts)) goto usage; break;
+		case 'b': if (cli_parse_int(optarg, 1, 65536, &batch)) goto usage; break;
+		case 's': if (cli_parse_int(optarg, 0, 2147483647, &seed)) goto usage; break;
+		case 't': if (cli_parse_int(optarg, 1, 256, &threads)) goto usage; break;
+		case 'x': if (cli_parse_float(optarg, &headline) || headline > 1.0f) goto usage; break;
+		case 'F': if (cli_parse_float(optarg, &fail_under) || fail_under > 100.0f) goto usage; break;
 		case 'f':
 			fmt = cli_parse_format(optarg, 0);
 			if (fmt < 0) goto usage;
@@ -386,7 +349,7 @@ int cmd_robustness(int argc, char **argv)
 		}
 		if (join(path, sizeof path, outdir, "robustness.json") != 0 || (f = fopen(path, "w")) == NULL)
 			goto io;
-		write_json(f, data, n, steps, restarts, seed, eps, ne, nm, r, now_s() - t0);
+		write_json(f, data, n, steps, restarts, seed, eps, ne, nm, r, cli_now_s() - t0);
 		k = fclose(f);
 		f = NULL;
 		if (k != 0)
@@ -411,12 +374,12 @@ int cmd_robustness(int argc, char **argv)
 		if (join(path, sizeof path, outdir, "grid.svg") != 0 ||
 		    bw_adv_write_grid_svg(path, n < 8 ? n : 8, ds.c, ds.h, ds.w, ds.x, grid_x, ds.y,
 		                          grid_pc, grid_p,
-		                          strcmp(data, "fashion-mnist") == 0 ? fmnist_names : NULL,
+		                          strcmp(data, "fashion-mnist") == 0 ? cli_fmnist_names : NULL,
 		                          10) != BW_OK)
 			goto io;
 	}
 	if (fmt == BW_OUT_JSON) {
-		write_json(stdout, data, n, steps, restarts, seed, eps, ne, nm, r, now_s() - t0);
+		write_json(stdout, data, n, steps, restarts, seed, eps, ne, nm, r, cli_now_s() - t0);
 	} else {
 		printf("%-10s", "eps");
 		for (i = 0; i < nm; i++)

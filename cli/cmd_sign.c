@@ -41,14 +41,6 @@ const char sign_help[] =
 	"Keyless (Sigstore Fulcio/Rekor) signing needs network services and is not built in.\n"
 	"exit codes: 0 signed, 2 usage or bad key/passphrase, 3 unreadable input or write error\n";
 
-int cli_sign_read_file(const char *cmd, const char *path, size_t max, unsigned char **out, size_t *len);
-void cli_sign_progress(void *ctx, uint64_t done, uint64_t total);
-int cli_sign_hash_opt(const char *cmd, int argc, char **argv, int *i, struct bw_hash_opts *o,
-                      const char **ign, size_t *n_ign, size_t max_ign, const char *model);
-int cli_sign_exit_for(enum bw_err err);
-void cli_sign_progress_done(void);
-int cli_sign_passphrase(const char *cmd, const char *env, const char *prompt, int confirm, char *buf, size_t n);
-
 /* Passphrase from env (CI) or the terminal with echo off. 0 when obtained,
  * 1 when no source is available, -1 on error. */
 int cli_sign_passphrase(const char *cmd, const char *env, const char *prompt, int confirm, char *buf, size_t n)

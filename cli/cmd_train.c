@@ -61,29 +61,10 @@ struct progress {
 	double t0, last;
 };
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/* CPU seconds of the whole process (all threads): comparable on a loaded machine. */
-static double cpu_s(void)
-{
-	struct rusage ru;
-
-	if (getrusage(RUSAGE_SELF, &ru) != 0)
-		return 0.0;
-	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 +
-	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
-}
-
 static void on_progress(void *ctx, int done, int total, double loss, double acc)
 {
 	struct progress *p = ctx;
-	double t = now_s(), el = t - p->t0;
+	double t = cli_now_s(), el = t - p->t0;
 	char bar[31];
 	int i, fill = total > 0 ? (int)(30.0 * done / total) : 30;
 
@@ -96,32 +77,6 @@ static void on_progress(void *ctx, int done, int total, double loss, double acc)
 	fprintf(stderr, "\repoch %d/%d [%s] %d/%d loss %.4f acc %5.2f%% %6.0f img/s", p->epoch,
 	        p->epochs, bar, done, total, loss, 100.0 * acc, el > 0 ? done / el : 0.0);
 	fflush(stderr);
-}
-
-static int parse_int(const char *s, int lo, int hi, int *out)
-{
-	char *e;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &e, 10);
-	if (errno != 0 || *e != '\0' || e == s || v < lo || v > hi)
-		return -1;
-	*out = (int)v;
-	return 0;
-}
-
-static int parse_float(const char *s, float *out)
-{
-	char *e;
-	double v;
-
-	errno = 0;
-	v = strtod(s, &e);
-	if (errno != 0 || *e != '\0' || e == s || !(v >= 0.0) || v > 1e6)
-		return -1;
-	*out = (float)v;
-	return 0;
 }
 
 /* Checkpoint progress: {"epochs_done":N,"epochs":M} next to the checkpoint. */
@@ -210,31 +165,31 @@ int cmd_train(int argc, char **argv)
 		case 'O': optim = optarg; break;
 		case 'S': sched = optarg; break;
 		case 'e':
-			if (parse_int(optarg, 1, 10000, &epochs)) goto usage;
+			if (cli_parse_int(optarg, 1, 10000, &epochs)) goto usage;
 			break;
 		case 'b':
-			if (parse_int(optarg, 2, 65536, &batch)) goto usage;
+			if (cli_parse_int(optarg, 2, 65536, &batch)) goto usage;
 			break;
 		case 's':
-			if (parse_int(optarg, 0, 2147483647, &seed)) goto usage;
+			if (cli_parse_int(optarg, 0, 2147483647, &seed)) goto usage;
 			break;
 		case 'L':
-			if (parse_int(optarg, 2, 100000000, &limit)) goto usage;
+			if (cli_parse_int(optarg, 2, 100000000, &limit)) goto usage;
 			break;
 		case 't':
-			if (parse_int(optarg, 1, 256, &threads)) goto usage;
+			if (cli_parse_int(optarg, 1, 256, &threads)) goto usage;
 			break;
 		case 'E':
-			if (parse_int(optarg, 1, 10000, &step_every)) goto usage;
+			if (cli_parse_int(optarg, 1, 10000, &step_every)) goto usage;
 			break;
 		case 'l':
-			if (parse_float(optarg, &lr) || lr <= 0.0f) goto usage;
+			if (cli_parse_float(optarg, &lr) || lr <= 0.0f) goto usage;
 			break;
 		case 'M':
-			if (parse_float(optarg, &mom)) goto usage;
+			if (cli_parse_float(optarg, &mom)) goto usage;
 			break;
 		case 'w':
-			if (parse_float(optarg, &wd)) goto usage;
+			if (cli_parse_float(optarg, &wd)) goto usage;
 			break;
 		case 'f':
 			fmt = cli_parse_format(optarg, 0);
@@ -244,13 +199,13 @@ int cmd_train(int argc, char **argv)
 		case 'C': ckpt = optarg; break;
 		case 'R': resume = 1; break;
 		case 'P':
-			if (parse_float(optarg, &adv_eps) || adv_eps > 1.0f) goto usage;
+			if (cli_parse_float(optarg, &adv_eps) || adv_eps > 1.0f) goto usage;
 			break;
 		case 'Q':
-			if (parse_int(optarg, 1, 10000, &adv_steps)) goto usage;
+			if (cli_parse_int(optarg, 1, 10000, &adv_steps)) goto usage;
 			break;
 		case 'U':
-			if (parse_float(optarg, &adv_alpha)) goto usage;
+			if (cli_parse_float(optarg, &adv_alpha)) goto usage;
 			break;
 		case 'h':
 			fputs(train_help, stdout);
@@ -357,12 +312,12 @@ int cmd_train(int argc, char **argv)
 		goto out;
 	pr.tty = isatty(2);
 	pr.epochs = epochs;
-	t_start = now_s();
+	t_start = cli_now_s();
 	for (ep = ep0; ep < epochs; ep++) {
-		double t0, c0 = cpu_s();
+		double t0, c0 = cli_cpu_s();
 
 		pr.epoch = ep + 1;
-		pr.t0 = pr.last = t0 = now_s();
+		pr.t0 = pr.last = t0 = cli_now_s();
 		bw_optim_epoch(o, ep);
 		if (av != NULL)
 			err = bw_adv_train_epoch(m, o, g, av, &acfg, &tr, limit, batch,
@@ -378,8 +333,8 @@ int cmd_train(int argc, char **argv)
 			cli_err("train", "epoch %d failed: %s", ep + 1, bw_err_str(err));
 			goto out;
 		}
-		t_train += now_s() - t0;
-		c_train += cpu_s() - c0;
+		t_train += cli_now_s() - t0;
+		c_train += cli_cpu_s() - c0;
 		images += limit > 0 && limit < tr.n ? limit : tr.n;
 		if (pr.tty)
 			fputc('\n', stderr);
@@ -392,7 +347,7 @@ int cmd_train(int argc, char **argv)
 		}
 		{
 			char tbuf[48] = "";
-			double el = now_s() - t0;
+			double el = cli_now_s() - t0;
 
 			if (te.n > 0)
 				snprintf(tbuf, sizeof tbuf, " test acc %.2f%%", 100.0 * tacc);
@@ -419,7 +374,7 @@ int cmd_train(int argc, char **argv)
 		       "\"blas_core\":\"%s\",\"output\":\"%s\"}\n",
 		       arch, adv != NULL ? adv : "none", adv != NULL ? (double)adv_eps : 0.0, epochs, loss,
 		       acc, te.n > 0 ? tacc : -1.0,
-		       t_train > 0 ? (double)images / t_train : 0.0, t_train, c_train, now_s() - t_start,
+		       t_train > 0 ? (double)images / t_train : 0.0, t_train, c_train, cli_now_s() - t_start,
 		       bw_tensor_blas_core(), outp);
 	else if (te.n > 0)
 		printf("trained %s for %d epochs: loss %.4f, train accuracy %.2f%%, test accuracy "

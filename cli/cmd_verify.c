@@ -35,12 +35,6 @@ const char verify_help[] =
 	"  --log DIR --log-key KEY  record the result in this audit log (bulwark help log)\n"
 	"exit codes: 0 verified, 1 verification failed, 2 usage, 3 unreadable input\n";
 
-int cli_sign_read_file(const char *cmd, const char *path, size_t max, unsigned char **out, size_t *len);
-void cli_sign_progress(void *ctx, uint64_t done, uint64_t total);
-int cli_sign_exit_for(enum bw_err err);
-void cli_sign_progress_done(void);
-void cli_sign_put_name(FILE *f, const char *s);
-
 static const char *kind_str(enum bw_diff_kind k)
 {
 	return k == BW_DIFF_CHANGED ? "changed" : k == BW_DIFF_ADDED ? "added" : k == BW_DIFF_REMOVED ? "removed"

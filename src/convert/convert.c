@@ -3,8 +3,10 @@
  * its pickle under the restricted rules, and write safetensors.
  *
  * Containers: PyTorch zip (the default torch.save format, read with the
- * scanner's zip reader, as PyTorch's reader finds members) and the legacy
- * format (five pickles, then the storages). Recognition is by content.
+ * scanner's zip reader, as PyTorch's reader finds members), the legacy
+ * format (five pickles, then the storages), the legacy tar format
+ * (convert_tar.c) and NumPy .npy/.npz (convert_numpy.c). Recognition is by
+ * content: an .npz is a zip with a member named *.npy.
  */
 #include <stdio.h>
 #include <string.h>
@@ -23,21 +25,10 @@
 static const uint8_t legacy_magic[] = {0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46,
                                        0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e};
 
-struct legacy_storage {
-	const char *key;
-	const uint8_t *data;
-	size_t len; /* bytes */
-};
-
-struct legacy_src {
-	struct legacy_storage *v;
-	size_t n;
-};
-
-static const uint8_t *legacy_storage(void *user, const char *key, enum bw_dtype dtype, size_t *len,
-                                     struct bw_diag *diag)
+const uint8_t *bw_convert_blob_storage(void *user, const char *key, enum bw_dtype dtype,
+                                       size_t *len, struct bw_diag *diag)
 {
-	struct legacy_src *s = user;
+	struct bw_convert_blobs *s = user;
 	size_t i;
 
 	(void)dtype;
@@ -68,7 +59,7 @@ static enum bw_err convert_legacy(const uint8_t *data, size_t len, struct bw_are
                                   struct bw_diag *diag)
 {
 	struct bw_rresult tmp, keys;
-	struct legacy_src src;
+	struct bw_convert_blobs src;
 	struct bw_convert_source cs;
 	struct bw_reader rd;
 	size_t pos = 0, used, i, elem;
@@ -114,7 +105,7 @@ static enum bw_err convert_legacy(const uint8_t *data, size_t len, struct bw_are
 		src.v[i].data = bw_rd_bytes(&rd, bytes);
 	}
 	cs.user = &src;
-	cs.storage = legacy_storage;
+	cs.storage = bw_convert_blob_storage;
 	return bw_convert_write(main_r, &cs, out, diag);
 }
 
@@ -240,12 +231,22 @@ enum bw_err bw_convert_mem(const uint8_t *data, size_t len, struct bw_buf *out,
 	if (len >= sizeof legacy_magic && memcmp(data, legacy_magic, sizeof legacy_magic) == 0) {
 		rep->input_format = "pytorch-legacy";
 		e = convert_legacy(data, len, &a, &r, out, diag);
+	} else if (len >= 4 && memcmp(data, "PK\x03\x04", 4) == 0 && bw_convert_is_npz(data, len)) {
+		rep->input_format = "numpy-npz";
+		e = bw_convert_npz(data, len, &a, &r, out, diag);
 	} else if (len >= 4 && memcmp(data, "PK\x03\x04", 4) == 0) {
 		rep->input_format = "pytorch-zip";
 		e = convert_zip(data, len, &a, &r, out, diag);
+	} else if (len >= 6 && memcmp(data, "\x93NUMPY", 6) == 0) {
+		rep->input_format = "numpy";
+		e = bw_convert_npy(data, len, &a, &r, out, diag);
+	} else if (bw_convert_is_torch_tar(data, len)) {
+		rep->input_format = "pytorch-tar";
+		e = bw_convert_tar(data, len, &a, &r, out, diag);
 	} else {
 		e = bw_diag_set(diag, BW_ERR_UNSUPPORTED, 0,
-		                "not a checkpoint format this build converts (PyTorch zip or legacy)");
+		                "not a format this build converts (PyTorch zip, legacy or tar; NumPy "
+		                ".npy or .npz)");
 	}
 	if (e == BW_OK) {
 		rep->n_tensors = r.n_tensors;

@@ -23,12 +23,12 @@
 
 enum vk {
 	V_NONE, V_BOOL, V_INT, V_FLOAT, V_STR, V_BYTES, V_TUPLE, V_LIST, V_DICT, V_GLOBAL,
-	V_STORAGE, V_TENSOR
+	V_STORAGE, V_TENSOR, V_OPAQUE
 };
 
 enum gid {
 	G_ORDERED_DICT, G_REBUILD_V2, G_REBUILD, G_REBUILD_PARAM, G_REBUILD_PARAM_STATE, G_SIZE,
-	G_STORAGE_TYPE, G_DTYPE_VALUE
+	G_STORAGE_TYPE, G_DTYPE_VALUE, G_TENSOR_TYPE
 };
 
 struct val {
@@ -44,9 +44,9 @@ struct val {
 	struct bw_rtensor *t;
 };
 
-static const char *const dtype_names[BW_DT__COUNT] = {"F64", "F32", "F16", "BF16", "I64",
-                                                      "I32", "I16", "I8",  "U8",   "BOOL"};
-static const size_t dtype_sizes[BW_DT__COUNT] = {8, 4, 2, 2, 8, 4, 2, 1, 1, 1};
+static const char *const dtype_names[BW_DT__COUNT] = {
+	"F64", "F32", "F16", "BF16", "I64", "I32", "I16", "I8", "U8", "BOOL", "U16", "U32", "U64"};
+static const size_t dtype_sizes[BW_DT__COUNT] = {8, 4, 2, 2, 8, 4, 2, 1, 1, 1, 2, 4, 8};
 
 const char *bw_dtype_name(enum bw_dtype t)
 {
@@ -68,6 +68,20 @@ static const struct {
 	{"BoolStorage", BW_DT_BOOL},
 };
 
+/*
+ * Tensor type classes named by the tar format's "tensors" records (torch and
+ * torch.cuda; storage records name torch or torch.cuda storage classes).
+ */
+static const struct {
+	const char *name;
+	enum bw_dtype dt;
+} tensor_types[] = {
+	{"DoubleTensor", BW_DT_F64}, {"FloatTensor", BW_DT_F32}, {"HalfTensor", BW_DT_F16},
+	{"BFloat16Tensor", BW_DT_BF16}, {"LongTensor", BW_DT_I64}, {"IntTensor", BW_DT_I32},
+	{"ShortTensor", BW_DT_I16}, {"CharTensor", BW_DT_I8}, {"ByteTensor", BW_DT_U8},
+	{"BoolTensor", BW_DT_BOOL},
+};
+
 struct vm {
 	struct bw_arena *a;
 	struct bw_diag *diag;
@@ -79,7 +93,8 @@ struct vm {
 	struct val **memo;
 	size_t memo_n, memo_cap;
 	enum bw_err err;
-	int plain; /* bw_restricted_plain: no globals at all */
+	int plain; /* 1: bw_restricted_plain, no globals at all; 2: tar records, type classes only */
+	const struct bw_rpids *pids; /* tar format: persistent ids name tensors by key */
 };
 
 __attribute__((format(printf, 4, 5))) static void fail(struct vm *m, enum bw_err e, uint64_t off,
@@ -285,8 +300,35 @@ static struct val *resolve_global(struct vm *m, const char *mod, size_t ml, cons
 
 	snprintf(full, sizeof full, "%.*s.%.*s", (int)(ml > 100 ? 100 : ml), mod,
 	         (int)(nl > 100 ? 100 : nl), name);
-	if (m->plain) {
+	if (m->plain == 1) {
 		fail(m, BW_ERR_UNSUPPORTED, off, "refusing to convert: a header record imports %s", full);
+		return NULL;
+	}
+	if (m->plain == 2) {
+		const char *dot = strrchr(full, '.');
+		int is_torch = strncmp(full, "torch.", 6) == 0 && dot == full + 5;
+		int is_cuda = strncmp(full, "torch.cuda.", 11) == 0 && dot == full + 10;
+
+		g = newv(m, V_GLOBAL);
+		if (g == NULL)
+			return NULL;
+		g->s = bw_arena_strdup(m->a, full);
+		for (i = 0; (is_torch || is_cuda) && i < sizeof tensor_types / sizeof tensor_types[0]; i++) {
+			if (strcmp(dot + 1, tensor_types[i].name) == 0) {
+				g->g = G_TENSOR_TYPE;
+				g->dtype = tensor_types[i].dt;
+				return g;
+			}
+		}
+		for (i = 0; (is_torch || is_cuda) && i < sizeof storages / sizeof storages[0]; i++) {
+			if (strcmp(dot + 1, storages[i].name) == 0) {
+				g->g = G_STORAGE_TYPE;
+				g->dtype = storages[i].dt;
+				return g;
+			}
+		}
+		fail(m, BW_ERR_UNSUPPORTED, off, "refusing to convert: a tensor/storage record imports "
+		     "%s, which is not a tensor or storage type (byte %llu)", full, (unsigned long long)off);
 		return NULL;
 	}
 	g = newv(m, V_GLOBAL);
@@ -299,7 +341,8 @@ static struct val *resolve_global(struct vm *m, const char *mod, size_t ml, cons
 		g->g = G_REBUILD_V2;
 	else if (strcmp(full, "torch._utils._rebuild_tensor") == 0)
 		g->g = G_REBUILD;
-	else if (strcmp(full, "torch._utils._rebuild_parameter") == 0)
+	else if (strcmp(full, "torch._utils._rebuild_parameter") == 0 ||
+	         strcmp(full, "torch.nn.parameter.Parameter") == 0)
 		g->g = G_REBUILD_PARAM;
 	else if (strcmp(full, "torch._utils._rebuild_parameter_with_state") == 0)
 		g->g = G_REBUILD_PARAM_STATE;
@@ -427,10 +470,71 @@ static struct val *call(struct vm *m, struct val *fn, struct val *args, uint64_t
 		return args->items[0];
 	case G_STORAGE_TYPE:
 	case G_DTYPE_VALUE:
+	case G_TENSOR_TYPE:
 		break;
 	}
 	fail(m, BW_ERR_UNSUPPORTED, off, "refusing to convert: %s is not callable here (byte %llu)",
 	     fn->s, (unsigned long long)off);
+	return NULL;
+}
+
+/*
+ * Tar format: legacy_load's persistent_load returns saved_id[0] for a tuple
+ * (a module class with its source, for the source check) and otherwise
+ * deserialized_objects[int(saved_id)]: a tensor or storage from the
+ * "tensors"/"storages" members.
+ */
+static struct val *persistent_key(struct vm *m, struct val *pid, uint64_t off)
+{
+	const struct bw_rtensor *t;
+	struct val *v;
+	int64_t key = 0;
+	int is_storage = 0, neg = 0;
+	size_t i;
+
+	if (pid->k == V_TUPLE) {
+		fail(m, BW_ERR_UNSUPPORTED, off, "refusing to convert: a persistent id names a module "
+		     "class with its source (byte %llu)", (unsigned long long)off);
+		return NULL;
+	}
+	if (pid->k == V_INT) {
+		key = pid->i;
+	} else if (pid->k == V_STR && pid->n > 0 && pid->n < 19) {
+		i = pid->s[0] == '-' ? 1 : 0;
+		neg = (int)i;
+		if (i == pid->n)
+			goto bad;
+		for (; i < pid->n; i++) {
+			if (pid->s[i] < '0' || pid->s[i] > '9')
+				goto bad;
+			key = key * 10 + (pid->s[i] - '0');
+		}
+		if (neg)
+			key = -key;
+	} else {
+		goto bad;
+	}
+	t = m->pids->lookup(m->pids->user, key, &is_storage);
+	if (t == NULL && !is_storage) {
+		fail(m, BW_ERR_MALFORMED, off, "persistent id %lld names no tensor or storage of the "
+		     "archive (byte %llu)", (long long)key, (unsigned long long)off);
+		return NULL;
+	}
+	if (is_storage)
+		return newv(m, V_OPAQUE);
+	v = newv(m, V_TENSOR);
+	if (v == NULL)
+		return NULL;
+	v->t = bw_arena_alloc(m->a, sizeof *v->t);
+	if (v->t == NULL) {
+		fail(m, BW_ERR_NOMEM, BW_NO_OFFSET, "out of memory");
+		return NULL;
+	}
+	*v->t = *t;
+	return v;
+bad:
+	fail(m, BW_ERR_UNSUPPORTED, off, "refusing to convert: a persistent id that is not a "
+	     "tensor key (byte %llu)", (unsigned long long)off);
 	return NULL;
 }
 
@@ -442,6 +546,8 @@ static struct val *persistent(struct vm *m, struct val *pid, uint64_t off)
 
 	if (pid == NULL)
 		return NULL;
+	if (m->pids != NULL)
+		return persistent_key(m, pid, off);
 	if (pid->k != V_TUPLE || pid->count < 5 || pid->items[0]->k != V_STR ||
 	    strcmp(pid->items[0]->s, "storage") != 0 || pid->items[1]->k != V_GLOBAL ||
 	    pid->items[1]->g != G_STORAGE_TYPE || pid->items[2]->k != V_STR) {
@@ -707,6 +813,13 @@ static void run(struct vm *m)
 		case 'Q': /* BINPERSID */
 			push(m, persistent(m, pop(m, off), off));
 			break;
+		case 'P': { /* PERSID: the id is an ASCII line (protocol 0) */
+			size_t pl;
+			const uint8_t *pp = bw_rd_line(rd, 1024, &pl);
+			if (pp)
+				push(m, persistent(m, make_str(m, V_STR, pp, pl), off));
+			break;
+		}
 		case '0':
 			(void)pop(m, off);
 			break;
@@ -816,28 +929,87 @@ static void flatten(struct flat *f, const struct val *v, char *name, size_t len,
 	}
 }
 
+/* Copy a value into the record form, MAX_RECORD_DEPTH levels deep (bounded recursion). */
+#define MAX_RECORD_DEPTH 4
+static int to_record(struct vm *m, const struct val *v, struct bw_rvalue *r, int depth)
+{
+	struct bw_rvalue *items;
+	size_t i;
+
+	memset(r, 0, sizeof *r);
+	switch (v->k) {
+	case V_NONE:
+		r->kind = BW_RV_NONE;
+		return 0;
+	case V_INT:
+	case V_BOOL:
+		r->kind = BW_RV_INT;
+		r->i = v->i;
+		return 0;
+	case V_STR:
+		r->kind = BW_RV_STR;
+		r->s = v->s;
+		return 0;
+	case V_GLOBAL:
+		r->kind = v->g == G_TENSOR_TYPE ? BW_RV_TENSOR_TYPE
+		          : v->g == G_STORAGE_TYPE ? BW_RV_STORAGE_TYPE : BW_RV_OTHER;
+		r->s = v->s;
+		r->dtype = v->dtype;
+		return 0;
+	case V_TUPLE:
+	case V_LIST:
+		if (depth >= MAX_RECORD_DEPTH) {
+			r->kind = BW_RV_OTHER;
+			return 0;
+		}
+		items = bw_arena_array(m->a, v->count + 1, sizeof *items);
+		if (items == NULL)
+			return -1;
+		for (i = 0; i < v->count; i++)
+			if (to_record(m, v->items[i], &items[i], depth + 1) != 0)
+				return -1;
+		r->kind = BW_RV_SEQ;
+		r->items = items;
+		r->n = v->count;
+		return 0;
+	default:
+		r->kind = BW_RV_OTHER;
+		return 0;
+	}
+}
+
 static enum bw_err load(const uint8_t *data, size_t len, struct bw_arena *arena, int plain,
-                        int want_keys, struct bw_rresult *out, size_t *consumed,
-                        struct bw_diag *diag)
+                        int want_keys, const struct bw_rpids *pids, const struct bw_rvalue **rec,
+                        struct bw_rresult *out, size_t *consumed, struct bw_diag *diag)
 {
 	struct vm m;
 	struct flat f;
 	char name[MAX_NAME];
 	struct val *res;
+	struct bw_rvalue *rv;
 	size_t i;
 
-	memset(out, 0, sizeof *out);
+	if (out != NULL)
+		memset(out, 0, sizeof *out);
 	*consumed = 0;
 	memset(&m, 0, sizeof m);
 	m.a = arena;
 	m.diag = diag;
 	m.plain = plain;
+	m.pids = pids;
 	bw_rd_init(&m.rd, data, len, 0);
 	run(&m);
 	if (m.err != BW_OK)
 		return m.err;
 	*consumed = m.rd.pos;
 	res = m.stack[0];
+	if (rec != NULL) {
+		rv = bw_arena_alloc(arena, sizeof *rv);
+		if (rv == NULL || to_record(&m, res, rv, 0) != 0)
+			return bw_diag_set(diag, BW_ERR_NOMEM, BW_NO_OFFSET, "out of memory while converting");
+		*rec = rv;
+		return BW_OK;
+	}
 	if (want_keys) {
 		if (res->k != V_LIST) {
 			(void)bw_diag_set(diag, BW_ERR_MALFORMED, BW_NO_OFFSET, "storage key list is not a list");
@@ -869,12 +1041,29 @@ static enum bw_err load(const uint8_t *data, size_t len, struct bw_arena *arena,
 enum bw_err bw_restricted_load(const uint8_t *data, size_t len, struct bw_arena *arena,
                                struct bw_rresult *out, size_t *consumed, struct bw_diag *diag)
 {
-	return load(data, len, arena, 0, 0, out, consumed, diag);
+	return load(data, len, arena, 0, 0, NULL, NULL, out, consumed, diag);
+}
+
+enum bw_err bw_restricted_load_pids(const uint8_t *data, size_t len, struct bw_arena *arena,
+                                    const struct bw_rpids *pids, struct bw_rresult *out,
+                                    size_t *consumed, struct bw_diag *diag)
+{
+	if (pids == NULL || pids->lookup == NULL)
+		return BW_ERR_ARG;
+	return load(data, len, arena, 0, 0, pids, NULL, out, consumed, diag);
 }
 
 enum bw_err bw_restricted_plain(const uint8_t *data, size_t len, struct bw_arena *arena,
                                 int want_keys, struct bw_rresult *out, size_t *consumed,
                                 struct bw_diag *diag)
 {
-	return load(data, len, arena, 1, want_keys, out, consumed, diag);
+	return load(data, len, arena, 1, want_keys, NULL, NULL, out, consumed, diag);
+}
+
+enum bw_err bw_restricted_record(const uint8_t *data, size_t len, struct bw_arena *arena,
+                                 const struct bw_rvalue **out, size_t *consumed,
+                                 struct bw_diag *diag)
+{
+	*out = NULL;
+	return load(data, len, arena, 2, 0, NULL, out, NULL, consumed, diag);
 }

@@ -23,14 +23,14 @@
 
 enum bw_dtype {
 	BW_DT_F64, BW_DT_F32, BW_DT_F16, BW_DT_BF16, BW_DT_I64, BW_DT_I32, BW_DT_I16, BW_DT_I8,
-	BW_DT_U8, BW_DT_BOOL, BW_DT__COUNT
+	BW_DT_U8, BW_DT_BOOL, BW_DT_U16, BW_DT_U32, BW_DT_U64, BW_DT__COUNT
 };
 
 /* safetensors dtype name ("F32") and element size in bytes. */
 const char *bw_dtype_name(enum bw_dtype t);
 size_t bw_dtype_size(enum bw_dtype t);
 
-#define BW_MAX_DIMS 16
+#define BW_MAX_DIMS 32 /* numpy's NPY_MAXDIMS before 2.0 */
 
 struct bw_rtensor {
 	const char *name;
@@ -41,6 +41,7 @@ struct bw_rtensor {
 	unsigned ndim;
 	uint64_t shape[BW_MAX_DIMS];
 	int64_t stride[BW_MAX_DIMS];
+	int byteswap;             /* elements are stored big-endian: swap them when writing */
 };
 
 struct bw_rresult {
@@ -49,6 +50,7 @@ struct bw_rresult {
 	size_t n_other_leaves;   /* ints, strings, ... that safetensors cannot hold */
 	const char **storage_keys; /* legacy format: the storage key list (5th pickle), else NULL */
 	size_t n_storage_keys;
+	const char *st_format;     /* safetensors __metadata__ "format" (NULL: "pt") */
 };
 
 /*
@@ -71,5 +73,52 @@ BW_MUST_CHECK enum bw_err bw_restricted_plain(const uint8_t *data, size_t len,
                                               struct bw_arena *arena, int want_keys,
                                               struct bw_rresult *out, size_t *consumed,
                                               struct bw_diag *diag);
+
+/*
+ * The legacy tar format (torch/serialization.py, legacy_load): the "pickle"
+ * member names tensors and storages by persistent id (the int key, or its
+ * decimal string) that the "tensors" and "storages" members defined. lookup
+ * returns the tensor for key, or NULL when the key is unknown; *is_storage is
+ * set to 1 when key names a storage (kept as an opaque, non-tensor value).
+ */
+struct bw_rpids {
+	void *user;
+	const struct bw_rtensor *(*lookup)(void *user, int64_t key, int *is_storage);
+};
+
+/* bw_restricted_load with persistent ids resolved through pids (not NULL). */
+BW_MUST_CHECK enum bw_err bw_restricted_load_pids(const uint8_t *data, size_t len,
+                                                  struct bw_arena *arena,
+                                                  const struct bw_rpids *pids,
+                                                  struct bw_rresult *out, size_t *consumed,
+                                                  struct bw_diag *diag);
+
+/* A plain value of a tar record pickle (counts, record tuples, view lists). */
+enum bw_rvkind {
+	BW_RV_NONE, BW_RV_INT, BW_RV_STR, BW_RV_STORAGE_TYPE, BW_RV_TENSOR_TYPE, BW_RV_SEQ,
+	BW_RV_OTHER
+};
+
+struct bw_rvalue {
+	enum bw_rvkind kind;
+	int64_t i;                      /* INT */
+	const char *s;                  /* STR; "module.name" of the *_TYPE kinds */
+	enum bw_dtype dtype;            /* STORAGE_TYPE, TENSOR_TYPE */
+	const struct bw_rvalue *items;  /* SEQ (tuple or list), n items */
+	size_t n;
+};
+
+/*
+ * Evaluate one record pickle of the tar format's "storages"/"tensors"
+ * members: plain values plus the storage and tensor type classes
+ * (torch[.cuda].FloatStorage, torch[.cuda].FloatTensor, ...); any other
+ * import or any call is refused. *out (arena memory) gets the value, nested
+ * at most 4 levels (deeper parts become BW_RV_OTHER). Errors as
+ * bw_restricted_load.
+ */
+BW_MUST_CHECK enum bw_err bw_restricted_record(const uint8_t *data, size_t len,
+                                               struct bw_arena *arena,
+                                               const struct bw_rvalue **out, size_t *consumed,
+                                               struct bw_diag *diag);
 
 #endif

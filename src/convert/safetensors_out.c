@@ -8,7 +8,8 @@
  * tensor bytes back to back in header order. Each tensor is gathered from its
  * storage following shape/stride/offset (so views and non-contiguous tensors
  * come out row-major), after checking every element it touches lies inside
- * the storage bytes.
+ * the storage bytes. Big-endian inputs (NumPy '>' dtypes) are swapped to the
+ * little-endian order safetensors prescribes.
  */
 #include <string.h>
 
@@ -39,6 +40,22 @@ static int tensor_extent(const struct bw_rtensor *t, uint64_t *numel, uint64_t *
 	}
 	*last = far; /* index of the last element touched */
 	return 0;
+}
+
+/* Reverse the bytes of each of n elements of elem bytes (big-endian input). */
+static void byteswap(uint8_t *p, size_t elem, uint64_t n)
+{
+	uint64_t k;
+	size_t i;
+	uint8_t tmp;
+
+	for (k = 0; k < n; k++, p += elem) {
+		for (i = 0; i < elem / 2; i++) {
+			tmp = p[i];
+			p[i] = p[elem - 1 - i];
+			p[elem - 1 - i] = tmp;
+		}
+	}
 }
 
 /* Copy a strided tensor into dst (row-major), elem bytes per element. */
@@ -120,7 +137,7 @@ enum bw_err bw_convert_write(const struct bw_rresult *r, const struct bw_convert
 		}
 		offset += sizes[i];
 	}
-	json_object_set_new(meta, "format", json_string("pt"));
+	json_object_set_new(meta, "format", json_string(r->st_format ? r->st_format : "pt"));
 	json_object_set_new(meta, "converted_by", json_string("bulwark " BW_VERSION));
 	json_object_set_new(hdr, "__metadata__", meta);
 	meta = NULL;
@@ -156,6 +173,8 @@ enum bw_err bw_convert_write(const struct bw_rresult *r, const struct bw_convert
 			goto out;
 		}
 		gather(t, sbytes, elem, out->data + out->len, numel);
+		if (t->byteswap && elem > 1)
+			byteswap(out->data + out->len, elem, numel);
 		out->len += (size_t)sizes[i];
 	}
 out:

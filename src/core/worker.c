@@ -48,6 +48,7 @@ extern char **environ;
 #define CHILD_CPU ((rlim_t)120)
 
 static bw_worker_handler g_handler;
+static bw_worker_prepare g_prepare;
 
 static struct {
 	pthread_mutex_t mu;
@@ -60,6 +61,11 @@ static struct {
 void bw_worker_set_handler(bw_worker_handler h)
 {
 	g_handler = h;
+}
+
+void bw_worker_set_prepare(bw_worker_prepare p)
+{
+	g_prepare = p;
 }
 
 /* ---- framing ---- */
@@ -241,6 +247,8 @@ static void child_run(bw_worker_handler h, uint32_t kind, const uint8_t *data, s
 	struct bw_buf reply;
 	int rc;
 
+	if (g_prepare != NULL)
+		g_prepare(kind);
 	if (h == NULL || confine() != 0)
 		_exit(3);
 	bw_buf_init(&reply, BW_WORKER_MAX_REPLY);
@@ -321,6 +329,8 @@ int bw_worker_serve(int fd, bw_worker_handler h)
 		data = bw_malloc(len ? (size_t)len : 1);
 		if (data == NULL || read_all(fd, data, (size_t)len, -1) != 0)
 			return 1;
+		if (g_prepare != NULL)
+			g_prepare(kind); /* once here, so the children inherit it */
 		st = run_child(h, kind, data, (size_t)len, (int)timeout_ms, &payload, &plen);
 		bw_free(data);
 		if (write_reply(fd, st, payload, plen) != 0)

@@ -49,6 +49,15 @@ enum bw_worker_status {
 void bw_worker_set_handler(bw_worker_handler h);
 
 /*
+ * Optional: work to do for a request kind before the child is confined, such
+ * as loading a library with dlopen. The service runs it in its own process
+ * before forking (so it happens once and children inherit the mapping); a
+ * direct fork runs it in the child before confine. Must be idempotent.
+ */
+typedef void (*bw_worker_prepare)(uint32_t kind);
+void bw_worker_set_prepare(bw_worker_prepare p);
+
+/*
  * Start the service by executing `exe argv1 FD` (bulwark: "/proc/self/exe"
  * "__worker"). Call before entering a sandbox. BW_OK or BW_ERR_IO.
  */

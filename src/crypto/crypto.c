@@ -374,11 +374,9 @@ enum bw_err bw_pkey_public_pem(const struct bw_pkey *k, char **pem, size_t *len)
 	return err;
 }
 
-enum bw_err bw_pkey_public_der(const struct bw_pkey *k, uint8_t **der, size_t *len)
+/* Move an i2d_*() result (n bytes in OpenSSL's buf) into our allocator. */
+static enum bw_err der_take(int n, unsigned char *buf, uint8_t **der, size_t *len)
 {
-	unsigned char *buf = NULL;
-	int n = i2d_PUBKEY(k->k, &buf);
-
 	*der = NULL;
 	*len = 0;
 	if (n <= 0) {
@@ -394,6 +392,14 @@ enum bw_err bw_pkey_public_der(const struct bw_pkey *k, uint8_t **der, size_t *l
 	*len = (size_t)n;
 	OPENSSL_free(buf);
 	return BW_OK;
+}
+
+enum bw_err bw_pkey_public_der(const struct bw_pkey *k, uint8_t **der, size_t *len)
+{
+	unsigned char *buf = NULL;
+	int n = i2d_PUBKEY(k->k, &buf);
+
+	return der_take(n, buf, der, len);
 }
 
 enum bw_err bw_pkey_private_pem(const struct bw_pkey *k, const char *pass, char **pem, size_t *len)
@@ -612,21 +618,7 @@ enum bw_err bw_x509_der(const struct bw_x509 *c, uint8_t **der, size_t *len)
 	unsigned char *buf = NULL;
 	int n = i2d_X509(c->c, &buf);
 
-	*der = NULL;
-	*len = 0;
-	if (n <= 0) {
-		ERR_clear_error();
-		return BW_ERR_CRYPTO;
-	}
-	*der = bw_malloc((size_t)n);
-	if (*der == NULL) {
-		OPENSSL_free(buf);
-		return BW_ERR_NOMEM;
-	}
-	memcpy(*der, buf, (size_t)n);
-	*len = (size_t)n;
-	OPENSSL_free(buf);
-	return BW_OK;
+	return der_take(n, buf, der, len);
 }
 
 enum bw_err bw_x509_pubkey(const struct bw_x509 *c, struct bw_pkey **out)

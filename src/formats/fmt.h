@@ -94,4 +94,16 @@ struct bw_fmt_sink {
  * Registered in src/scan/registry.c.
  */
 
+/*
+ * Helpers every parser may use (src/formats/fmt.c).
+ * bw_fmt_finding: format the message (cut at 700 bytes) and report it through s.
+ * bw_fmt_clip: a printable, NUL-terminated copy of n bytes of s for messages
+ * (bytes outside 0x20..0x7e become '?'; cut to out_len - 1). out_len >= 1.
+ */
+void bw_fmt_finding(const struct bw_fmt_sink *s, const char *rule, uint64_t off, const char *fmt, ...)
+	BW_PRINTF(4, 5);
+void bw_fmt_clip(const void *s, size_t n, char *out, size_t out_len);
+/* The same for a NUL-terminated string; NULL gives "". */
+void bw_fmt_clips(const char *s, char *out, size_t out_len);
+
 #endif

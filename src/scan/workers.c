@@ -26,11 +26,19 @@ static int dispatch(uint32_t kind, const uint8_t *data, size_t len, struct bw_bu
 	}
 }
 
+/* Before a child is confined: load the library its handler needs. */
+static void prepare(uint32_t kind)
+{
+	if (kind == BW_WORKER_HDF5)
+		(void)bw_hdf5_preload(); /* a failure is reported by the handler */
+}
+
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 static void install(void)
 {
 	bw_worker_set_handler(dispatch);
+	bw_worker_set_prepare(prepare);
 }
 
 void bw_scan_workers_init(void)
@@ -51,5 +59,6 @@ void bw_scan_service_stop(void)
 
 int bw_scan_service_main(int fd)
 {
+	bw_scan_workers_init();
 	return bw_worker_serve(fd, dispatch);
 }

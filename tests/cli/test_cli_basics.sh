@@ -62,4 +62,10 @@ expect_out_empty output; [ -s "$TMP/report.json" ] && ok || bad "output file emp
 # A custom rule file with an error is refused with its line number.
 printf 'deny os critical | r | -\nforbid x high | r | -\n' > "$TMP/bad.rules"
 run "$BW" scan --rules "$TMP/bad.rules" "$TMP/data.bin"; expect_rc 2 "bad rules"; expect_err_has "bad.rules:2" "bad rules line"
+
+# Every subcommand has help, and the man page lists every subcommand.
+for c in $(sed -n 's/^BW_CMD(\([a-z]*\),.*/\1/p' "$BW_SRC/cli/commands.def"); do
+  run "$BW" help "$c"; expect_rc 0 "help $c"; expect_out_has "usage: bulwark $c" "help $c usage line"
+  grep -qx ".B $c" "$BW_SRC/docs/bulwark.1" && ok || bad "man page lacks command $c"
+done
 finish

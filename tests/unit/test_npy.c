@@ -120,11 +120,69 @@ static void test_truncation(void)
 	free(d);
 }
 
+/* What bw_npy_header_parse hands bulwark convert: order, kind, size, shape, layout. */
+static void test_header_fields(void)
+{
+	static const struct {
+		const char *header;
+		enum bw_err want;
+		char order, kind;
+		int size_given, fortran, structured, object;
+		uint64_t itemsize;
+		unsigned ndim;
+		uint64_t shape0, count;
+	} cases[] = {
+		{"{'descr': '>f8', 'fortran_order': True, 'shape': (2, 3), }", BW_OK, '>', 'f', 1, 1, 0,
+		 0, 8, 2, 2, 6},
+		{"{'descr': '|b1', 'fortran_order': False, 'shape': (), }", BW_OK, '|', 'b', 1, 0, 0, 0, 1,
+		 0, 0, 1},
+		{"{'descr': 'b', 'fortran_order': False, 'shape': (0, 4)}", BW_OK, 0, 'b', 0, 0, 0, 0, 1, 2,
+		 0, 0},
+		{"{'descr': '<u2', 'fortran_order': False, 'shape': (7,)}", BW_OK, '<', 'u', 1, 0, 0, 0, 2,
+		 1, 7, 7},
+		{"{'descr': [('a', '<i4')], 'fortran_order': False, 'shape': (1,)}", BW_OK, 0, 0, 0, 0, 1, 0,
+		 4, 1, 1, 1},
+		{"{'descr': '|O', 'fortran_order': False, 'shape': (3,)}", BW_OK, '|', 'O', 0, 0, 0, 1, 8, 1,
+		 3, 3},
+		{"{'descr': '<f4', 'fortran_order': Maybe, 'shape': (3,)}", BW_ERR_MALFORMED, 0, 0, 0, 0, 0,
+		 0, 0, 0, 0, 0},
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		static uint8_t buf[512];
+		struct bw_npy_header h;
+		struct bw_diag d;
+		size_t hl = strlen(cases[i].header) + 1;
+		enum bw_err e;
+
+		memcpy(buf, "\x93NUMPY\x01\x00", 8);
+		buf[8] = (uint8_t)hl;
+		buf[9] = 0;
+		memcpy(buf + 10, cases[i].header, hl - 1);
+		buf[10 + hl - 1] = '\n';
+		bw_diag_clear(&d);
+		e = bw_npy_header_parse(buf, 10 + hl + 64, &h, &d);
+		CHECKF(e == cases[i].want, "fields %zu: %s (%s)", i, bw_err_str(e), d.what);
+		if (e != BW_OK || cases[i].want != BW_OK)
+			continue;
+		CHECKF(h.byteorder == cases[i].order && h.kind == cases[i].kind &&
+		       h.size_given == cases[i].size_given, "fields %zu: descr parts", i);
+		CHECKF(h.fortran_order == cases[i].fortran && h.structured == cases[i].structured &&
+		       h.has_object == cases[i].object, "fields %zu: flags", i);
+		CHECKF(h.itemsize == cases[i].itemsize && h.ndim == cases[i].ndim &&
+		       h.count == cases[i].count, "fields %zu: size/shape", i);
+		CHECKF(h.ndim == 0 || h.shape[0] == cases[i].shape0, "fields %zu: shape[0]", i);
+		CHECKF(h.data_offset == 10 + hl && h.newline_end, "fields %zu: data offset", i);
+	}
+}
+
 int main(void)
 {
 	run_rows(rows, sizeof rows / sizeof rows[0], bw_npy_scan, bw_npy_detect, 90);
 	test_headers();
 	test_versions();
 	test_truncation();
+	test_header_fields();
 	return bw_test_done();
 }

@@ -77,31 +77,6 @@ struct gguf_ctx {
 	uint64_t align_off;
 };
 
-static void gg_find(const struct gguf_ctx *c, const char *rule, uint64_t off, const char *fmt, ...)
-	BW_PRINTF(4, 5);
-
-static void gg_find(const struct gguf_ctx *c, const char *rule, uint64_t off, const char *fmt, ...)
-{
-	char msg[600];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	c->sink->finding(c->sink->user, rule, off, msg);
-}
-
-static void gg_clip(const uint8_t *s, size_t n, char *out, size_t out_len)
-{
-	size_t i;
-
-	if (n > out_len - 1)
-		n = out_len - 1;
-	for (i = 0; i < n; i++)
-		out[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? (char)s[i] : '?';
-	out[n] = '\0';
-}
-
 int bw_gguf_detect(const uint8_t *data, size_t len)
 {
 	uint32_t v;
@@ -154,9 +129,9 @@ static void gg_template(struct gguf_ctx *c, const uint8_t *key, size_t key_len, 
 		return;
 	a = hit > 60 ? hit - 60 : 0;
 	b = hit + 100 < n ? hit + 100 : n;
-	gg_clip(v + a, b - a, snip, sizeof snip);
-	gg_clip(key, key_len, kb, sizeof kb);
-	gg_find(c, "gguf.chat-template-ssti", off + hit, "%s: %s: ...%s...", kb, why, snip);
+	bw_fmt_clip(v + a, b - a, snip, sizeof snip);
+	bw_fmt_clip(key, key_len, kb, sizeof kb);
+	bw_fmt_finding(c->sink, "gguf.chat-template-ssti", off + hit, "%s: %s: ...%s...", kb, why, snip);
 }
 
 /*
@@ -174,11 +149,11 @@ static int gg_value(struct gguf_ctx *c, uint32_t t, const uint8_t *key, size_t k
 	uint64_t start = bw_rd_off(&c->r);
 	char kb[96];
 
-	gg_clip(key, key_len, kb, sizeof kb);
+	bw_fmt_clip(key, key_len, kb, sizeof kb);
 	for (;;) {
 		/* read one value of type t */
 		if (t >= GT__COUNT) {
-			gg_find(c, "gguf.bad-value-type", start, "key \"%s\": unknown value type %u", kb, t);
+			bw_fmt_finding(c->sink, "gguf.bad-value-type", start, "key \"%s\": unknown value type %u", kb, t);
 			return -1;
 		}
 		if (t == GT_STRING) {
@@ -197,13 +172,13 @@ static int gg_value(struct gguf_ctx *c, uint32_t t, const uint8_t *key, size_t k
 			if (!bw_rd_ok(&c->r))
 				return -1;
 			if (depth == BW_GGUF_MAX_ARRAY_DEPTH) {
-				gg_find(c, "gguf.array-nesting", start,
+				bw_fmt_finding(c->sink, "gguf.array-nesting", start,
 				        "key \"%s\": arrays nested deeper than %u", kb, BW_GGUF_MAX_ARRAY_DEPTH);
 				bw_rd_fail(&c->r, BW_ERR_LIMIT);
 				return -1;
 			}
 			if (et >= GT__COUNT) {
-				gg_find(c, "gguf.bad-value-type", start, "key \"%s\": unknown array element type %u",
+				bw_fmt_finding(c->sink, "gguf.bad-value-type", start, "key \"%s\": unknown array element type %u",
 				        kb, et);
 				return -1;
 			}
@@ -213,7 +188,7 @@ static int gg_value(struct gguf_ctx *c, uint32_t t, const uint8_t *key, size_t k
 
 				if (n > bw_rd_left(&c->r) ||
 				    bw_mul_ovf((size_t)n, gguf_scalar_size[et], &total) || total > bw_rd_left(&c->r)) {
-					gg_find(c, "gguf.count-bounds", start,
+					bw_fmt_finding(c->sink, "gguf.count-bounds", start,
 					        "key \"%s\": array of %llu elements runs past the end of the file", kb,
 					        (unsigned long long)n);
 					bw_rd_fail(&c->r, BW_ERR_TRUNCATED);
@@ -223,7 +198,7 @@ static int gg_value(struct gguf_ctx *c, uint32_t t, const uint8_t *key, size_t k
 			} else {
 				/* every string/array element takes at least 4 bytes */
 				if (n > bw_rd_left(&c->r) / 4) {
-					gg_find(c, "gguf.count-bounds", start,
+					bw_fmt_finding(c->sink, "gguf.count-bounds", start,
 					        "key \"%s\": array of %llu elements runs past the end of the file", kb,
 					        (unsigned long long)n);
 					bw_rd_fail(&c->r, BW_ERR_TRUNCATED);
@@ -269,8 +244,8 @@ static void gg_dups(const struct gguf_ctx *c, struct gguf_name *v, size_t n, con
 	qsort(v, n, sizeof *v, gg_name_cmp);
 	for (i = 1; i < n; i++) {
 		if (gg_name_cmp(&v[i - 1], &v[i]) == 0) {
-			gg_clip(v[i].p, v[i].len, nb, sizeof nb);
-			gg_find(c, rule, v[i].off, "%s \"%s\" appears more than once (readers disagree on which counts)",
+			bw_fmt_clip(v[i].p, v[i].len, nb, sizeof nb);
+			bw_fmt_finding(c->sink, rule, v[i].off, "%s \"%s\" appears more than once (readers disagree on which counts)",
 			        what, nb);
 		}
 	}
@@ -297,18 +272,18 @@ static int gg_tensor_info(struct gguf_ctx *c, struct gguf_tensor *t, struct gguf
 
 	if (name == NULL)
 		return -1;
-	gg_clip(name, name_len, nb, sizeof nb);
+	bw_fmt_clip(name, name_len, nb, sizeof nb);
 	nm->p = name;
 	nm->len = name_len;
 	nm->off = off;
 	if (name_len >= BW_GGUF_MAX_NAME)
-		gg_find(c, "gguf.tensor-info", off, "tensor \"%s\": name is %zu bytes (ggml allows %u)", nb,
+		bw_fmt_finding(c->sink, "gguf.tensor-info", off, "tensor \"%s\": name is %zu bytes (ggml allows %u)", nb,
 		        name_len, BW_GGUF_MAX_NAME - 1);
 	n_dims = bw_rd_u32le(&c->r);
 	if (!bw_rd_ok(&c->r))
 		return -1;
 	if (n_dims > BW_GGUF_MAX_DIMS) {
-		gg_find(c, "gguf.tensor-info", off, "tensor \"%s\": %u dimensions (ggml allows %u)", nb, n_dims,
+		bw_fmt_finding(c->sink, "gguf.tensor-info", off, "tensor \"%s\": %u dimensions (ggml allows %u)", nb, n_dims,
 		        BW_GGUF_MAX_DIMS);
 		/* the dims still have to be skipped to find the next info */
 		if ((uint64_t)n_dims * 8 > bw_rd_left(&c->r)) {
@@ -322,7 +297,7 @@ static int gg_tensor_info(struct gguf_ctx *c, struct gguf_tensor *t, struct gguf
 			dims[i] = c->version == 1 ? bw_rd_u32le(&c->r) : bw_rd_u64le(&c->r);
 			if ((int64_t)dims[i] < 0 || bw_mul_ovf(n_el, dims[i], &n_el) || n_el > INT64_MAX) {
 				if (bw_rd_ok(&c->r))
-					gg_find(c, "gguf.tensor-info", off,
+					bw_fmt_finding(c->sink, "gguf.tensor-info", off,
 					        "tensor \"%s\": element count overflows", nb);
 				ok = 0;
 			}
@@ -336,24 +311,24 @@ static int gg_tensor_info(struct gguf_ctx *c, struct gguf_tensor *t, struct gguf
 	t->name = name;
 	t->name_len = name_len;
 	if (type >= GGML_N_TYPES || ggml_types[type].blck == 0) {
-		gg_find(c, "gguf.tensor-info", off, "tensor \"%s\": unknown ggml type %u", nb, type);
+		bw_fmt_finding(c->sink, "gguf.tensor-info", off, "tensor \"%s\": unknown ggml type %u", nb, type);
 		return 0;
 	}
 	if (!ok)
 		return 0;
 	if (n_dims > 0 && dims[0] % ggml_types[type].blck != 0) {
-		gg_find(c, "gguf.tensor-info", off,
+		bw_fmt_finding(c->sink, "gguf.tensor-info", off,
 		        "tensor \"%s\": first dimension %llu is not a multiple of the %s block size %u", nb,
 		        (unsigned long long)dims[0], ggml_types[type].name, ggml_types[type].blck);
 		return 0;
 	}
 	if (bw_mul_ovf(n_el / ggml_types[type].blck, ggml_types[type].size, &nbytes) ||
 	    bw_add_ovf64(t->begin, nbytes, &t->end)) {
-		gg_find(c, "gguf.tensor-info", off, "tensor \"%s\": byte size overflows", nb);
+		bw_fmt_finding(c->sink, "gguf.tensor-info", off, "tensor \"%s\": byte size overflows", nb);
 		return 0;
 	}
 	if (t->begin % c->alignment != 0)
-		gg_find(c, "gguf.tensor-misaligned", off,
+		bw_fmt_finding(c->sink, "gguf.tensor-misaligned", off,
 		        "tensor \"%s\": offset %llu is not a multiple of the alignment %llu", nb,
 		        (unsigned long long)t->begin, (unsigned long long)c->alignment);
 	return 1;
@@ -398,7 +373,7 @@ enum bw_err bw_gguf_scan(const uint8_t *data, size_t len, const struct bw_fmt_si
 		goto fail;
 	/* each kv takes at least 12 bytes (v1: 4+0+4+1 = 9), each tensor info 24 */
 	if (n_kv > bw_rd_left(&c.r) / 9 || n_tensors > bw_rd_left(&c.r) / 20) {
-		gg_find(&c, "gguf.count-bounds", 8, "%llu tensors / %llu metadata entries cannot fit in the file",
+		bw_fmt_finding(c.sink, "gguf.count-bounds", 8, "%llu tensors / %llu metadata entries cannot fit in the file",
 		        (unsigned long long)n_tensors, (unsigned long long)n_kv);
 		sink->incomplete(sink->user, BW_ERR_MALFORMED, 8, "gguf: counts past the end of the file");
 		goto out;
@@ -429,13 +404,13 @@ enum bw_err bw_gguf_scan(const uint8_t *data, size_t len, const struct bw_fmt_si
 		keys[n_keys++].off = koff;
 		if (gg_keyeq(k, kl, "general.alignment")) {
 			if (t != GT_U32) {
-				gg_find(&c, "gguf.bad-alignment", koff, "general.alignment has type %u, not uint32", t);
+				bw_fmt_finding(c.sink, "gguf.bad-alignment", koff, "general.alignment has type %u, not uint32", t);
 			} else if (bw_rd_left(&c.r) >= 4) {
 				uint32_t a = (uint32_t)data[voff] | (uint32_t)data[voff + 1] << 8 |
 				             (uint32_t)data[voff + 2] << 16 | (uint32_t)data[voff + 3] << 24;
 
 				if (a == 0 || (a & (a - 1)) != 0)
-					gg_find(&c, "gguf.bad-alignment", koff,
+					bw_fmt_finding(c.sink, "gguf.bad-alignment", koff,
 					        "general.alignment %u is not a power of two", a);
 				else
 					c.alignment = a;
@@ -463,7 +438,7 @@ enum bw_err bw_gguf_scan(const uint8_t *data, size_t len, const struct bw_fmt_si
 	pos = bw_rd_off(&c.r);
 	data_start = (pos + c.alignment - 1) / c.alignment * c.alignment;
 	if (n_tensors > 0 && data_start > len) {
-		gg_find(&c, "gguf.tensor-out-of-bounds", pos, "file ends before the data section");
+		bw_fmt_finding(c.sink, "gguf.tensor-out-of-bounds", pos, "file ends before the data section");
 		sink->incomplete(sink->user, BW_ERR_TRUNCATED, pos, "gguf: no data section");
 		goto out;
 	}
@@ -473,14 +448,14 @@ enum bw_err bw_gguf_scan(const uint8_t *data, size_t len, const struct bw_fmt_si
 	for (i = 0; i < n_tens; i++) {
 		char nb[96];
 
-		gg_clip(tens[i].name, tens[i].name_len, nb, sizeof nb);
+		bw_fmt_clip(tens[i].name, tens[i].name_len, nb, sizeof nb);
 		if (tens[i].end > data_len)
-			gg_find(&c, "gguf.tensor-out-of-bounds", tens[i].info_off,
+			bw_fmt_finding(c.sink, "gguf.tensor-out-of-bounds", tens[i].info_off,
 			        "tensor \"%s\": bytes [%llu, %llu) run past the %llu-byte data section", nb,
 			        (unsigned long long)tens[i].begin, (unsigned long long)tens[i].end,
 			        (unsigned long long)data_len);
 		if (tens[i].begin < pos)
-			gg_find(&c, "gguf.tensor-overlap", tens[i].info_off,
+			bw_fmt_finding(c.sink, "gguf.tensor-overlap", tens[i].info_off,
 			        "tensor \"%s\": bytes [%llu, %llu) overlap another tensor", nb,
 			        (unsigned long long)tens[i].begin, (unsigned long long)tens[i].end);
 		if (tens[i].end > pos)

@@ -7,8 +7,17 @@
  * libhdf5 on the in-memory image. Its ok reply: u32 count, then per
  * attribute: u32 name length, name, u64 value length, value (the bytes of a
  * scalar string attribute); an error reply is a message.
+ *
+ * libhdf5 is not linked: it is loaded with dlopen (soname from the build,
+ * BW_HDF5_SONAME) only by the process that forks the confined children (the
+ * worker service, on its first HDF5 request; or the child itself for a direct
+ * fork), before the seccomp filter. The scanner never maps it, and every other
+ * bulwark process is spared its ~35 dependent libraries at start-up
+ * (docs/containers.md). hdf5.h supplies the types; calls go through h5.
  */
+#include <dlfcn.h>
 #include <hdf5.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -38,6 +47,75 @@ int bw_hdf5_detect(const uint8_t *data, size_t len)
 }
 
 /* ---- worker side ---- */
+
+/* The libhdf5 functions used here, resolved by dlsym (types from hdf5.h). */
+#define H5_FNS(X) \
+	X(H5open) \
+	X(H5Eset_auto2) \
+	X(H5Pcreate) \
+	X(H5Pset_fapl_core) \
+	X(H5Pset_file_image) \
+	X(H5Fopen) \
+	X(H5Fclose) \
+	X(H5Pclose) \
+	X(H5Aiterate2) \
+	X(H5Aopen) \
+	X(H5Aget_type) \
+	X(H5Aget_space) \
+	X(H5Tget_class) \
+	X(H5Sget_simple_extent_npoints) \
+	X(H5Tcopy) \
+	X(H5Tset_cset) \
+	X(H5Tget_cset) \
+	X(H5Tis_variable_str) \
+	X(H5Tset_size) \
+	X(H5Aread) \
+	X(H5Tget_size) \
+	X(H5free_memory) \
+	X(H5Tclose) \
+	X(H5Sclose) \
+	X(H5Aclose)
+
+static struct {
+#define X(f) __typeof__(&f) f;
+	H5_FNS(X)
+#undef X
+	hid_t *c_s1_g;      /* H5T_C_S1_g, what the H5T_C_S1 macro reads */
+	hid_t *fapl_cls_g;  /* H5P_CLS_FILE_ACCESS_ID_g, what H5P_FILE_ACCESS reads */
+	const char *err;    /* why loading failed, NULL when loaded */
+} h5;
+
+/* H5F_ACC_RDONLY's value: the macro also calls H5check()/H5open() by their linked names. */
+#define BW_H5F_ACC_RDONLY 0x0000u
+
+static pthread_once_t h5_once = PTHREAD_ONCE_INIT;
+
+static void h5_load(void)
+{
+	void *lib = dlopen(BW_HDF5_SONAME, RTLD_NOW | RTLD_LOCAL);
+	void *sym;
+
+	h5.err = "libhdf5 (" BW_HDF5_SONAME ") could not be loaded";
+	if (lib == NULL)
+		return;
+#define X(f)                                   \
+	if ((sym = dlsym(lib, #f)) == NULL)    \
+		return;                        \
+	memcpy(&h5.f, &sym, sizeof sym);
+	H5_FNS(X)
+#undef X
+	h5.c_s1_g = dlsym(lib, "H5T_C_S1_g");
+	h5.fapl_cls_g = dlsym(lib, "H5P_CLS_FILE_ACCESS_ID_g");
+	if (h5.c_s1_g == NULL || h5.fapl_cls_g == NULL)
+		return;
+	h5.err = NULL; /* the handle stays open for the life of the process */
+}
+
+int bw_hdf5_preload(void)
+{
+	pthread_once(&h5_once, h5_load);
+	return h5.err == NULL ? 0 : -1;
+}
 
 static void put_u32(uint8_t *p, uint32_t v)
 {
@@ -81,29 +159,29 @@ static herr_t attr_cb(hid_t loc, const char *name, const H5A_info_t *info, void 
 	(void)info;
 	if (w->count >= HDF5_MAX_ATTRS)
 		return 1;
-	attr = H5Aopen(loc, name, H5P_DEFAULT);
+	attr = h5.H5Aopen(loc, name, H5P_DEFAULT);
 	if (attr < 0)
 		goto out;
-	type = H5Aget_type(attr);
-	space = H5Aget_space(attr);
-	if (type < 0 || space < 0 || H5Tget_class(type) != H5T_STRING ||
-	    H5Sget_simple_extent_npoints(space) != 1)
+	type = h5.H5Aget_type(attr);
+	space = h5.H5Aget_space(attr);
+	if (type < 0 || space < 0 || h5.H5Tget_class(type) != H5T_STRING ||
+	    h5.H5Sget_simple_extent_npoints(space) != 1)
 		goto out; /* only scalar strings carry configurations */
-	mem = H5Tcopy(H5T_C_S1);
+	mem = h5.H5Tcopy(*h5.c_s1_g);
 	/* read in the file's character set: a mismatch makes libhdf5 refuse the conversion */
-	if (mem < 0 || H5Tset_cset(mem, H5Tget_cset(type)) < 0)
+	if (mem < 0 || h5.H5Tset_cset(mem, h5.H5Tget_cset(type)) < 0)
 		goto out;
-	if (H5Tis_variable_str(type) > 0) {
-		if (H5Tset_size(mem, H5T_VARIABLE) < 0 || H5Aread(attr, mem, &vl) < 0 || vl == NULL)
+	if (h5.H5Tis_variable_str(type) > 0) {
+		if (h5.H5Tset_size(mem, H5T_VARIABLE) < 0 || h5.H5Aread(attr, mem, &vl) < 0 || vl == NULL)
 			goto out;
 		vlen = strnlen(vl, HDF5_MAX_ATTR);
 		value = vl;
 	} else {
-		sz = H5Tget_size(type);
-		if (sz == 0 || sz > HDF5_MAX_ATTR || H5Tset_size(mem, sz) < 0)
+		sz = h5.H5Tget_size(type);
+		if (sz == 0 || sz > HDF5_MAX_ATTR || h5.H5Tset_size(mem, sz) < 0)
 			goto out;
 		value = bw_malloc(sz + 1);
-		if (value == NULL || H5Aread(attr, mem, value) < 0)
+		if (value == NULL || h5.H5Aread(attr, mem, value) < 0)
 			goto out;
 		value[sz] = '\0';
 		vlen = strnlen(value, sz);
@@ -117,17 +195,17 @@ static herr_t attr_cb(hid_t loc, const char *name, const H5A_info_t *info, void 
 	w->count++;
 out:
 	if (vl != NULL)
-		H5free_memory(vl);
+		h5.H5free_memory(vl);
 	else
 		bw_free(value);
 	if (mem >= 0)
-		H5Tclose(mem);
+		h5.H5Tclose(mem);
 	if (space >= 0)
-		H5Sclose(space);
+		h5.H5Sclose(space);
 	if (type >= 0)
-		H5Tclose(type);
+		h5.H5Tclose(type);
 	if (attr >= 0)
-		H5Aclose(attr);
+		h5.H5Aclose(attr);
 	return w->failed ? -1 : 0;
 }
 
@@ -139,20 +217,20 @@ static int child_read(const void *img, size_t len, struct bw_buf *out, char *err
 	uint8_t cnt[4] = {0};
 	int rc = -1;
 
-	fapl = H5Pcreate(H5P_FILE_ACCESS);
-	if (fapl < 0 || H5Pset_fapl_core(fapl, 1 << 20, 0) < 0 ||
-	    H5Pset_file_image(fapl, (void *)(uintptr_t)img, len) < 0) {
+	fapl = h5.H5Pcreate(*h5.fapl_cls_g);
+	if (fapl < 0 || h5.H5Pset_fapl_core(fapl, 1 << 20, 0) < 0 ||
+	    h5.H5Pset_file_image(fapl, (void *)(uintptr_t)img, len) < 0) {
 		snprintf(err, errlen, "libhdf5 refused the file image");
 		goto out;
 	}
-	f = H5Fopen("bulwark-image.h5", H5F_ACC_RDONLY, fapl);
+	f = h5.H5Fopen("bulwark-image.h5", BW_H5F_ACC_RDONLY, fapl);
 	if (f < 0) {
 		snprintf(err, errlen, "libhdf5 could not open the file (malformed or unsupported HDF5)");
 		goto out;
 	}
 	if (bw_buf_append(out, cnt, 4) != BW_OK)
 		goto out;
-	if (H5Aiterate2(f, H5_INDEX_NAME, H5_ITER_NATIVE, NULL, attr_cb, &w) < 0 || w.failed) {
+	if (h5.H5Aiterate2(f, H5_INDEX_NAME, H5_ITER_NATIVE, NULL, attr_cb, &w) < 0 || w.failed) {
 		snprintf(err, errlen, "libhdf5 could not read the root attributes");
 		goto out;
 	}
@@ -160,9 +238,9 @@ static int child_read(const void *img, size_t len, struct bw_buf *out, char *err
 	rc = 0;
 out:
 	if (f >= 0)
-		H5Fclose(f);
+		h5.H5Fclose(f);
 	if (fapl >= 0)
-		H5Pclose(fapl);
+		h5.H5Pclose(fapl);
 	return rc;
 }
 
@@ -171,7 +249,9 @@ int bw_hdf5_worker(const uint8_t *data, size_t len, struct bw_buf *reply)
 	char err[256];
 
 	/* in the confined child: libhdf5 may try to open plugin paths; those calls fail (EPERM) */
-	if (H5open() < 0 || H5Eset_auto2(H5E_DEFAULT, NULL, NULL) < 0)
+	if (bw_hdf5_preload() != 0)
+		return refuse(reply, h5.err);
+	if (h5.H5open() < 0 || h5.H5Eset_auto2(H5E_DEFAULT, NULL, NULL) < 0)
 		return refuse(reply, "libhdf5 could not start");
 	err[0] = '\0';
 	if (child_read(data, len, reply, err, sizeof err) != 0)

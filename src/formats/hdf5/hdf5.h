@@ -22,6 +22,13 @@
 int bw_hdf5_detect(const uint8_t *data, size_t len);
 enum bw_err bw_hdf5_scan(const uint8_t *data, size_t len, const struct bw_fmt_sink *sink);
 
+/*
+ * Load libhdf5 (dlopen, once per process). Called by the process that forks
+ * the confined children before it forks (or by the child before confining
+ * itself). 0 when loaded, -1 when the library is missing or incomplete.
+ */
+int bw_hdf5_preload(void);
+
 /* The worker side: runs inside a confined child (core/worker.h), never in the scanner. */
 int bw_hdf5_worker(const uint8_t *data, size_t len, struct bw_buf *reply);
 

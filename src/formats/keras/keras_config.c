@@ -41,30 +41,6 @@ struct kc_ctx {
 	enum bw_err ret;
 };
 
-static void kc_find(const struct kc_ctx *c, const char *rule, const char *fmt, ...) BW_PRINTF(3, 4);
-
-static void kc_find(const struct kc_ctx *c, const char *rule, const char *fmt, ...)
-{
-	char msg[700];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	c->sink->finding(c->sink->user, rule, BW_NO_OFFSET, msg);
-}
-
-static void kc_clip(const char *s, char *out, size_t out_len)
-{
-	size_t i, n = s != NULL ? strlen(s) : 0;
-
-	if (n > out_len - 1)
-		n = out_len - 1;
-	for (i = 0; i < n; i++)
-		out[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
-	out[n] = '\0';
-}
-
 int bw_keras_config_detect(const uint8_t *data, size_t len)
 {
 	size_t i = 0;
@@ -202,8 +178,8 @@ static void kc_lambda_code(struct kc_ctx *c, const char *layer, const char *modu
 	struct bw_fmt_call call;
 	enum bw_err e;
 
-	kc_clip(layer, lb, sizeof lb);
-	kc_clip(module != NULL ? module : "__main__", mb, sizeof mb);
+	bw_fmt_clips(layer, lb, sizeof lb);
+	bw_fmt_clips(module != NULL ? module : "__main__", mb, sizeof mb);
 	names[0] = '\0';
 	e = code_b64 != NULL ? kc_b64(code_b64, code_len, &code, &n) : BW_ERR_MALFORMED;
 	if (e == BW_ERR_NOMEM) {
@@ -212,18 +188,18 @@ static void kc_lambda_code(struct kc_ctx *c, const char *layer, const char *modu
 	}
 	if (e == BW_OK) {
 		kc_marshal_names(code, n, names, sizeof names);
-		kc_find(c, "keras.lambda",
+		bw_fmt_finding(c->sink, "keras.lambda", BW_NO_OFFSET,
 		        "Lambda layer \"%s\" carries marshalled Python bytecode (%zu bytes) that runs when the model is called%s%s",
 		        lb, n, names[0] ? "; code names: " : "", names);
 	} else if (code_b64 != NULL) {
 		/* not base64: Python source text (hand-made or older writers) */
 		char src[240];
 
-		kc_clip(code_b64, src, sizeof src);
-		kc_find(c, "keras.lambda", "Lambda layer \"%s\" carries Python code that runs when the model is called: %s",
+		bw_fmt_clips(code_b64, src, sizeof src);
+		bw_fmt_finding(c->sink, "keras.lambda", BW_NO_OFFSET, "Lambda layer \"%s\" carries Python code that runs when the model is called: %s",
 		        lb, src);
 	} else {
-		kc_find(c, "keras.lambda", "Lambda layer \"%s\" runs a function that cannot be shown", lb);
+		bw_fmt_finding(c->sink, "keras.lambda", BW_NO_OFFSET, "Lambda layer \"%s\" runs a function that cannot be shown", lb);
 	}
 	memset(&call, 0, sizeof call);
 	call.module = mb;
@@ -267,16 +243,16 @@ static void kc_lambda_layer(struct kc_ctx *c, json_t *layer)
 			return;
 		}
 		/* a named function: the module/class_name walk reports the import */
-		kc_clip(name, lb, sizeof lb);
-		kc_find(c, "keras.lambda", "Lambda layer \"%s\" calls a deserialised function when the model runs", lb);
+		bw_fmt_clips(name, lb, sizeof lb);
+		bw_fmt_finding(c->sink, "keras.lambda", BW_NO_OFFSET, "Lambda layer \"%s\" calls a deserialised function when the model runs", lb);
 		return;
 	}
 	if (ftype != NULL && strcmp(ftype, "function") == 0 && json_is_string(fn)) {
 		/* Keras 2 named function: module.function is imported at load time */
-		kc_clip(name, lb, sizeof lb);
-		kc_clip(json_string_value(fn), fb, sizeof fb);
-		kc_clip(module != NULL ? module : "__main__", mb, sizeof mb);
-		kc_find(c, "keras.lambda", "Lambda layer \"%s\" calls %s.%s when the model runs", lb, mb, fb);
+		bw_fmt_clips(name, lb, sizeof lb);
+		bw_fmt_clips(json_string_value(fn), fb, sizeof fb);
+		bw_fmt_clips(module != NULL ? module : "__main__", mb, sizeof mb);
+		bw_fmt_finding(c->sink, "keras.lambda", BW_NO_OFFSET, "Lambda layer \"%s\" calls %s.%s when the model runs", lb, mb, fb);
 		c->sink->import(c->sink->user, mb, fb, mb, fb, BW_NO_OFFSET, "Lambda");
 		return;
 	}
@@ -295,8 +271,8 @@ static void kc_torch_wrapper(struct kc_ctx *c, json_t *layer)
 	size_t n = 0;
 	enum bw_err e;
 
-	kc_clip(name != NULL ? name : "?", lb, sizeof lb);
-	kc_find(c, "keras.torch-module-wrapper",
+	bw_fmt_clips(name != NULL ? name : "?", lb, sizeof lb);
+	bw_fmt_finding(c->sink, "keras.torch-module-wrapper", BW_NO_OFFSET,
 	        "TorchModuleWrapper layer \"%s\": loading calls torch.load(weights_only=False) on an embedded pickle", lb);
 	if (!json_is_string(blob))
 		return;
@@ -369,13 +345,13 @@ static void kc_object(struct kc_ctx *c, json_t *o)
 			continue;
 		if (strcmp(cls, "function") == 0 && json_is_string(cfg))
 			name = json_string_value(cfg);
-		kc_clip(m, mb, sizeof mb);
-		kc_clip(name, nb, sizeof nb);
+		bw_fmt_clips(m, mb, sizeof mb);
+		bw_fmt_clips(name, nb, sizeof nb);
 		g = kc_gadget(nb);
 		if (g != NULL)
-			kc_find(c, "keras.unsafe-function", "config references %s.%s: %s", mb, nb, g);
+			bw_fmt_finding(c->sink, "keras.unsafe-function", BW_NO_OFFSET, "config references %s.%s: %s", mb, nb, g);
 		if (!kc_is_keras_module(m)) {
-			kc_find(c, "keras.external-module",
+			bw_fmt_finding(c->sink, "keras.external-module", BW_NO_OFFSET,
 			        "\"%s\": \"%s\" with class_name \"%s\": Keras imports a module outside keras/tensorflow",
 			        modkeys[i], mb, nb);
 			c->sink->import(c->sink->user, mb, nb, mb, nb, BW_NO_OFFSET, modkeys[i]);
@@ -385,8 +361,8 @@ static void kc_object(struct kc_ctx *c, json_t *o)
 		const char *rn = json_string_value(json_object_get(o, "registered_name"));
 
 		if (rn != NULL && kc_gadget(rn) != NULL) {
-			kc_clip(rn, nb, sizeof nb);
-			kc_find(c, "keras.unsafe-function", "registered_name \"%s\": %s", nb, kc_gadget(rn));
+			bw_fmt_clips(rn, nb, sizeof nb);
+			bw_fmt_finding(c->sink, "keras.unsafe-function", BW_NO_OFFSET, "registered_name \"%s\": %s", nb, kc_gadget(rn));
 		}
 	}
 }
@@ -449,8 +425,8 @@ enum bw_err bw_keras_config_walk(const uint8_t *data, size_t len, const struct b
 		         strchr(json_string_value(it.v), '.') != NULL) {
 			char sb[160];
 
-			kc_clip(json_string_value(it.v), sb, sizeof sb);
-			kc_find(&c, "keras.unsafe-function", "string \"%s\": %s", sb, kc_gadget(sb));
+			bw_fmt_clips(json_string_value(it.v), sb, sizeof sb);
+			bw_fmt_finding(c.sink, "keras.unsafe-function", BW_NO_OFFSET, "string \"%s\": %s", sb, kc_gadget(sb));
 		}
 		if (!json_is_object(it.v) && !json_is_array(it.v))
 			continue;

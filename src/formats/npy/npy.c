@@ -31,6 +31,9 @@ struct lit {
 struct dtinfo {
 	uint64_t itemsize;
 	int has_object;
+	int structured;   /* a field list */
+	char order, kind; /* simple descr: byte order ('<', '>', '|', '=', '!' or 0) and kind */
+	int size_given;
 };
 
 static void fail(struct lit *l, int kind, const char *what)
@@ -131,8 +134,11 @@ static uint64_t integer(struct lit *l)
 	return v;
 }
 
-/* Tuple of non-negative ints: "()", "(3,)", "(2, 3)". Returns the product in *count. */
-static void shape(struct lit *l, uint64_t *count, int *overflow)
+/*
+ * Tuple of non-negative ints: "()", "(3,)", "(2, 3)". Returns the product in
+ * *count; when h is not NULL the dimensions are recorded there too.
+ */
+static void shape(struct lit *l, uint64_t *count, int *overflow, struct bw_npy_header *h)
 {
 	uint64_t c = 1;
 
@@ -141,6 +147,11 @@ static void shape(struct lit *l, uint64_t *count, int *overflow)
 	while (!l->err && peek(l) != ')') {
 		uint64_t d = integer(l);
 
+		if (h != NULL) {
+			if (h->ndim < BW_NPY_MAX_DIMS)
+				h->shape[h->ndim] = d;
+			h->ndim++;
+		}
 		if (__builtin_mul_overflow(c, d, &c))
 			*overflow = 1;
 		if (!eat(l, ','))
@@ -159,12 +170,13 @@ static void typestr(struct lit *l, const char *s, size_t n, struct dtinfo *out)
 	int digits = 0;
 
 	if (n > 0 && strchr("<>|=!", s[0]) != NULL)
-		i++;
+		out->order = s[i++];
 	if (i >= n) {
 		fail(l, 1, "empty dtype");
 		return;
 	}
 	kind = s[i++];
+	out->kind = kind;
 	while (i < n && s[i] >= '0' && s[i] <= '9') {
 		if (size > UINT32_MAX) {
 			fail(l, 1, "dtype size too large");
@@ -173,6 +185,7 @@ static void typestr(struct lit *l, const char *s, size_t n, struct dtinfo *out)
 		size = size * 10 + (uint64_t)(s[i++] - '0');
 		digits = 1;
 	}
+	out->size_given = digits;
 	if ((kind == 'M' || kind == 'm') && i < n && s[i] == '[') {
 		while (i < n && s[i] != ']')
 			i++;
@@ -228,11 +241,13 @@ static void descr(struct lit *l, struct dtinfo *out, int depth)
 		return;
 	}
 	l->i++;
+	out->structured = 1;
 	while (!l->err && peek(l) != ']') {
-		struct dtinfo f = {0, 0};
+		struct dtinfo f;
 		uint64_t cnt = 1;
 		int ovf = 0;
 
+		memset(&f, 0, sizeof f);
 		expect(l, '(', "field must be a tuple");
 		if (peek(l) == '(') { /* (title, name) */
 			l->i++;
@@ -246,7 +261,7 @@ static void descr(struct lit *l, struct dtinfo *out, int depth)
 		expect(l, ',', "field needs a dtype");
 		descr(l, &f, depth + 1);
 		if (eat(l, ',') && peek(l) == '(')
-			shape(l, &cnt, &ovf);
+			shape(l, &cnt, &ovf, NULL);
 		(void)eat(l, ',');
 		expect(l, ')', "unterminated field");
 		if (ovf || __builtin_mul_overflow(f.itemsize, cnt, &f.itemsize) ||
@@ -294,29 +309,25 @@ static void findf(const struct bw_fmt_sink *s, const char *rule, uint64_t off, c
 	s->finding(s->user, rule, off, m);
 }
 
-enum bw_err bw_npy_scan(const uint8_t *data, size_t len, const struct bw_fmt_sink *sink)
+enum bw_err bw_npy_header_parse(const uint8_t *data, size_t len, struct bw_npy_header *h,
+                                struct bw_diag *diag)
 {
-	unsigned major, minor;
-	size_t hlen, hstart, dstart;
+	size_t hlen, hstart;
 	struct lit l;
-	struct dtinfo dt = {0, 0};
-	uint64_t count = 1, need;
-	int seen_descr = 0, seen_fo = 0, seen_shape = 0, ovf = 0;
-	enum bw_err e;
+	struct dtinfo dt;
+	int seen_descr = 0, seen_fo = 0, seen_shape = 0;
 
-	if (sink == NULL || (data == NULL && len > 0))
+	if (h == NULL || (data == NULL && len > 0))
 		return BW_ERR_ARG;
-	if (bw_npy_detect(data, len) == 0) {
-		stopf(sink, BW_ERR_MALFORMED, 0, "not a .npy file");
-		return BW_OK;
-	}
-	major = data[6];
-	minor = data[7];
-	if ((major != 1 && major != 2 && major != 3) || minor != 0) {
-		stopf(sink, BW_ERR_UNSUPPORTED, 6, ".npy format version %u.%u is not known", major, minor);
-		return BW_OK;
-	}
-	if (major == 1) {
+	memset(h, 0, sizeof *h);
+	memset(&dt, 0, sizeof dt);
+	if (bw_npy_detect(data, len) == 0)
+		return bw_diag_set(diag, BW_ERR_MALFORMED, 0, "not a .npy file");
+	h->major = data[6];
+	if ((data[6] != 1 && data[6] != 2 && data[6] != 3) || data[7] != 0)
+		return bw_diag_set(diag, BW_ERR_UNSUPPORTED, 6, ".npy format version %u.%u is not known",
+		                   data[6], data[7]);
+	if (h->major == 1) {
 		if (len < 10)
 			goto trunc;
 		hlen = (size_t)data[8] | ((size_t)data[9] << 8);
@@ -328,13 +339,13 @@ enum bw_err bw_npy_scan(const uint8_t *data, size_t len, const struct bw_fmt_sin
 		       ((size_t)data[11] << 24);
 		hstart = 12;
 	}
-	if (hlen > HEADER_MAX) {
-		stopf(sink, BW_ERR_LIMIT, 8, "header of %zu bytes is over the %u-byte cap", hlen, HEADER_MAX);
-		return BW_OK;
-	}
+	if (hlen > HEADER_MAX)
+		return bw_diag_set(diag, BW_ERR_LIMIT, 8, "header of %zu bytes is over the %u-byte cap",
+		                   hlen, HEADER_MAX);
 	if (len - hstart < hlen)
 		goto trunc;
-	dstart = hstart + hlen;
+	h->header_offset = hstart;
+	h->data_offset = hstart + hlen;
 
 	memset(&l, 0, sizeof l);
 	l.s = (const char *)data + hstart;
@@ -349,15 +360,23 @@ enum bw_err bw_npy_scan(const uint8_t *data, size_t len, const struct bw_fmt_sin
 		if (l.err)
 			break;
 		if (kn == 5 && memcmp(k, "descr", 5) == 0 && !seen_descr) {
+			size_t at;
+
+			ws(&l);
+			at = l.i;
 			seen_descr = 1;
 			descr(&l, &dt, 0);
+			if (!l.err)
+				snprintf(h->descr, sizeof h->descr, "%.*s", (int)(l.i - at), l.s + at);
 		} else if (kn == 13 && memcmp(k, "fortran_order", 13) == 0 && !seen_fo) {
 			seen_fo = 1;
-			if (!word(&l, "True") && !word(&l, "False"))
+			if (word(&l, "True"))
+				h->fortran_order = 1;
+			else if (!word(&l, "False"))
 				fail(&l, 1, "fortran_order must be True or False");
 		} else if (kn == 5 && memcmp(k, "shape", 5) == 0 && !seen_shape) {
 			seen_shape = 1;
-			shape(&l, &count, &ovf);
+			shape(&l, &h->count, &h->count_overflow, h);
 		} else {
 			fail(&l, 1, "unexpected or repeated key");
 		}
@@ -370,15 +389,42 @@ enum bw_err bw_npy_scan(const uint8_t *data, size_t len, const struct bw_fmt_sin
 		fail(&l, 1, "bytes after the header dict");
 	if (!l.err && (!seen_descr || !seen_fo || !seen_shape))
 		fail(&l, 1, "header lacks descr, fortran_order or shape");
-	if (l.err) {
-		stopf(sink, l.err == 2 ? BW_ERR_UNSUPPORTED : BW_ERR_MALFORMED, hstart + l.err_at,
-		      ".npy header: %s", l.what);
+	if (l.err)
+		return bw_diag_set(diag, l.err == 2 ? BW_ERR_UNSUPPORTED : BW_ERR_MALFORMED,
+		                   hstart + l.err_at, ".npy header: %s", l.what);
+	h->newline_end = hlen > 0 && data[h->data_offset - 1] == '\n';
+	h->itemsize = dt.itemsize;
+	h->has_object = dt.has_object;
+	h->structured = dt.structured;
+	h->byteorder = dt.order;
+	h->kind = dt.kind;
+	h->size_given = dt.size_given;
+	return BW_OK;
+trunc:
+	return bw_diag_set(diag, BW_ERR_TRUNCATED, len, ".npy header ends early");
+}
+
+enum bw_err bw_npy_scan(const uint8_t *data, size_t len, const struct bw_fmt_sink *sink)
+{
+	struct bw_npy_header h;
+	struct bw_diag d;
+	size_t dstart;
+	uint64_t need;
+	enum bw_err e;
+
+	if (sink == NULL || (data == NULL && len > 0))
+		return BW_ERR_ARG;
+	bw_diag_clear(&d);
+	e = bw_npy_header_parse(data, len, &h, &d);
+	if (e != BW_OK) {
+		stopf(sink, e, d.offset, "%s", d.what);
 		return BW_OK;
 	}
-	if (hlen == 0 || data[dstart - 1] != '\n')
+	dstart = h.data_offset;
+	if (!h.newline_end)
 		findf(sink, "npy.header-malformed", dstart, "header does not end with a newline");
 
-	if (dt.has_object) {
+	if (h.has_object) {
 		/* numpy.load(allow_pickle=True) unpickles everything after the header. */
 		if (sink->format != NULL)
 			sink->format(sink->user, "numpy-object");
@@ -387,8 +433,8 @@ enum bw_err bw_npy_scan(const uint8_t *data, size_t len, const struct bw_fmt_sin
 	}
 	if (sink->format != NULL)
 		sink->format(sink->user, "numpy");
-	if (ovf || __builtin_mul_overflow(count, dt.itemsize, &need)) {
-		findf(sink, "npy.size-mismatch", hstart, "shape times item size overflows 64 bits");
+	if (h.count_overflow || __builtin_mul_overflow(h.count, h.itemsize, &need)) {
+		findf(sink, "npy.size-mismatch", h.header_offset, "shape times item size overflows 64 bits");
 		return BW_OK;
 	}
 	if (need > len - dstart) {
@@ -404,8 +450,5 @@ enum bw_err bw_npy_scan(const uint8_t *data, size_t len, const struct bw_fmt_sin
 		if (e == BW_ERR_NOMEM)
 			return e;
 	}
-	return BW_OK;
-trunc:
-	stopf(sink, BW_ERR_TRUNCATED, len, ".npy header ends early");
 	return BW_OK;
 }

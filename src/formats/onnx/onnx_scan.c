@@ -18,7 +18,7 @@
  *     library at run time).
  *   dims (1) product * element size against raw_data (9), typed data fields
  *     or the external "length" -> onnx.size-mismatch.
- * Must not: recurse, allocate per node, or trust any length (pbwire checks).
+ * Must not: recurse, allocate per node, or trust any length (the protobuf reader checks).
  */
 #include "formats/onnx/onnx_scan.h"
 
@@ -28,7 +28,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
-#include "formats/pbwire/pbwire.h"
+#include "formats/protobuf/protobuf.h"
 
 enum ox_kind { OX_GRAPH, OX_FUNCTION };
 
@@ -54,30 +54,6 @@ struct ox_ctx {
 	uint64_t n_custom;
 };
 
-static void ox_find(const struct ox_ctx *c, const char *rule, uint64_t off, const char *fmt, ...) BW_PRINTF(4, 5);
-
-static void ox_find(const struct ox_ctx *c, const char *rule, uint64_t off, const char *fmt, ...)
-{
-	char msg[600];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	c->sink->finding(c->sink->user, rule, off, msg);
-}
-
-static void ox_clip(const uint8_t *s, size_t n, char *out, size_t out_len)
-{
-	size_t i;
-
-	if (n > out_len - 1)
-		n = out_len - 1;
-	for (i = 0; i < n; i++)
-		out[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? (char)s[i] : '?';
-	out[n] = '\0';
-}
-
 /* Report a read failure of a sub-structure once per model, then go on with the rest. */
 static void ox_bad(struct ox_ctx *c, const struct bw_reader *r, const char *what)
 {
@@ -93,25 +69,25 @@ static void ox_bad(struct ox_ctx *c, const struct bw_reader *r, const char *what
 int bw_onnx_detect(const uint8_t *data, size_t len)
 {
 	struct bw_reader r;
-	struct bw_pbw_field f;
+	struct bw_pb_field f;
 	int rc, has_ir = 0, has_graph = 0, unknown = 0;
 
 	if (data == NULL || len < 4 || data[0] != 0x08)
 		return 0;
 	bw_rd_init(&r, data, len, 0);
-	while ((rc = bw_pbw_next(&r, &f)) == 1) {
+	while ((rc = bw_pb_next(&r, &f)) == 1) {
 		switch (f.num) {
 		case 1:
-			has_ir = f.wire == BW_PBW_VARINT && f.v >= 1 && f.v <= 64;
+			has_ir = f.wire == BW_PB_VARINT && f.v >= 1 && f.v <= 64;
 			break;
 		case 7:
-			has_graph = f.wire == BW_PBW_LEN;
+			has_graph = f.wire == BW_PB_LEN;
 			break;
 		case 2: case 3: case 4: case 6: case 8: case 14: case 20: case 25:
-			unknown += f.wire != BW_PBW_LEN;
+			unknown += f.wire != BW_PB_LEN;
 			break;
 		case 5:
-			unknown += f.wire != BW_PBW_VARINT;
+			unknown += f.wire != BW_PB_VARINT;
 			break;
 		default:
 			unknown++;
@@ -153,7 +129,7 @@ static enum bw_err ox_push(struct ox_ctx *c, const struct bw_reader *w, unsigned
 {
 	if (depth > c->max_depth) {
 		if (!c->depth_reported++) {
-			ox_find(c, "onnx.nesting-limit", w->base,
+			bw_fmt_finding(c->sink, "onnx.nesting-limit", w->base,
 			        "graphs nested deeper than %u levels (If/Loop/Scan bodies); deeper bodies were not checked",
 			        c->max_depth);
 			c->sink->incomplete(c->sink->user, BW_ERR_LIMIT, w->base, "onnx: graph nesting limit reached");
@@ -206,22 +182,22 @@ static unsigned ox_bits(uint64_t t)
 /* Check one TensorProto payload. */
 static void ox_tensor(struct ox_ctx *c, struct bw_reader w, const char *where)
 {
-	struct bw_pbw_field f;
+	struct bw_pb_field f;
 	uint64_t n_el = 1, dtype = 0, raw_len = 0, typed = 0, ext_len = 0, tensor_off = w.base;
 	int rc, has_raw = 0, external = 0, dims_ok = 1, has_ext_len = 0;
 	char name[96] = "", loc[200];
 	const uint8_t *loc_p = NULL;
 	size_t loc_len = 0;
 
-	while ((rc = bw_pbw_next(&w, &f)) == 1) {
+	while ((rc = bw_pb_next(&w, &f)) == 1) {
 		switch (f.num) {
 		case 1: { /* dims, packed or not */
-			struct bw_pbw_packed it;
+			struct bw_pb_packed it;
 			uint64_t d;
 			int prc;
 
-			bw_pbw_packed_init(&it, &f);
-			while ((prc = bw_pbw_packed_next(&it, &d)) == 1) {
+			bw_pb_packed_init(&it, &f);
+			while ((prc = bw_pb_packed_next(&it, &d)) == 1) {
 				if ((int64_t)d < 0 || bw_mul_ovf(n_el, d, &n_el))
 					dims_ok = 0;
 			}
@@ -233,39 +209,39 @@ static void ox_tensor(struct ox_ctx *c, struct bw_reader w, const char *where)
 			dtype = f.v;
 			break;
 		case 8:
-			bw_pbw_str(&f, name, sizeof name);
+			bw_pb_str(&f, name, sizeof name);
 			break;
 		case 9:
 			has_raw = 1;
 			raw_len = f.sub.len;
 			break;
 		case 4: /* float_data: packed fixed32 */
-			typed += f.wire == BW_PBW_LEN ? f.sub.len / 4 : 1;
+			typed += f.wire == BW_PB_LEN ? f.sub.len / 4 : 1;
 			break;
 		case 10: /* double_data: packed fixed64 */
-			typed += f.wire == BW_PBW_LEN ? f.sub.len / 8 : 1;
+			typed += f.wire == BW_PB_LEN ? f.sub.len / 8 : 1;
 			break;
 		case 11: /* uint64_data: varints */
 		case 5: case 7: { /* int32_data, int64_data, uint64_data: varints */
-			struct bw_pbw_packed it;
+			struct bw_pb_packed it;
 			uint64_t d;
 
-			bw_pbw_packed_init(&it, &f);
-			while (bw_pbw_packed_next(&it, &d) == 1)
+			bw_pb_packed_init(&it, &f);
+			while (bw_pb_packed_next(&it, &d) == 1)
 				typed++;
 			break;
 		}
 		case 13: { /* external_data: StringStringEntryProto {key = 1, value = 2} */
 			struct bw_reader e = f.sub;
-			struct bw_pbw_field kf;
+			struct bw_pb_field kf;
 			const uint8_t *key = NULL, *val = NULL;
 			size_t kl = 0, vl = 0;
 
-			while (bw_pbw_next(&e, &kf) == 1) {
-				if (kf.num == 1 && kf.wire == BW_PBW_LEN) {
+			while (bw_pb_next(&e, &kf) == 1) {
+				if (kf.num == 1 && kf.wire == BW_PB_LEN) {
 					key = kf.sub.p;
 					kl = kf.sub.len;
-				} else if (kf.num == 2 && kf.wire == BW_PBW_LEN) {
+				} else if (kf.num == 2 && kf.wire == BW_PB_LEN) {
 					val = kf.sub.p;
 					vl = kf.sub.len;
 				}
@@ -301,21 +277,21 @@ static void ox_tensor(struct ox_ctx *c, struct bw_reader w, const char *where)
 		return;
 	}
 	if (loc_p != NULL) {
-		ox_clip(loc_p, loc_len, loc, sizeof loc);
+		bw_fmt_clip(loc_p, loc_len, loc, sizeof loc);
 		if (bw_onnx_path_escapes(loc_p, loc_len))
-			ox_find(c, "onnx.external-data-path", tensor_off,
+			bw_fmt_finding(c->sink, "onnx.external-data-path", tensor_off,
 			        "%s tensor \"%s\": external data location \"%s\" resolves outside the model's folder",
 			        where, name, loc);
 		if (!external)
-			ox_find(c, "onnx.external-data-path", tensor_off,
+			bw_fmt_finding(c->sink, "onnx.external-data-path", tensor_off,
 			        "%s tensor \"%s\": external_data \"%s\" without data_location EXTERNAL (loaders disagree)",
 			        where, name, loc);
 	} else if (external) {
-		ox_find(c, "onnx.size-mismatch", tensor_off,
+		bw_fmt_finding(c->sink, "onnx.size-mismatch", tensor_off,
 		        "%s tensor \"%s\": data_location EXTERNAL without a location", where, name);
 	}
 	if (!dims_ok) {
-		ox_find(c, "onnx.size-mismatch", tensor_off, "%s tensor \"%s\": dims are negative or their product overflows",
+		bw_fmt_finding(c->sink, "onnx.size-mismatch", tensor_off, "%s tensor \"%s\": dims are negative or their product overflows",
 		        where, name);
 		return;
 	}
@@ -326,25 +302,25 @@ static void ox_tensor(struct ox_ctx *c, struct bw_reader w, const char *where)
 		if (bits == 0)
 			return;
 		if (bw_mul_ovf(n_el, bits, &need_bits)) {
-			ox_find(c, "onnx.size-mismatch", tensor_off, "%s tensor \"%s\": byte size overflows", where, name);
+			bw_fmt_finding(c->sink, "onnx.size-mismatch", tensor_off, "%s tensor \"%s\": byte size overflows", where, name);
 			return;
 		}
 		need = (need_bits + 7) / 8;
 		if (has_raw && raw_len != need)
-			ox_find(c, "onnx.size-mismatch", tensor_off,
+			bw_fmt_finding(c->sink, "onnx.size-mismatch", tensor_off,
 			        "%s tensor \"%s\": dims need %llu bytes but raw_data holds %llu", where, name,
 			        (unsigned long long)need, (unsigned long long)raw_len);
 		else if (external && has_ext_len && ext_len != need)
-			ox_find(c, "onnx.size-mismatch", tensor_off,
+			bw_fmt_finding(c->sink, "onnx.size-mismatch", tensor_off,
 			        "%s tensor \"%s\": dims need %llu bytes but external length is %llu", where, name,
 			        (unsigned long long)need, (unsigned long long)ext_len);
 		else if (!has_raw && !external && typed > 0 && dtype != 14 && dtype != 15 && bits >= 8 &&
 		         typed != n_el)
-			ox_find(c, "onnx.size-mismatch", tensor_off,
+			bw_fmt_finding(c->sink, "onnx.size-mismatch", tensor_off,
 			        "%s tensor \"%s\": dims give %llu elements but the data fields hold %llu", where, name,
 			        (unsigned long long)n_el, (unsigned long long)typed);
 		else if (!has_raw && !external && typed == 0 && n_el > 0)
-			ox_find(c, "onnx.size-mismatch", tensor_off,
+			bw_fmt_finding(c->sink, "onnx.size-mismatch", tensor_off,
 			        "%s tensor \"%s\": declares %llu bytes with no data", where, name, (unsigned long long)need);
 	}
 }
@@ -377,12 +353,12 @@ static int ox_local_func(const struct ox_ctx *c, const uint8_t *d, size_t dn, co
 
 static enum bw_err ox_attribute(struct ox_ctx *c, struct bw_reader w, unsigned depth)
 {
-	struct bw_pbw_field f;
+	struct bw_pb_field f;
 	int rc;
 	enum bw_err e = BW_OK;
 
-	while (e == BW_OK && (rc = bw_pbw_next(&w, &f)) == 1) {
-		if (f.wire != BW_PBW_LEN)
+	while (e == BW_OK && (rc = bw_pb_next(&w, &f)) == 1) {
+		if (f.wire != BW_PB_LEN)
 			continue;
 		switch (f.num) {
 		case 5: case 10: /* t, tensors */
@@ -393,10 +369,10 @@ static enum bw_err ox_attribute(struct ox_ctx *c, struct bw_reader w, unsigned d
 			break;
 		case 22: case 23: { /* sparse_tensor(s): values = 1, indices = 2 */
 			struct bw_reader s = f.sub;
-			struct bw_pbw_field sf;
+			struct bw_pb_field sf;
 
-			while (bw_pbw_next(&s, &sf) == 1)
-				if ((sf.num == 1 || sf.num == 2) && sf.wire == BW_PBW_LEN)
+			while (bw_pb_next(&s, &sf) == 1)
+				if ((sf.num == 1 || sf.num == 2) && sf.wire == BW_PB_LEN)
 					ox_tensor(c, sf.sub, "sparse attribute");
 			break;
 		}
@@ -412,17 +388,17 @@ static enum bw_err ox_attribute(struct ox_ctx *c, struct bw_reader w, unsigned d
 static enum bw_err ox_node(struct ox_ctx *c, struct bw_reader w, unsigned depth)
 {
 	struct bw_reader n2 = w;
-	struct bw_pbw_field f;
+	struct bw_pb_field f;
 	const uint8_t *dom = NULL, *op = NULL;
 	size_t dl = 0, ol = 0;
 	int rc;
 	enum bw_err e = BW_OK;
 
-	while ((rc = bw_pbw_next(&w, &f)) == 1) {
-		if (f.num == 4 && f.wire == BW_PBW_LEN) {
+	while ((rc = bw_pb_next(&w, &f)) == 1) {
+		if (f.num == 4 && f.wire == BW_PB_LEN) {
 			op = f.sub.p;
 			ol = f.sub.len;
-		} else if (f.num == 7 && f.wire == BW_PBW_LEN) {
+		} else if (f.num == 7 && f.wire == BW_PB_LEN) {
 			dom = f.sub.p;
 			dl = f.sub.len;
 		}
@@ -434,15 +410,15 @@ static enum bw_err ox_node(struct ox_ctx *c, struct bw_reader w, unsigned depth)
 	if (dom != NULL && !ox_std_domain(dom, dl) && !ox_local_func(c, dom, dl, op, ol)) {
 		char db[96], ob[96];
 
-		ox_clip(dom, dl, db, sizeof db);
-		ox_clip(op != NULL ? op : (const uint8_t *)"", op != NULL ? ol : 0, ob, sizeof ob);
+		bw_fmt_clip(dom, dl, db, sizeof db);
+		bw_fmt_clip(op != NULL ? op : (const uint8_t *)"", op != NULL ? ol : 0, ob, sizeof ob);
 		if (c->n_custom++ < 32)
-			ox_find(c, "onnx.custom-domain", n2.base,
+			bw_fmt_finding(c->sink, "onnx.custom-domain", n2.base,
 			        "node %s in domain \"%s\": a custom operator that needs a native library at run time",
 			        ob, db);
 	}
-	while (e == BW_OK && bw_pbw_next(&n2, &f) == 1)
-		if (f.num == 5 && f.wire == BW_PBW_LEN)
+	while (e == BW_OK && bw_pb_next(&n2, &f) == 1)
+		if (f.num == 5 && f.wire == BW_PB_LEN)
 			e = ox_attribute(c, f.sub, depth);
 	return e;
 }
@@ -450,13 +426,13 @@ static enum bw_err ox_node(struct ox_ctx *c, struct bw_reader w, unsigned depth)
 static enum bw_err ox_body(struct ox_ctx *c, const struct ox_work *wk)
 {
 	struct bw_reader w = wk->w;
-	struct bw_pbw_field f;
+	struct bw_pb_field f;
 	int rc;
 	enum bw_err e = BW_OK;
 	uint32_t node_field = wk->kind == OX_GRAPH ? 1 : 7;
 
-	while (e == BW_OK && (rc = bw_pbw_next(&w, &f)) == 1) {
-		if (f.wire != BW_PBW_LEN)
+	while (e == BW_OK && (rc = bw_pb_next(&w, &f)) == 1) {
+		if (f.wire != BW_PB_LEN)
 			continue;
 		if (f.num == node_field) {
 			e = ox_node(c, f.sub, wk->depth);
@@ -464,10 +440,10 @@ static enum bw_err ox_body(struct ox_ctx *c, const struct ox_work *wk)
 			ox_tensor(c, f.sub, "initializer");
 		} else if (wk->kind == OX_GRAPH && f.num == 15) {
 			struct bw_reader s = f.sub;
-			struct bw_pbw_field sf;
+			struct bw_pb_field sf;
 
-			while (bw_pbw_next(&s, &sf) == 1)
-				if ((sf.num == 1 || sf.num == 2) && sf.wire == BW_PBW_LEN)
+			while (bw_pb_next(&s, &sf) == 1)
+				if ((sf.num == 1 || sf.num == 2) && sf.wire == BW_PB_LEN)
 					ox_tensor(c, sf.sub, "sparse initializer");
 		}
 	}
@@ -480,7 +456,7 @@ enum bw_err bw_onnx_scan(const uint8_t *data, size_t len, const struct bw_fmt_si
 {
 	struct ox_ctx *c;
 	struct bw_reader r;
-	struct bw_pbw_field f;
+	struct bw_pb_field f;
 	int rc;
 	enum bw_err e = BW_OK;
 
@@ -495,18 +471,18 @@ enum bw_err bw_onnx_scan(const uint8_t *data, size_t len, const struct bw_fmt_si
 		c->max_depth = sink->lim->max_nesting;
 	/* pass 1: model-local functions (so their (domain, name) are not custom ops) */
 	bw_rd_init(&r, data, len, 0);
-	while ((rc = bw_pbw_next(&r, &f)) == 1) {
-		if (f.num == 25 && f.wire == BW_PBW_LEN && c->n_funcs < BW_ONNX_MAX_FUNCS) {
+	while ((rc = bw_pb_next(&r, &f)) == 1) {
+		if (f.num == 25 && f.wire == BW_PB_LEN && c->n_funcs < BW_ONNX_MAX_FUNCS) {
 			struct bw_reader fr = f.sub;
-			struct bw_pbw_field ff;
+			struct bw_pb_field ff;
 			struct ox_name *fn = &c->funcs[c->n_funcs];
 
 			memset(fn, 0, sizeof *fn);
-			while (bw_pbw_next(&fr, &ff) == 1) {
-				if (ff.num == 1 && ff.wire == BW_PBW_LEN) {
+			while (bw_pb_next(&fr, &ff) == 1) {
+				if (ff.num == 1 && ff.wire == BW_PB_LEN) {
 					fn->name = ff.sub.p;
 					fn->name_len = ff.sub.len;
-				} else if (ff.num == 10 && ff.wire == BW_PBW_LEN) {
+				} else if (ff.num == 10 && ff.wire == BW_PB_LEN) {
 					fn->dom = ff.sub.p;
 					fn->dom_len = ff.sub.len;
 				}
@@ -519,8 +495,8 @@ enum bw_err bw_onnx_scan(const uint8_t *data, size_t len, const struct bw_fmt_si
 		ox_bad(c, &r, "the model");
 	/* pass 2: queue the top-level bodies */
 	bw_rd_init(&r, data, len, 0);
-	while (e == BW_OK && bw_pbw_next(&r, &f) == 1) {
-		if (f.wire != BW_PBW_LEN)
+	while (e == BW_OK && bw_pb_next(&r, &f) == 1) {
+		if (f.wire != BW_PB_LEN)
 			continue;
 		if (f.num == 7) {
 			e = ox_push(c, &f.sub, 1, OX_GRAPH);
@@ -528,10 +504,10 @@ enum bw_err bw_onnx_scan(const uint8_t *data, size_t len, const struct bw_fmt_si
 			e = ox_push(c, &f.sub, 1, OX_FUNCTION);
 		} else if (f.num == 20) { /* TrainingInfoProto: initialization = 1, algorithm = 2 */
 			struct bw_reader t = f.sub;
-			struct bw_pbw_field tf;
+			struct bw_pb_field tf;
 
-			while (e == BW_OK && bw_pbw_next(&t, &tf) == 1)
-				if ((tf.num == 1 || tf.num == 2) && tf.wire == BW_PBW_LEN)
+			while (e == BW_OK && bw_pb_next(&t, &tf) == 1)
+				if ((tf.num == 1 || tf.num == 2) && tf.wire == BW_PB_LEN)
 					e = ox_push(c, &tf.sub, 1, OX_GRAPH);
 		}
 	}

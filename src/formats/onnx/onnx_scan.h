@@ -3,7 +3,7 @@
  *
  * Contract: src/formats/fmt.h. Reads ModelProto -> GraphProto / FunctionProto /
  * TrainingInfoProto -> NodeProto / TensorProto with the protobuf wire reader
- * (formats/pbwire) and reports: external data paths that leave the model's
+ * (formats/protobuf) and reports: external data paths that leave the model's
  * folder, operators from domains no standard runtime provides, tensor sizes
  * that disagree with their data, and graph nesting past the limit. Field
  * numbers: onnx/onnx.proto (IR version 10). The tensor engine's ONNX import is

@@ -135,6 +135,73 @@ int bw_pb_floats(const struct bw_pb_field *f, float *out, size_t max, size_t *n)
 	return 0;
 }
 
+long bw_pb_validate(const struct bw_reader *w)
+{
+	struct bw_reader r = *w;
+	struct bw_pb_field f;
+	long n = 0;
+	int rc;
+
+	while ((rc = bw_pb_next(&r, &f)) == 1)
+		n++;
+	return rc == 0 ? n : -1;
+}
+
+int bw_pb_str(const struct bw_pb_field *f, char *out, size_t out_len)
+{
+	size_t n = f->wire == BW_PB_LEN ? f->sub.len : 0, i;
+	int whole = 1;
+
+	if (n > out_len - 1) {
+		n = out_len - 1;
+		whole = 0;
+	}
+	for (i = 0; i < n; i++) {
+		uint8_t c = f->sub.p[i];
+		out[i] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
+	}
+	out[n] = '\0';
+	return whole;
+}
+
+int bw_pb_streq(const struct bw_pb_field *f, const char *s)
+{
+	size_t n = strlen(s);
+
+	return f->wire == BW_PB_LEN && f->sub.len == n && (n == 0 || memcmp(f->sub.p, s, n) == 0);
+}
+
+void bw_pb_packed_init(struct bw_pb_packed *it, const struct bw_pb_field *f)
+{
+	memset(it, 0, sizeof *it);
+	if (f->wire == BW_PB_LEN) {
+		it->r = f->sub;
+		return;
+	}
+	bw_rd_init(&it->r, NULL, 0, f->off);
+	if (f->wire == BW_PB_VARINT) {
+		it->single = 1;
+		it->value = f->v;
+	} else {
+		bw_rd_fail(&it->r, BW_ERR_MALFORMED);
+	}
+}
+
+int bw_pb_packed_next(struct bw_pb_packed *it, uint64_t *v)
+{
+	if (it->single) {
+		it->single = 0;
+		*v = it->value;
+		return 1;
+	}
+	if (!bw_rd_ok(&it->r))
+		return -1;
+	if (bw_rd_left(&it->r) == 0)
+		return 0;
+	*v = bw_rd_varint(&it->r);
+	return bw_rd_ok(&it->r) ? 1 : -1;
+}
+
 #define PB_WALK_MAX_DEPTH 64
 
 /* Does the whole window parse as fields? (no descent) */

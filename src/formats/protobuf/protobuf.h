@@ -1,7 +1,8 @@
 /*
  * formats/protobuf/protobuf.h - a small bounded reader of the protocol
  * buffers wire format (https://protobuf.dev/programming-guides/encoding/),
- * shared by the ONNX importer and the ONNX/TensorFlow scanners.
+ * the only one in the project: the ONNX importer of the tensor engine and the
+ * ONNX/TensorFlow SavedModel scanners all read through it.
  *
  * It decodes one message level at a time: bw_pb_next() returns the next field
  * (number, wire type, scalar value, or a sub-reader over a length-delimited
@@ -60,6 +61,36 @@ int bw_pb_ints(const struct bw_pb_field *f, int64_t *out, size_t max, size_t *n)
 int bw_pb_floats(const struct bw_pb_field *f, float *out, size_t max, size_t *n);
 /* Number of values in a packed float/fixed32 payload, -1 if its length is not a multiple of 4. */
 long bw_pb_packed_fixed32_count(const struct bw_pb_field *f);
+
+/*
+ * Check that a whole window parses as a sequence of well-formed fields
+ * (one level, payloads not entered). Returns the number of fields, or -1.
+ * Does not modify w (works on a copy). Used by format detection.
+ */
+long bw_pb_validate(const struct bw_reader *w);
+
+/*
+ * Copy a LEN payload into out (NUL-terminated, truncated to out_len - 1
+ * bytes; non-printable bytes become '?'). Returns 1 when it fitted whole,
+ * 0 when it was cut. out_len must be >= 1.
+ */
+int bw_pb_str(const struct bw_pb_field *f, char *out, size_t out_len);
+
+/* 1 when the LEN payload equals the NUL-terminated string s exactly. */
+int bw_pb_streq(const struct bw_pb_field *f, const char *s);
+
+/*
+ * Iterate a packed repeated varint payload (or a single VARINT field)
+ * without storing it: returns 1 and sets *v for each element, 0 at the end,
+ * -1 on error. Initialise with bw_pb_packed_init from the field.
+ */
+struct bw_pb_packed {
+	struct bw_reader r;
+	int single;     /* 1: f was a plain VARINT field, value pending */
+	uint64_t value;
+};
+void bw_pb_packed_init(struct bw_pb_packed *it, const struct bw_pb_field *f);
+int bw_pb_packed_next(struct bw_pb_packed *it, uint64_t *v);
 
 /* A float stored in an I32 field. */
 float bw_pb_float(const struct bw_pb_field *f);

@@ -49,32 +49,6 @@ struct st_ctx {
 	uint64_t hdr_off;  /* absolute offset of the JSON header (8) */
 };
 
-static void st_find(const struct st_ctx *c, const char *rule, uint64_t off, const char *fmt, ...)
-	BW_PRINTF(4, 5);
-
-static void st_find(const struct st_ctx *c, const char *rule, uint64_t off, const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	c->sink->finding(c->sink->user, rule, off, msg);
-}
-
-/* Printable, bounded copy of s for messages. */
-static void st_clip(const char *s, char *out, size_t out_len)
-{
-	size_t i, n = strlen(s);
-
-	if (n > out_len - 1)
-		n = out_len - 1;
-	for (i = 0; i < n; i++)
-		out[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
-	out[n] = '\0';
-}
-
 int bw_safetensors_detect(const uint8_t *data, size_t len)
 {
 	struct bw_reader r;
@@ -127,7 +101,7 @@ static void st_check_metadata(const struct st_ctx *c, json_t *meta)
 	char kb[96], vb[160];
 
 	if (!json_is_object(meta)) {
-		st_find(c, "safetensors.metadata-type", c->hdr_off,
+		bw_fmt_finding(c->sink, "safetensors.metadata-type", c->hdr_off,
 		        "__metadata__ is a JSON %s, not a string-to-string object (the reference loader rejects it)",
 		        json_is_array(meta) ? "array" : json_is_string(meta) ? "string" : "scalar");
 		return;
@@ -136,32 +110,32 @@ static void st_check_metadata(const struct st_ctx *c, json_t *meta)
 		const char *s, *pat;
 
 		if (++n > BW_ST_MAX_META_ENTRIES) {
-			st_find(c, "safetensors.metadata-limit", c->hdr_off,
+			bw_fmt_finding(c->sink, "safetensors.metadata-limit", c->hdr_off,
 			        "__metadata__ has more than %u entries; the rest were not checked",
 			        BW_ST_MAX_META_ENTRIES);
 			return;
 		}
-		st_clip(k, kb, sizeof kb);
+		bw_fmt_clips(k, kb, sizeof kb);
 		if (!json_is_string(v)) {
-			st_find(c, "safetensors.metadata-type", c->hdr_off,
+			bw_fmt_finding(c->sink, "safetensors.metadata-type", c->hdr_off,
 			         "__metadata__[\"%s\"] is not a string (the reference loader rejects it)", kb);
 			continue;
 		}
 		s = json_string_value(v);
 		if (json_string_length(v) > BW_ST_MAX_META_VALUE) {
-			st_find(c, "safetensors.metadata-limit", c->hdr_off,
+			bw_fmt_finding(c->sink, "safetensors.metadata-limit", c->hdr_off,
 			        "__metadata__[\"%s\"] is %zu bytes long", kb, json_string_length(v));
 			continue;
 		}
 		pat = st_code_pattern(s);
 		if (pat != NULL) {
-			st_clip(s, vb, sizeof vb);
-			st_find(c, "safetensors.metadata-code", c->hdr_off,
+			bw_fmt_clips(s, vb, sizeof vb);
+			bw_fmt_finding(c->sink, "safetensors.metadata-code", c->hdr_off,
 			        "__metadata__[\"%s\"] contains code or shell text (\"%s\"): \"%s\"", kb, pat, vb);
 		} else if (strstr(s, "http://") != NULL || strstr(s, "https://") != NULL ||
 		           strstr(s, "ftp://") != NULL) {
-			st_clip(s, vb, sizeof vb);
-			st_find(c, "safetensors.metadata-url", c->hdr_off, "__metadata__[\"%s\"] holds a URL: \"%s\"",
+			bw_fmt_clips(s, vb, sizeof vb);
+			bw_fmt_finding(c->sink, "safetensors.metadata-url", c->hdr_off, "__metadata__[\"%s\"] holds a URL: \"%s\"",
 			        kb, vb);
 		}
 	}
@@ -192,17 +166,17 @@ static int st_check_tensor(const struct st_ctx *c, const char *name, json_t *inf
 	const char *k;
 	json_t *v;
 
-	st_clip(name, nb, sizeof nb);
+	bw_fmt_clips(name, nb, sizeof nb);
 	if (!json_is_object(info)) {
-		st_find(c, "safetensors.bad-tensor-info", c->hdr_off, "tensor \"%s\": entry is not an object", nb);
+		bw_fmt_finding(c->sink, "safetensors.bad-tensor-info", c->hdr_off, "tensor \"%s\": entry is not an object", nb);
 		return 0;
 	}
 	json_object_foreach(info, k, v) {
 		if (strcmp(k, "dtype") != 0 && strcmp(k, "shape") != 0 && strcmp(k, "data_offsets") != 0) {
 			char kb[64];
 
-			st_clip(k, kb, sizeof kb);
-			st_find(c, "safetensors.bad-tensor-info", c->hdr_off,
+			bw_fmt_clips(k, kb, sizeof kb);
+			bw_fmt_finding(c->sink, "safetensors.bad-tensor-info", c->hdr_off,
 			        "tensor \"%s\": unexpected key \"%s\"", nb, kb);
 		}
 	}
@@ -214,24 +188,24 @@ static int st_check_tensor(const struct st_ctx *c, const char *name, json_t *inf
 	if (bits == 0) {
 		char db[64];
 
-		st_clip(json_is_string(dt) ? json_string_value(dt) : "(missing)", db, sizeof db);
-		st_find(c, "safetensors.bad-dtype", c->hdr_off, "tensor \"%s\": unknown dtype \"%s\"", nb, db);
+		bw_fmt_clips(json_is_string(dt) ? json_string_value(dt) : "(missing)", db, sizeof db);
+		bw_fmt_finding(c->sink, "safetensors.bad-dtype", c->hdr_off, "tensor \"%s\": unknown dtype \"%s\"", nb, db);
 	}
 	if (!json_is_array(shape)) {
-		st_find(c, "safetensors.bad-shape", c->hdr_off, "tensor \"%s\": shape is missing or not a list", nb);
+		bw_fmt_finding(c->sink, "safetensors.bad-shape", c->hdr_off, "tensor \"%s\": shape is missing or not a list", nb);
 		shape_ok = 0;
 	} else {
 		json_array_foreach(shape, i, x) {
 			json_int_t d = json_is_integer(x) ? json_integer_value(x) : -1;
 
 			if (d < 0) {
-				st_find(c, "safetensors.bad-shape", c->hdr_off,
+				bw_fmt_finding(c->sink, "safetensors.bad-shape", c->hdr_off,
 				        "tensor \"%s\": shape[%zu] is not a non-negative integer", nb, i);
 				shape_ok = 0;
 				break;
 			}
 			if (bw_mul_ovf(n_elem, (size_t)d, &n_elem)) {
-				st_find(c, "safetensors.bad-shape", c->hdr_off,
+				bw_fmt_finding(c->sink, "safetensors.bad-shape", c->hdr_off,
 				        "tensor \"%s\": shape product overflows", nb);
 				shape_ok = 0;
 				break;
@@ -241,7 +215,7 @@ static int st_check_tensor(const struct st_ctx *c, const char *name, json_t *inf
 	if (!json_is_array(offs) || json_array_size(offs) != 2 ||
 	    !json_is_integer(b = json_array_get(offs, 0)) || !json_is_integer(e = json_array_get(offs, 1)) ||
 	    json_integer_value(b) < 0 || json_integer_value(e) < 0) {
-		st_find(c, "safetensors.bad-tensor-info", c->hdr_off,
+		bw_fmt_finding(c->sink, "safetensors.bad-tensor-info", c->hdr_off,
 		        "tensor \"%s\": data_offsets is not a pair of non-negative integers", nb);
 		return 0;
 	}
@@ -249,13 +223,13 @@ static int st_check_tensor(const struct st_ctx *c, const char *name, json_t *inf
 	t->begin = (uint64_t)json_integer_value(b);
 	t->end = (uint64_t)json_integer_value(e);
 	if (t->end < t->begin) {
-		st_find(c, "safetensors.offsets-out-of-bounds", c->data_off,
+		bw_fmt_finding(c->sink, "safetensors.offsets-out-of-bounds", c->data_off,
 		        "tensor \"%s\": data_offsets end %llu is before begin %llu", nb,
 		        (unsigned long long)t->end, (unsigned long long)t->begin);
 		return 0;
 	}
 	if (t->end > c->data_len) {
-		st_find(c, "safetensors.offsets-out-of-bounds", c->data_off,
+		bw_fmt_finding(c->sink, "safetensors.offsets-out-of-bounds", c->data_off,
 		        "tensor \"%s\": data_offsets [%llu, %llu) run past the %llu-byte data buffer", nb,
 		        (unsigned long long)t->begin, (unsigned long long)t->end,
 		        (unsigned long long)c->data_len);
@@ -264,10 +238,10 @@ static int st_check_tensor(const struct st_ctx *c, const char *name, json_t *inf
 		size_t nbits;
 
 		if (bw_mul_ovf(n_elem, bits, &nbits)) {
-			st_find(c, "safetensors.bad-shape", c->hdr_off,
+			bw_fmt_finding(c->sink, "safetensors.bad-shape", c->hdr_off,
 			        "tensor \"%s\": byte size of the shape overflows", nb);
 		} else if (nbits % 8 != 0 || nbits / 8 != t->end - t->begin) {
-			st_find(c, "safetensors.size-mismatch", c->data_off + t->begin,
+			bw_fmt_finding(c->sink, "safetensors.size-mismatch", c->data_off + t->begin,
 			        "tensor \"%s\": shape and dtype need %zu%s bytes but data_offsets span %llu", nb,
 			        nbits / 8, nbits % 8 ? " and a fraction of" : "",
 			        (unsigned long long)(t->end - t->begin));
@@ -296,14 +270,14 @@ static void st_check_layout(const struct st_ctx *c, struct st_tensor *t, size_t 
 
 	qsort(t, n, sizeof *t, st_cmp);
 	for (i = 0; i < n; i++) {
-		st_clip(t[i].name, nb, sizeof nb);
+		bw_fmt_clips(t[i].name, nb, sizeof nb);
 		if (t[i].begin < pos) {
-			st_find(c, "safetensors.offsets-overlap", c->data_off + t[i].begin,
+			bw_fmt_finding(c->sink, "safetensors.offsets-overlap", c->data_off + t[i].begin,
 			        "tensor \"%s\" [%llu, %llu) overlaps the previous tensor (ends at %llu)", nb,
 			        (unsigned long long)t[i].begin, (unsigned long long)t[i].end,
 			        (unsigned long long)pos);
 		} else if (t[i].begin > pos) {
-			st_find(c, "safetensors.offsets-gap", c->data_off + pos,
+			bw_fmt_finding(c->sink, "safetensors.offsets-gap", c->data_off + pos,
 			        "%llu unreferenced bytes before tensor \"%s\" (the reference loader rejects gaps)",
 			        (unsigned long long)(t[i].begin - pos), nb);
 		}
@@ -311,7 +285,7 @@ static void st_check_layout(const struct st_ctx *c, struct st_tensor *t, size_t 
 			pos = t[i].end;
 	}
 	if (pos < c->data_len)
-		st_find(c, "safetensors.trailing-data", c->data_off + pos,
+		bw_fmt_finding(c->sink, "safetensors.trailing-data", c->data_off + pos,
 		        "%llu bytes after the last tensor are not referenced by the header (the reference loader rejects them)",
 		        (unsigned long long)(c->data_len - pos));
 }
@@ -340,7 +314,7 @@ enum bw_err bw_safetensors_scan(const uint8_t *data, size_t len, const struct bw
 		goto out;
 	}
 	if (n > BW_ST_MAX_HEADER || n > len - 8) {
-		st_find(&c, "safetensors.header-bounds", 0,
+		bw_fmt_finding(c.sink, "safetensors.header-bounds", 0,
 		        "header length %llu is %s", (unsigned long long)n,
 		        n > len - 8 ? "past the end of the file" : "over the 100 MB limit of the reference loader");
 		sink->incomplete(sink->user, n > len - 8 ? BW_ERR_TRUNCATED : BW_ERR_LIMIT, 0,
@@ -354,11 +328,11 @@ enum bw_err bw_safetensors_scan(const uint8_t *data, size_t len, const struct bw
 	c.data_off = 8 + n;
 	c.data_len = len - c.data_off;
 	if (n == 0 || data[8] != '{')
-		st_find(&c, "safetensors.json-invalid", 8, "header does not start with '{'");
+		bw_fmt_finding(c.sink, "safetensors.json-invalid", 8, "header does not start with '{'");
 	/* Exactly n bytes: jansson never sees the tensor data. */
 	root = json_loadb((const char *)data + 8, (size_t)n, 0, &jerr);
 	if (root == NULL || !json_is_object(root)) {
-		st_find(&c, "safetensors.json-invalid", root == NULL ? 8 + (uint64_t)jerr.position : 8,
+		bw_fmt_finding(c.sink, "safetensors.json-invalid", root == NULL ? 8 + (uint64_t)jerr.position : 8,
 		        "header is not a JSON object: %s", root == NULL ? jerr.text : "wrong top-level type");
 		sink->incomplete(sink->user, BW_ERR_MALFORMED, 8, "safetensors: JSON header could not be parsed");
 		goto out;
@@ -371,7 +345,7 @@ enum bw_err bw_safetensors_scan(const uint8_t *data, size_t len, const struct bw
 		json_t *strict = json_loadb((const char *)data + 8, (size_t)n, JSON_REJECT_DUPLICATES, &jerr);
 
 		if (strict == NULL)
-			st_find(&c, "safetensors.duplicate-key", 8 + (uint64_t)jerr.position,
+			bw_fmt_finding(c.sink, "safetensors.duplicate-key", 8 + (uint64_t)jerr.position,
 			        "header repeats a key (%s): readers disagree on which entry counts", jerr.text);
 		json_decref(strict);
 	}

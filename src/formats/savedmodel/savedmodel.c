@@ -23,7 +23,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "formats/pbwire/pbwire.h"
+#include "formats/protobuf/protobuf.h"
 
 static const struct {
 	const char *op;
@@ -73,17 +73,6 @@ struct sm_ctx {
 	int bad_reported;
 };
 
-static void sm_clip(const uint8_t *s, size_t n, char *out, size_t out_len)
-{
-	size_t i;
-
-	if (n > out_len - 1)
-		n = out_len - 1;
-	for (i = 0; i < n; i++)
-		out[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? (char)s[i] : '?';
-	out[n] = '\0';
-}
-
 static void sm_bad(struct sm_ctx *c, const struct bw_reader *r, const char *what)
 {
 	char m[160];
@@ -113,10 +102,10 @@ const char *bw_savedmodel_op_rule(const uint8_t *op, size_t n, const char **why)
 static int sm_fields_within(const struct bw_reader *w, uint32_t max_field)
 {
 	struct bw_reader r = *w;
-	struct bw_pbw_field f;
+	struct bw_pb_field f;
 	int rc, n = 0;
 
-	while ((rc = bw_pbw_next(&r, &f)) == 1) {
+	while ((rc = bw_pb_next(&r, &f)) == 1) {
 		if (f.num > max_field)
 			return -1;
 		n++;
@@ -127,27 +116,27 @@ static int sm_fields_within(const struct bw_reader *w, uint32_t max_field)
 int bw_savedmodel_detect(const uint8_t *data, size_t len)
 {
 	struct bw_reader r;
-	struct bw_pbw_field f;
+	struct bw_pb_field f;
 	int rc, n_meta = 0, score = 0;
 
 	if (data == NULL || len < 2 || (data[0] != 0x08 && data[0] != 0x12))
 		return 0;
 	bw_rd_init(&r, data, len, 0);
-	while ((rc = bw_pbw_next(&r, &f)) == 1) {
-		if (f.num == 1 && f.wire == BW_PBW_VARINT)
+	while ((rc = bw_pb_next(&r, &f)) == 1) {
+		if (f.num == 1 && f.wire == BW_PB_VARINT)
 			continue;
-		if (f.num != 2 || f.wire != BW_PBW_LEN)
+		if (f.num != 2 || f.wire != BW_PB_LEN)
 			return 0;
 		if (n_meta++ == 0) {
 			struct bw_reader m = f.sub;
-			struct bw_pbw_field mf;
+			struct bw_pb_field mf;
 			int has_graph = 0;
 
 			/* MetaGraphDef fields 1..9; graph_def (2) must be a message of GraphDef fields (1..5 today) */
 			if (sm_fields_within(&f.sub, 9) <= 0)
 				return 0;
-			while (bw_pbw_next(&m, &mf) == 1)
-				if (mf.num == 2 && mf.wire == BW_PBW_LEN && sm_fields_within(&mf.sub, 8) >= 0)
+			while (bw_pb_next(&m, &mf) == 1)
+				if (mf.num == 2 && mf.wire == BW_PB_LEN && sm_fields_within(&mf.sub, 8) >= 0)
 					has_graph = 1;
 			score = has_graph ? 85 : 40;
 		}
@@ -158,36 +147,36 @@ int bw_savedmodel_detect(const uint8_t *data, size_t len)
 /* A string attribute of a NodeDef (attr map entry key == name, AttrValue.s or first of list.s). */
 static int sm_attr_str(struct bw_reader node, const char *name, char *out, size_t out_len)
 {
-	struct bw_pbw_field f, ef, af, lf;
+	struct bw_pb_field f, ef, af, lf;
 
 	out[0] = '\0';
-	while (bw_pbw_next(&node, &f) == 1) {
+	while (bw_pb_next(&node, &f) == 1) {
 		struct bw_reader e, av;
 		int match = 0;
 
-		if (f.num != 5 || f.wire != BW_PBW_LEN)
+		if (f.num != 5 || f.wire != BW_PB_LEN)
 			continue;
 		e = f.sub;
 		bw_rd_init(&av, NULL, 0, 0);
-		while (bw_pbw_next(&e, &ef) == 1) {
-			if (ef.num == 1 && bw_pbw_streq(&ef, name))
+		while (bw_pb_next(&e, &ef) == 1) {
+			if (ef.num == 1 && bw_pb_streq(&ef, name))
 				match = 1;
-			else if (ef.num == 2 && ef.wire == BW_PBW_LEN)
+			else if (ef.num == 2 && ef.wire == BW_PB_LEN)
 				av = ef.sub;
 		}
 		if (!match)
 			continue;
-		while (bw_pbw_next(&av, &af) == 1) {
-			if (af.num == 2 && af.wire == BW_PBW_LEN) {
-				bw_pbw_str(&af, out, out_len);
+		while (bw_pb_next(&av, &af) == 1) {
+			if (af.num == 2 && af.wire == BW_PB_LEN) {
+				bw_pb_str(&af, out, out_len);
 				return 1;
 			}
-			if (af.num == 1 && af.wire == BW_PBW_LEN) {
+			if (af.num == 1 && af.wire == BW_PB_LEN) {
 				struct bw_reader l = af.sub;
 
-				while (bw_pbw_next(&l, &lf) == 1) {
-					if (lf.num == 2 && lf.wire == BW_PBW_LEN) {
-						bw_pbw_str(&lf, out, out_len);
+				while (bw_pb_next(&l, &lf) == 1) {
+					if (lf.num == 2 && lf.wire == BW_PB_LEN) {
+						bw_pb_str(&lf, out, out_len);
 						return 1;
 					}
 				}
@@ -200,7 +189,7 @@ static int sm_attr_str(struct bw_reader node, const char *name, char *out, size_
 static void sm_node(struct sm_ctx *c, struct bw_reader node, const char *where)
 {
 	struct bw_reader n2 = node;
-	struct bw_pbw_field f;
+	struct bw_pb_field f;
 	const uint8_t *op = NULL, *name = NULL;
 	size_t ol = 0, nl = 0;
 	const char *rule, *why;
@@ -208,11 +197,11 @@ static void sm_node(struct sm_ctx *c, struct bw_reader node, const char *where)
 	int rc;
 
 	c->n_nodes++;
-	while ((rc = bw_pbw_next(&node, &f)) == 1) {
-		if (f.num == 1 && f.wire == BW_PBW_LEN) {
+	while ((rc = bw_pb_next(&node, &f)) == 1) {
+		if (f.num == 1 && f.wire == BW_PB_LEN) {
 			name = f.sub.p;
 			nl = f.sub.len;
-		} else if (f.num == 2 && f.wire == BW_PBW_LEN) {
+		} else if (f.num == 2 && f.wire == BW_PB_LEN) {
 			op = f.sub.p;
 			ol = f.sub.len;
 		}
@@ -223,8 +212,8 @@ static void sm_node(struct sm_ctx *c, struct bw_reader node, const char *where)
 	}
 	if (op == NULL)
 		return;
-	sm_clip(op, ol, ob, sizeof ob);
-	sm_clip(name != NULL ? name : (const uint8_t *)"", name != NULL ? nl : 0, nb, sizeof nb);
+	bw_fmt_clip(op, ol, ob, sizeof ob);
+	bw_fmt_clip(name != NULL ? name : (const uint8_t *)"", name != NULL ? nl : 0, nb, sizeof nb);
 	rule = bw_savedmodel_op_rule(op, ol, &why);
 	if (rule == NULL && strcmp(ob, "PrintV2") == 0 && sm_attr_str(n2, "output_stream", ab, sizeof ab) &&
 	    strncmp(ab, "file://", 7) == 0) {
@@ -248,25 +237,25 @@ static void sm_node(struct sm_ctx *c, struct bw_reader node, const char *where)
 
 static void sm_graph(struct sm_ctx *c, struct bw_reader g)
 {
-	struct bw_pbw_field f, lf, ff;
+	struct bw_pb_field f, lf, ff;
 	int rc;
 
-	while ((rc = bw_pbw_next(&g, &f)) == 1 && c->n_nodes < BW_SM_MAX_NODES) {
-		if (f.wire != BW_PBW_LEN)
+	while ((rc = bw_pb_next(&g, &f)) == 1 && c->n_nodes < BW_SM_MAX_NODES) {
+		if (f.wire != BW_PB_LEN)
 			continue;
 		if (f.num == 1) {
 			sm_node(c, f.sub, "graph");
 		} else if (f.num == 2) {
 			struct bw_reader lib = f.sub;
 
-			while (bw_pbw_next(&lib, &lf) == 1) {
+			while (bw_pb_next(&lib, &lf) == 1) {
 				struct bw_reader fn;
 
-				if (lf.num != 1 || lf.wire != BW_PBW_LEN)
+				if (lf.num != 1 || lf.wire != BW_PB_LEN)
 					continue;
 				fn = lf.sub;
-				while (bw_pbw_next(&fn, &ff) == 1)
-					if (ff.num == 3 && ff.wire == BW_PBW_LEN)
+				while (bw_pb_next(&fn, &ff) == 1)
+					if (ff.num == 3 && ff.wire == BW_PB_LEN)
 						sm_node(c, ff.sub, "function");
 				if (!bw_rd_ok(&fn))
 					sm_bad(c, &fn, "a FunctionDef");
@@ -285,7 +274,7 @@ enum bw_err bw_savedmodel_scan(const uint8_t *data, size_t len, const struct bw_
 {
 	struct sm_ctx c;
 	struct bw_reader r;
-	struct bw_pbw_field f, mf;
+	struct bw_pb_field f, mf;
 	int rc;
 
 	if (sink->format != NULL)
@@ -293,14 +282,14 @@ enum bw_err bw_savedmodel_scan(const uint8_t *data, size_t len, const struct bw_
 	memset(&c, 0, sizeof c);
 	c.sink = sink;
 	bw_rd_init(&r, data, len, 0);
-	while ((rc = bw_pbw_next(&r, &f)) == 1) {
+	while ((rc = bw_pb_next(&r, &f)) == 1) {
 		struct bw_reader m;
 
-		if (f.num != 2 || f.wire != BW_PBW_LEN)
+		if (f.num != 2 || f.wire != BW_PB_LEN)
 			continue;
 		m = f.sub;
-		while (bw_pbw_next(&m, &mf) == 1)
-			if (mf.num == 2 && mf.wire == BW_PBW_LEN)
+		while (bw_pb_next(&m, &mf) == 1)
+			if (mf.num == 2 && mf.wire == BW_PB_LEN)
 				sm_graph(&c, mf.sub);
 		if (!bw_rd_ok(&m))
 			sm_bad(&c, &m, "a MetaGraphDef");
@@ -313,22 +302,22 @@ enum bw_err bw_savedmodel_scan(const uint8_t *data, size_t len, const struct bw_
 int bw_keras_metadata_pb_detect(const uint8_t *data, size_t len)
 {
 	struct bw_reader r;
-	struct bw_pbw_field f, of;
+	struct bw_pb_field f, of;
 	int rc, n = 0, keras = 0;
 
 	if (data == NULL || len < 2 || data[0] != 0x0a)
 		return 0;
 	bw_rd_init(&r, data, len, 0);
-	while ((rc = bw_pbw_next(&r, &f)) == 1) {
+	while ((rc = bw_pb_next(&r, &f)) == 1) {
 		struct bw_reader o;
 
-		if (f.num != 1 || f.wire != BW_PBW_LEN)
+		if (f.num != 1 || f.wire != BW_PB_LEN)
 			return 0;
 		if (n++ > 0)
 			continue;
 		o = f.sub;
-		while (bw_pbw_next(&o, &of) == 1)
-			if (of.num == 4 && of.wire == BW_PBW_LEN && of.sub.len >= 9 &&
+		while (bw_pb_next(&o, &of) == 1)
+			if (of.num == 4 && of.wire == BW_PB_LEN && of.sub.len >= 9 &&
 			    memcmp(of.sub.p, "_tf_keras", 9) == 0)
 				keras = 1;
 	}
@@ -338,7 +327,7 @@ int bw_keras_metadata_pb_detect(const uint8_t *data, size_t len)
 enum bw_err bw_keras_metadata_pb_scan(const uint8_t *data, size_t len, const struct bw_fmt_sink *sink)
 {
 	struct bw_reader r;
-	struct bw_pbw_field f, of;
+	struct bw_pb_field f, of;
 	int rc = 0;
 	enum bw_err e = BW_OK;
 	uint32_t n = 0;
@@ -346,20 +335,20 @@ enum bw_err bw_keras_metadata_pb_scan(const uint8_t *data, size_t len, const str
 	if (sink->format != NULL)
 		sink->format(sink->user, "tf-keras-metadata");
 	bw_rd_init(&r, data, len, 0);
-	while (e == BW_OK && (rc = bw_pbw_next(&r, &f)) == 1) {
+	while (e == BW_OK && (rc = bw_pb_next(&r, &f)) == 1) {
 		struct bw_reader o;
 		const uint8_t *meta = NULL;
 		size_t ml = 0;
 		uint64_t moff = 0;
 		char path[160] = "", name[200];
 
-		if (f.num != 1 || f.wire != BW_PBW_LEN)
+		if (f.num != 1 || f.wire != BW_PB_LEN)
 			continue;
 		o = f.sub;
-		while (bw_pbw_next(&o, &of) == 1) {
-			if (of.num == 3 && of.wire == BW_PBW_LEN) {
-				bw_pbw_str(&of, path, sizeof path);
-			} else if (of.num == 5 && of.wire == BW_PBW_LEN) {
+		while (bw_pb_next(&o, &of) == 1) {
+			if (of.num == 3 && of.wire == BW_PB_LEN) {
+				bw_pb_str(&of, path, sizeof path);
+			} else if (of.num == 5 && of.wire == BW_PB_LEN) {
 				meta = of.sub.p;
 				ml = of.sub.len;
 				moff = of.sub.base;

@@ -10,7 +10,7 @@
  *   keras_metadata.pb (keras/protobuf/saved_metadata.proto SavedMetadata)
  *     each SavedObject's metadata JSON is handed back as a member
  *     "keras_metadata/<node_path>" so the Keras configuration checks run on it.
- * Uses the protobuf wire reader (formats/pbwire). Thread-safe.
+ * Uses the protobuf wire reader (formats/protobuf). Thread-safe.
  */
 #ifndef BW_FORMATS_SAVEDMODEL_H
 #define BW_FORMATS_SAVEDMODEL_H
