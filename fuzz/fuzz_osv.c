@@ -2,11 +2,14 @@
  * fuzz_osv.c - an OSV advisory (JSON or YAML) on arbitrary bytes: load it,
  * match a few requirements against it, render every report format. Also a
  * differential check: whenever the fast YAML reader accepts the input, its
- * tree must equal libyaml's.
+ * tree must equal libyaml's. And a soundness check of the load prefilter:
+ * for every PyPI package the full load finds, a load wanting only that
+ * package must not skip the input.
  */
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "audit/osv.h"
 #include "audit/tree.h"
 #include "bulwark/audit.h"
 #include "core/arena.h"
@@ -33,6 +36,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (bw_osv_db_load_mem("fuzz", data, size, &db, NULL) != BW_OK)
 		return 0;
+	/* the load prefilter must keep this input for every package it names */
+	{
+		size_t i;
+
+		for (i = 0; i < db->n_slots; i++) {
+			const char *name = db->slots[i].name;
+
+			if (name != NULL && bw_osv_prefilter(&name, 1, data, size, NULL) != 1)
+				abort();
+		}
+	}
 	if (bw_audit_run(db, reqs, sizeof reqs / sizeof reqs[0], NULL, &res) == BW_OK) {
 		int f;
 

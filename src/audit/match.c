@@ -70,8 +70,9 @@ static int listed(const struct osv_affected *a, const char *text)
 {
 	size_t i;
 
+	/* the first byte inline: most listed versions differ there (lists run to hundreds) */
 	for (i = 0; i < a->n_versions; i++)
-		if (strcmp(a->versions[i], text) == 0)
+		if (a->versions[i][0] == text[0] && strcmp(a->versions[i], text) == 0)
 			return 1;
 	return 0;
 }

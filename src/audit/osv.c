@@ -21,6 +21,10 @@
 #include <unistd.h>
 
 #include <pthread.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+#include <stdatomic.h>
 
 #include <archive.h>
 #include <jansson.h>
@@ -98,6 +102,9 @@ static size_t pow2_at_least(size_t n)
 	return p;
 }
 
+static enum bw_err db_new(const struct bw_osv_load_opts *opts, const struct bw_osv_db *like,
+                          struct bw_osv_db **out);
+
 /* ------------------------------------------------------------ problems */
 
 static enum bw_err add_problem(struct bw_osv_db *db, const char *file, enum bw_err code,
@@ -156,7 +163,8 @@ static int may_mention(const struct bw_osv_db *db, const uint8_t *p, size_t n)
 		uint64_t h = 1469598103934665603ULL;
 
 		while (i < n && name_class[p[i]] == 0) {
-			if (p[i] == '\\')
+			/* a NUL: UTF-16/32 text, where a name is not one run of bytes */
+			if (p[i] == '\\' || p[i] == '\0')
 				return 1;
 			i++;
 		}
@@ -205,8 +213,29 @@ static int may_mention(const struct bw_osv_db *db, const uint8_t *p, size_t n)
 	return 0;
 }
 
-/* ------------------------------------------------------------ advisory */
-
+/*
+ * The first, cheaper judge: look only at the values of "name" keys (this
+ * comment is about YAML; JSON files are judged by json_keyed). In every
+ * advisory the package name is the value of a key spelled exactly `name`
+ * (OSV affected[].package.name), and in JSON and YAML such a key is the bytes
+ * n-a-m-e, optionally between matching quotes, followed by white space and a
+ * colon, unless a backslash escape spells it in pieces (JSON \u, YAML double
+ * quotes) or the text is not UTF-8 (UTF-16/32 hold NULs); either makes this
+ * judge give up. For each such key the value that follows on the same line is
+ * read: a valid PyPI name is made only of letters, digits and - _ . (PEP 503;
+ * bw_pep503_normalize refuses anything else), so a value is one maximal run
+ * of those characters, plain or just inside a quote; a quoted value that
+ * starts with anything else, or continues on another line, folds to text with
+ * a space or line break and is no valid name. Every occurrence that may be the
+ * key is judged (an occurrence that is not a key only costs a look-up). Gives
+ * up (-1) where the value is not on the key's line or starts with anything
+ * YAML may give a meaning (anchor, tag, alias, block scalar, flow collection,
+ * comment) and where a comment sits between the key and its colon
+ * (explicit "? name" keys), and where the file has no name key at all (then
+ * it names no package or is broken, and the word scan decides whether it is
+ * parsed, as before this judge). Returns 1 when some value is a wanted name,
+ * 0 when none is: then no affected entry of the file can name a wanted package.
+ */
 static int is_json(const uint8_t *p, size_t n)
 {
 	size_t i;
@@ -217,6 +246,258 @@ static int is_json(const uint8_t *p, size_t n)
 		return p[i] == '{' || p[i] == '[';
 	}
 	return 0;
+}
+
+/*
+ * A JSON string at p (just after its opening quote) up to end: *close gets
+ * its closing quote; the decoded text, when it is at most cap-1 bytes of
+ * ASCII, goes to buf (NUL-terminated) and *ascii is set. JSON escapes
+ * (RFC 8259 section 7): \" \\ \/ \b \f \n \r \t and \uXXXX. Returns 0 for an
+ * unterminated string or a bad escape.
+ */
+static int json_str(const uint8_t *p, const uint8_t *end, const uint8_t **close, char *buf, size_t cap,
+                    int *ascii)
+{
+	size_t o = 0;
+
+	*ascii = 1;
+	while (p < end && *p != '"') {
+		unsigned c = *p++;
+
+		if (c == '\\') {
+			if (p >= end)
+				return 0;
+			c = *p++;
+			switch (c) {
+			case '"': case '\\': case '/': break;
+			case 'b': c = '\b'; break;
+			case 'f': c = '\f'; break;
+			case 'n': c = '\n'; break;
+			case 'r': c = '\r'; break;
+			case 't': c = '\t'; break;
+			case 'u': {
+				unsigned v = 0, j;
+
+				if (end - p < 4)
+					return 0;
+				for (j = 0; j < 4; j++) {
+					unsigned h = p[j];
+
+					v <<= 4;
+					if (h >= '0' && h <= '9')
+						v |= h - '0';
+					else if ((h | 0x20) >= 'a' && (h | 0x20) <= 'f')
+						v |= (h | 0x20) - 'a' + 10;
+					else
+						return 0;
+				}
+				p += 4;
+				c = v;
+				break;
+			}
+			default:
+				return 0;
+			}
+		}
+		if (c == 0 || c >= 0x80)
+			*ascii = 0;
+		else if (o + 1 < cap)
+			buf[o++] = (char)c;
+		else
+			*ascii = 0; /* longer than any text we compare */
+	}
+	if (p >= end)
+		return 0;
+	*close = p;
+	buf[o] = '\0';
+	return 1;
+}
+
+/*
+ * The name-key judge for JSON (what jansson reads: the first non-blank byte
+ * is { or [). Outside strings JSON has no quotes or escapes, so every string
+ * is found and decoded: a key (a string followed by a colon) that decodes to
+ * "name" has its value judged. A string value decoding to a valid PyPI name
+ * is looked up; any other string is no valid name; a value that is not a
+ * string (a number is rewritten by the loader, 1.50 -> "1.5") keeps the file.
+ * -1: the text is not JSON enough to tell, or has no "name" key.
+ */
+static int json_keyed(const struct bw_osv_db *db, const uint8_t *p, size_t n)
+{
+	const uint8_t *end = p + n, *q = p;
+	size_t n_keys = 0;
+	char key[8], val[OSV_MAX_NAME], norm[OSV_MAX_NAME];
+
+	while ((q = memchr(q, '"', (size_t)(end - q))) != NULL) {
+		const uint8_t *close;
+		int ascii, is_name;
+
+		if (!json_str(q + 1, end, &close, key, sizeof key, &ascii))
+			return -1;
+		is_name = ascii && strcmp(key, "name") == 0;
+		q = close + 1;
+		while (q < end && (*q == ' ' || *q == '\t' || *q == '\r' || *q == '\n'))
+			q++;
+		if (q >= end || *q != ':' || !is_name)
+			continue; /* a value, or a key other than "name" */
+		n_keys++;
+		q++;
+		while (q < end && (*q == ' ' || *q == '\t' || *q == '\r' || *q == '\n'))
+			q++;
+		if (q >= end || *q != '"')
+			return 1;
+		if (!json_str(q + 1, end, &close, val, sizeof val, &ascii))
+			return -1;
+		q = close + 1;
+		if (ascii && bw_pep503_normalize(val, strlen(val), norm, sizeof norm) == BW_OK &&
+		    slot_find(db->want, db->n_want_slots, norm, strlen(norm))->name != NULL)
+			return 1;
+	}
+	return n_keys > 0 ? 0 : -1;
+}
+
+/* Judge one occurrence of "name" at k: -1 give up, 0 not (a wanted) key, 1 wanted. */
+static int judge_key(const struct bw_osv_db *db, const uint8_t *p, const uint8_t *end, const uint8_t *k,
+                     size_t *n_keys)
+{
+	const uint8_t *q = k + 4, *v;
+	uint8_t open = 0;
+	char norm[OSV_MAX_NAME];
+
+	if (k > p) {
+		if (name_class[k[-1]] != 0)
+			return 0; /* the end of a longer word ("filename") */
+		if (k[-1] == '"' || k[-1] == '\'')
+			open = k[-1];
+	}
+	if (q < end && name_class[*q] != 0)
+		return 0; /* the start of a longer word ("names") */
+	if (open != 0) {
+		if (q >= end || *q != open)
+			return 0; /* a quoted text that is not just "name" */
+		q++;
+	} else if (q < end && (*q == '"' || *q == '\'')) {
+		return 0;
+	}
+	while (q < end && (*q == ' ' || *q == '\t' || *q == '\r' || *q == '\n'))
+		q++;
+	if (q < end && *q == '#')
+		return -1;
+	if (q >= end || *q != ':')
+		return 0; /* a key is always followed by its colon */
+	q++;
+	(*n_keys)++;
+	while (q < end && (*q == ' ' || *q == '\t'))
+		q++;
+	if (q < end && (*q == '"' || *q == '\''))
+		q++;
+	else if (q >= end || name_class[*q] == 0)
+		return -1;
+	for (v = q; q < end && name_class[*q] != 0; q++)
+		;
+	if (q == v || (size_t)(q - v) >= OSV_MAX_NAME)
+		return 0; /* empty or longer than any wanted name */
+	if (bw_pep503_normalize((const char *)v, (size_t)(q - v), norm, sizeof norm) != BW_OK)
+		return 0;
+	return slot_find(db->want, db->n_want_slots, norm, strlen(norm))->name != NULL;
+}
+
+static int keyed_mention(const struct bw_osv_db *db, const uint8_t *p, size_t n)
+{
+	const uint8_t *end = p + n;
+	size_t n_keys = 0, i = 0;
+	int r;
+
+	if (n == 0)
+		return -1;
+	if (is_json(p, n))
+		return json_keyed(db, p, n);
+#if defined(__SSE2__)
+	/*
+	 * One pass, 16 positions at a time: any backslash or NUL gives up; a
+	 * position where n, a, m, e start is judged. (SSE2 is part of x86-64.)
+	 */
+	{
+		const __m128i bs = _mm_set1_epi8('\\'), nul = _mm_setzero_si128();
+		const __m128i cn = _mm_set1_epi8('n'), ca = _mm_set1_epi8('a'), cm = _mm_set1_epi8('m'),
+		              ce = _mm_set1_epi8('e');
+
+		for (; i + 19 <= n; i += 16) {
+			__m128i b0 = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+			__m128i bad = _mm_or_si128(_mm_cmpeq_epi8(b0, bs), _mm_cmpeq_epi8(b0, nul));
+			__m128i hit;
+			unsigned m;
+
+			if (_mm_movemask_epi8(bad) != 0)
+				return -1;
+			hit = _mm_and_si128(
+			    _mm_and_si128(_mm_cmpeq_epi8(b0, cn),
+			                  _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(const void *)(p + i + 1)), ca)),
+			    _mm_and_si128(_mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(const void *)(p + i + 2)), cm),
+			                  _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(const void *)(p + i + 3)), ce)));
+			m = (unsigned)_mm_movemask_epi8(hit);
+			while (m != 0) {
+				unsigned bit = (unsigned)__builtin_ctz(m);
+
+				m &= m - 1;
+				if ((r = judge_key(db, p, end, p + i + bit, &n_keys)) != 0)
+					return r;
+			}
+		}
+	}
+#endif
+	for (; i < n; i++) {
+		if (p[i] == '\\' || p[i] == '\0')
+			return -1;
+		if (p[i] == 'n' && n - i >= 4 && memcmp(p + i, "name", 4) == 0 &&
+		    (r = judge_key(db, p, end, p + i, &n_keys)) != 0)
+			return r;
+	}
+	/* no name key at all: not an advisory with packages, or a broken one; the
+	 * word scan decides whether it is parsed (and its problems reported) */
+	return n_keys > 0 ? 0 : -1;
+}
+
+/* Must this file be parsed for the wanted names? (sound: see both judges) */
+static int want_file(const struct bw_osv_db *db, const uint8_t *p, size_t n)
+{
+	int r = keyed_mention(db, p, n);
+
+	return r >= 0 ? r : may_mention(db, p, n);
+}
+
+int bw_osv_prefilter(const char *const *names, size_t n_names, const uint8_t *p, size_t n, int *keyed)
+{
+	struct bw_osv_load_opts o;
+	struct bw_osv_db *db = NULL;
+	int r;
+
+	if (keyed != NULL)
+		*keyed = -2;
+	bw_osv_load_opts_default(&o);
+	o.only_names = names;
+	o.n_only_names = n_names;
+	if (n_names == 0 || db_new(&o, NULL, &db) != BW_OK)
+		return -1;
+	if (keyed != NULL)
+		*keyed = keyed_mention(db, p, n);
+	r = want_file(db, p, n);
+	bw_osv_db_free(db);
+	return r;
+}
+
+/* ------------------------------------------------------------ advisory */
+
+
+/*
+ * Parsed documents live in a scratch arena released after each file: what the
+ * database keeps is copied into its own arena (a fraction of the tree: no
+ * details text, references or node structures), which keeps the loader's
+ * memory, and so its page faults, small.
+ */
+static const char *keep(struct bw_osv_db *db, const char *s)
+{
+	return s != NULL ? bw_arena_strdup(&db->arena, s) : NULL;
 }
 
 static int event_cmp(const void *a, const void *b)
@@ -267,7 +548,9 @@ static enum bw_err read_range(struct bw_osv_db *db, const struct bw_tnode *r, st
 		if (k == 4)
 			return BW_ERR_MALFORMED;
 		o->kind = (uint8_t)k;
-		o->text = text;
+		o->text = keep(db, text);
+		if (o->text == NULL)
+			return BW_ERR_NOMEM;
 		o->idx = (uint32_t)i;
 		if (k == OSV_INTRODUCED && strcmp(text, "0") == 0) {
 			o->zero = 1;
@@ -303,6 +586,8 @@ static enum bw_err str_list(struct bw_osv_db *db, const struct bw_tnode *seq, si
 
 		if (s == NULL)
 			return BW_ERR_MALFORMED;
+		if ((s = keep(db, s)) == NULL)
+			return BW_ERR_NOMEM;
 		(*out)[(*n)++] = s;
 	}
 	return BW_OK;
@@ -396,11 +681,13 @@ static enum bw_err read_advisory(struct bw_osv_db *db, const char *file, const s
 	v = bw_arena_alloc(&db->arena, sizeof *v);
 	if (v == NULL)
 		return BW_ERR_NOMEM;
-	v->id = bw_tree_get_str(doc, "id");
+	v->id = keep(db, bw_tree_get_str(doc, "id"));
 	v->summary = bw_tree_get_str(doc, "summary");
 	if (v->summary == NULL)
 		v->summary = first_line(db, bw_tree_get_str(doc, "details"));
-	if (v->summary == NULL)
+	else
+		v->summary = keep(db, v->summary);
+	if (v->summary == NULL || v->id == NULL)
 		return BW_ERR_NOMEM;
 	wd = bw_tree_get_str(doc, "withdrawn");
 	v->withdrawn = wd != NULL && wd[0] != '\0';
@@ -411,6 +698,8 @@ static enum bw_err read_advisory(struct bw_osv_db *db, const char *file, const s
 	if (e != BW_OK)
 		return bw_diag_set(diag, e, BW_NO_OFFSET, "aliases is not a list of strings");
 	severity_of(v, doc);
+	if (v->vector != NULL && (v->vector = keep(db, v->vector)) == NULL)
+		return BW_ERR_NOMEM;
 	refs = bw_tree_get(doc, "references");
 	if (refs != NULL && refs->type == BW_T_SEQ) {
 		for (i = 0; i < refs->n && v->url == NULL; i++) {
@@ -421,6 +710,8 @@ static enum bw_err read_advisory(struct bw_osv_db *db, const char *file, const s
 		}
 		if (v->url == NULL && refs->n > 0)
 			v->url = bw_tree_get_str(refs->kids[0], "url");
+		if (v->url != NULL && (v->url = keep(db, v->url)) == NULL)
+			return BW_ERR_NOMEM;
 	}
 
 	for (i = 0; i < aff->n; i++) {
@@ -470,27 +761,64 @@ static enum bw_err read_advisory(struct bw_osv_db *db, const char *file, const s
 	return BW_OK;
 }
 
+/*
+ * A file's path for the database and messages: dir/name, or name alone when
+ * dir is NULL. Built only for files that are parsed or have a problem (most
+ * files of a filtered load are neither). NULL when over the buffer.
+ */
+static const char *file_path(const char *dir, const char *name, char *buf, size_t cap)
+{
+	size_t ld, ln;
+
+	if (dir == NULL)
+		return name;
+	ld = strlen(dir);
+	ln = strlen(name);
+	if (ld + ln + 2 > cap)
+		return NULL;
+	memcpy(buf, dir, ld);
+	buf[ld] = '/';
+	memcpy(buf + ld + 1, name, ln + 1);
+	return buf;
+}
+
+static enum bw_err file_problem(struct bw_osv_db *db, const char *dir, const char *name, enum bw_err code,
+                                const char *what)
+{
+	char buf[4096];
+	const char *file = file_path(dir, name, buf, sizeof buf);
+
+	return add_problem(db, file != NULL ? file : name, code, what);
+}
+
 /* Parse one file's bytes; problems are recorded, only NOMEM/LIMIT are fatal. */
-static enum bw_err load_bytes(struct bw_osv_db *db, const char *file, const uint8_t *p, size_t n)
+static enum bw_err load_bytes(struct bw_osv_db *db, const char *dir, const char *name, const uint8_t *p,
+                              size_t n)
 {
 	struct bw_tnode *doc = NULL;
 	struct bw_diag d;
 	enum bw_err e;
+	char buf[4096];
+	const char *file;
 
 	db->info.n_files++;
 	if (db->info.n_files > OSV_MAX_FILES)
 		return BW_ERR_LIMIT;
 	if (bw_add_ovf64(db->total_read, n, &db->total_read) || db->total_read > db->opts.max_total)
 		return BW_ERR_LIMIT;
-	if (db->want != NULL && !may_mention(db, p, n))
+	if (db->want != NULL && !want_file(db, p, n))
 		return BW_OK;
+	file = file_path(dir, name, buf, sizeof buf);
+	if (file == NULL)
+		return add_problem(db, name, BW_ERR_LIMIT, "path too long");
 	bw_diag_clear(&d);
-	e = is_json(p, n) ? bw_tree_parse_json(&db->arena, p, n, &doc, &d)
-	                  : bw_tree_parse_yaml(&db->arena, p, n, &doc, &d);
+	e = is_json(p, n) ? bw_tree_parse_json(&db->scratch, p, n, &doc, &d)
+	                  : bw_tree_parse_yaml(&db->scratch, p, n, &doc, &d);
 	if (e == BW_OK) {
 		db->info.n_parsed++;
 		e = read_advisory(db, file, doc, &d);
 	}
+	bw_arena_release(&db->scratch);
 	if (e == BW_ERR_NOMEM)
 		return e;
 	if (e != BW_OK)
@@ -511,14 +839,14 @@ static int wanted_ext(const char *name)
  * Advisories are small and many: one open + read into a reused buffer costs
  * far fewer system calls than mapping each (this is most of the load time).
  */
-static enum bw_err load_file_at(struct bw_osv_db *db, int dfd, const char *name, const char *path)
+static enum bw_err load_file_at(struct bw_osv_db *db, int dfd, const char *dir, const char *name)
 {
 	int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	size_t len = 0;
 	enum bw_err e;
 
 	if (fd < 0)
-		return add_problem(db, path, errno == ENOENT ? BW_ERR_NOTFOUND : BW_ERR_IO, strerror(errno));
+		return file_problem(db, dir, name, errno == ENOENT ? BW_ERR_NOTFOUND : BW_ERR_IO, strerror(errno));
 	if (db->rbuf == NULL) {
 		db->rbuf = bw_malloc((size_t)db->opts.max_file + 1);
 		if (db->rbuf == NULL) {
@@ -535,60 +863,66 @@ static enum bw_err load_file_at(struct bw_osv_db *db, int dfd, const char *name,
 			int er = errno;
 
 			close(fd);
-			return add_problem(db, path, BW_ERR_IO, strerror(er));
+			return file_problem(db, dir, name, BW_ERR_IO, strerror(er));
 		}
 		if (got == 0)
 			break;
 		len += (size_t)got;
 		if (len > db->opts.max_file) {
 			close(fd);
-			return add_problem(db, path, BW_ERR_LIMIT, "advisory larger than the per-file cap");
+			return file_problem(db, dir, name, BW_ERR_LIMIT, "advisory larger than the per-file cap");
 		}
 	}
 	close(fd);
-	e = load_bytes(db, path, db->rbuf, len);
+	e = load_bytes(db, dir, name, db->rbuf, len);
 	return e;
 }
 
 static enum bw_err load_file(struct bw_osv_db *db, const char *path)
 {
-	return load_file_at(db, AT_FDCWD, path, path);
+	return load_file_at(db, AT_FDCWD, NULL, path);
 }
 
 /* ------------------------------------------------------------ directory */
 
-struct strvec {
-	char **v;
+/*
+ * A folder is loaded in units, each a run of advisory files of one directory
+ * or a whole subtree, in the order a depth-first walk visits them (each
+ * directory's entries in name order, its files before its subdirectories).
+ * Loader threads take units as they come free (a shared counter), each into
+ * its own database; the results are then stitched together in unit order, so
+ * the database is the same for any number of threads and any scheduling, and
+ * a thread delayed on a busy machine does not hold the others up. Listing a
+ * directory and loading its files share one directory descriptor (openat).
+ */
+
+#define OSV_UNIT_FILES 48   /* files of one directory per unit */
+#define OSV_UNITS_WANTED 64 /* expand subtrees at the top until there are this many units */
+#define OSV_MAX_EXPAND 64   /* directories listed before the threads start */
+
+struct dent {
+	char *name;
+	int is_dir;
+};
+
+struct dlist {
+	struct dent *v;
 	size_t n, cap;
 };
 
-static enum bw_err sv_push(struct strvec *s, char *p)
-{
-	if (p == NULL)
-		return BW_ERR_NOMEM;
-	if (s->n == s->cap) {
-		size_t cap = s->cap ? s->cap * 2 : 64;
-		char **t = bw_reallocarray(s->v, cap, sizeof *t);
-
-		if (t == NULL) {
-			bw_free(p);
-			return BW_ERR_NOMEM;
-		}
-		s->v = t;
-		s->cap = cap;
-	}
-	s->v[s->n++] = p;
-	return BW_OK;
-}
-
-static void sv_release(struct strvec *s)
+static void dlist_release(struct dlist *l)
 {
 	size_t i;
 
-	for (i = 0; i < s->n; i++)
-		bw_free(s->v[i]);
-	bw_free(s->v);
-	memset(s, 0, sizeof *s);
+	for (i = 0; i < l->n; i++)
+		bw_free(l->v[i].name);
+	bw_free(l->v);
+	memset(l, 0, sizeof *l);
+}
+
+static int cmp_dent(const void *a, const void *b)
+{
+	return strcmp(((const struct dent *)a)->name, ((const struct dent *)b)->name);
 }
 
 static char *path_join(const char *a, const char *b)
@@ -604,208 +938,347 @@ static char *path_join(const char *a, const char *b)
 	return p;
 }
 
-struct dent {
-	char *name;
-	int is_dir;
-};
-
-static int cmp_dent(const void *a, const void *b)
+/* The advisory files and subdirectories of an open directory, in name order. */
+static enum bw_err list_dir(DIR *d, struct dlist *out)
 {
-	return strcmp(((const struct dent *)a)->name, ((const struct dent *)b)->name);
+	struct dirent *de;
+
+	memset(out, 0, sizeof *out);
+	while ((de = readdir(d)) != NULL) {
+		struct stat st;
+		int is_dir;
+
+		if (de->d_name[0] == '.')
+			continue;
+		/* d_type spares a stat per file; fstatat only when the file system does not say */
+		if (de->d_type == DT_DIR)
+			is_dir = 1;
+		else if (de->d_type == DT_REG || de->d_type == DT_LNK)
+			is_dir = 0;
+		else if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+			is_dir = S_ISDIR(st.st_mode);
+		else
+			continue;
+		if (!is_dir && !wanted_ext(de->d_name))
+			continue;
+		if (out->n == out->cap) {
+			size_t c = out->cap ? out->cap * 2 : 64;
+			struct dent *t = bw_reallocarray(out->v, c, sizeof *t);
+
+			if (t == NULL)
+				return BW_ERR_NOMEM;
+			out->v = t;
+			out->cap = c;
+		}
+		if (out->n >= OSV_MAX_FILES)
+			return BW_ERR_LIMIT;
+		out->v[out->n].name = bw_strdup(de->d_name);
+		if (out->v[out->n].name == NULL)
+			return BW_ERR_NOMEM;
+		out->v[out->n].is_dir = is_dir;
+		out->n++;
+	}
+	if (out->n > 1)
+		qsort(out->v, out->n, sizeof *out->v, cmp_dent);
+	return BW_OK;
 }
 
-/* One advisory file found by the walk: its directory (index) and name. */
-struct ffile {
-	size_t dir;
-	char *name;
+/* Load the named files of an open directory (path = its path, for messages). */
+static enum bw_err load_names(struct bw_osv_db *db, int dfd, const char *path, char *const *names, size_t n)
+{
+	enum bw_err e = BW_OK;
+	size_t i;
+
+	for (i = 0; i < n && e == BW_OK; i++)
+		e = load_file_at(db, dfd, path, names[i]);
+	return e;
+}
+
+enum unit_kind { UNIT_FILES = 0, UNIT_TREE, UNIT_PROBLEM };
+
+struct unit {
+	enum unit_kind kind;
+	char *dir;            /* FILES: their directory; TREE: its root; PROBLEM: the path */
+	char **names;         /* FILES: the file names (owned) */
+	size_t n_names;
+	size_t depth;         /* TREE: depth of dir below the database root */
+	enum bw_err code;     /* PROBLEM */
+	const char *what;     /* PROBLEM: a static message, or NULL for strerror(err) */
+	int err;
+	/* filled by the loader that took it */
+	unsigned by;
+	size_t all_lo, all_hi, prob_lo, prob_hi;
 };
 
-struct flist {
-	struct strvec dirs;   /* directory paths, in visit order */
-	struct ffile *v;
+struct units {
+	struct unit *v;
 	size_t n, cap;
 };
 
-static void flist_release(struct flist *f)
+static void unit_release(struct unit *u)
 {
 	size_t i;
 
-	for (i = 0; i < f->n; i++)
-		bw_free(f->v[i].name);
-	bw_free(f->v);
-	sv_release(&f->dirs);
-	memset(f, 0, sizeof *f);
+	for (i = 0; i < u->n_names; i++)
+		bw_free(u->names[i]);
+	bw_free(u->names);
+	bw_free(u->dir);
+	memset(u, 0, sizeof *u);
+}
+
+static void units_release(struct units *us)
+{
+	size_t i;
+
+	for (i = 0; i < us->n; i++)
+		unit_release(&us->v[i]);
+	bw_free(us->v);
+	memset(us, 0, sizeof *us);
+}
+
+/* Room for k more units at position at (moving the tail up). */
+static enum bw_err units_open(struct units *us, size_t at, size_t k)
+{
+	if (k > SIZE_MAX / 2 - us->n)
+		return BW_ERR_LIMIT;
+	if (us->n + k > us->cap) {
+		size_t c = us->cap ? us->cap : 64;
+		struct unit *t;
+
+		while (c < us->n + k)
+			c *= 2;
+		t = bw_reallocarray(us->v, c, sizeof *t);
+		if (t == NULL)
+			return BW_ERR_NOMEM;
+		us->v = t;
+		us->cap = c;
+	}
+	memmove(&us->v[at + k], &us->v[at], (us->n - at) * sizeof *us->v);
+	memset(&us->v[at], 0, k * sizeof *us->v);
+	us->n += k;
+	return BW_OK;
 }
 
 /*
- * Walk iteratively (explicit stack of directories) and list the advisory
- * files: each directory's entries in name order, its files before its
- * subdirectories. The list order is the load order, so results do not
- * depend on the file system's order or on how loading is split.
+ * Replace the TREE unit at `at` by what its directory holds: its files in
+ * runs of OSV_UNIT_FILES, then one TREE unit per subdirectory (a PROBLEM unit
+ * where one cannot be opened or is nested too deep). *n_out = units now there.
  */
-static enum bw_err walk_dir(struct bw_osv_db *db, const char *root, struct flist *fl)
+static enum bw_err units_expand(struct units *us, size_t at, size_t *n_out)
 {
-	struct strvec todo = {0};
-	size_t *depths = NULL, dcap = 64, i;
-	struct dent *ents = NULL;
-	size_t n_ents = 0, cap_ents = 0;
-	enum bw_err e;
+	struct unit u = us->v[at];
+	struct dlist dl = {0};
+	size_t i, n_files = 0, n_dirs = 0, k, j;
+	DIR *d;
+	enum bw_err e = BW_OK;
+	int dir_ours = 0; /* u.dir no longer owned by a unit */
 
-	depths = bw_calloc(dcap, sizeof *depths);
-	if (depths == NULL)
-		return BW_ERR_NOMEM;
-	e = sv_push(&todo, bw_strdup(root));
-	while (todo.n > 0 && e == BW_OK) {
-		char *dir = todo.v[--todo.n];
-		size_t depth = depths[todo.n], di;
-		DIR *d = opendir(dir);
-		struct dirent *de;
+	*n_out = 1;
+	d = opendir(u.dir);
+	if (d == NULL) {
+		us->v[at].kind = UNIT_PROBLEM;
+		us->v[at].code = BW_ERR_IO;
+		us->v[at].err = errno;
+		return BW_OK;
+	}
+	e = list_dir(d, &dl);
+	closedir(d);
+	if (e != BW_OK)
+		goto out;
+	for (i = 0; i < dl.n; i++) {
+		if (dl.v[i].is_dir)
+			n_dirs++;
+		else
+			n_files++;
+	}
+	k = (n_files + OSV_UNIT_FILES - 1) / OSV_UNIT_FILES + n_dirs;
+	if (k == 0) {
+		unit_release(&us->v[at]);
+		u.dir = NULL;
+		memmove(&us->v[at], &us->v[at + 1], (us->n - at - 1) * sizeof *us->v);
+		us->n--;
+		*n_out = 0;
+		goto out;
+	}
+	if ((e = units_open(us, at + 1, k - 1)) != BW_OK)
+		goto out;
+	dir_ours = 1; /* us->v[at] is overwritten below: u.dir is ours to free */
+	j = at;
+	for (i = 0; i < dl.n && e == BW_OK;) {
+		struct unit *t = &us->v[j];
+		size_t m = 0;
 
-		if (d == NULL) {
-			e = add_problem(db, dir, BW_ERR_IO, strerror(errno));
-			bw_free(dir);
+		if (dl.v[i].is_dir) {
+			i++;
 			continue;
 		}
-		di = fl->dirs.n;
-		if ((e = sv_push(&fl->dirs, dir)) != BW_OK) {
-			closedir(d);
+		memset(t, 0, sizeof *t);
+		t->kind = UNIT_FILES;
+		t->names = bw_calloc(OSV_UNIT_FILES, sizeof *t->names);
+		t->dir = bw_strdup(u.dir);
+		if (t->names == NULL || t->dir == NULL) {
+			e = BW_ERR_NOMEM;
 			break;
 		}
-		n_ents = 0;
-		while (e == BW_OK && (de = readdir(d)) != NULL) {
-			struct stat st;
-			int is_dir;
+		for (; i < dl.n && m < OSV_UNIT_FILES; i++) {
+			if (dl.v[i].is_dir)
+				continue;
+			t->names[m++] = dl.v[i].name;
+			dl.v[i].name = NULL;
+		}
+		t->n_names = m;
+		j++;
+	}
+	for (i = 0; i < dl.n && e == BW_OK; i++) {
+		struct unit *t = &us->v[j];
 
-			if (de->d_name[0] == '.')
-				continue;
-			/* d_type spares a stat per file; fstatat only when the file system does not say */
-			if (de->d_type == DT_DIR)
-				is_dir = 1;
-			else if (de->d_type == DT_REG || de->d_type == DT_LNK)
-				is_dir = 0;
-			else if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0)
-				is_dir = S_ISDIR(st.st_mode);
-			else
-				continue;
-			if (!is_dir && !wanted_ext(de->d_name))
-				continue;
-			if (n_ents == cap_ents) {
-				size_t c = cap_ents ? cap_ents * 2 : 256;
-				struct dent *t = bw_reallocarray(ents, c, sizeof *t);
+		if (!dl.v[i].is_dir)
+			continue;
+		memset(t, 0, sizeof *t);
+		t->dir = path_join(u.dir, dl.v[i].name);
+		if (t->dir == NULL) {
+			e = BW_ERR_NOMEM;
+			break;
+		}
+		if (u.depth + 1 >= OSV_MAX_DIR_DEPTH) {
+			t->kind = UNIT_PROBLEM;
+			t->code = BW_ERR_LIMIT;
+			t->what = "directory nesting over the limit";
+		} else {
+			t->kind = UNIT_TREE;
+			t->depth = u.depth + 1;
+		}
+		j++;
+	}
+	if (e == BW_OK)
+		*n_out = k;
+	/* units not filled on an error stay zeroed (released as empty) */
+out:
+	if (dir_ours)
+		bw_free(u.dir);
+	dlist_release(&dl);
+	return e;
+}
 
-				if (t == NULL) {
-					e = BW_ERR_NOMEM;
-					break;
-				}
-				ents = t;
-				cap_ents = c;
-			}
-			ents[n_ents].name = bw_strdup(de->d_name);
-			ents[n_ents].is_dir = is_dir;
-			if (ents[n_ents].name == NULL) {
+/* Load a subtree (explicit stack, no recursion): pre-order, files first. */
+static enum bw_err load_tree(struct bw_osv_db *db, const char *root, size_t depth0)
+{
+	struct stk {
+		char *path;
+		size_t depth;
+	} *st = NULL;
+	size_t n_st = 0, cap_st = 0, i;
+	enum bw_err e = BW_OK;
+
+	st = bw_calloc(16, sizeof *st);
+	if (st == NULL || (st[0].path = bw_strdup(root)) == NULL) {
+		bw_free(st);
+		return BW_ERR_NOMEM;
+	}
+	cap_st = 16;
+	st[0].depth = depth0;
+	n_st = 1;
+	while (n_st > 0 && e == BW_OK) {
+		struct stk cur = st[--n_st];
+		struct dlist dl = {0};
+		char **names = NULL;
+		size_t n_names = 0;
+		DIR *d = opendir(cur.path);
+
+		if (d == NULL) {
+			e = add_problem(db, cur.path, BW_ERR_IO, strerror(errno));
+			bw_free(cur.path);
+			continue;
+		}
+		e = list_dir(d, &dl);
+		if (e == BW_OK && dl.n > 0) {
+			names = bw_calloc(dl.n, sizeof *names);
+			if (names == NULL)
 				e = BW_ERR_NOMEM;
-				break;
-			}
-			n_ents++;
+			for (i = 0; i < dl.n && e == BW_OK; i++)
+				if (!dl.v[i].is_dir)
+					names[n_names++] = dl.v[i].name;
 		}
+		if (e == BW_OK)
+			e = load_names(db, dirfd(d), cur.path, names, n_names);
 		closedir(d);
-		if (e == BW_OK && n_ents > 1)
-			qsort(ents, n_ents, sizeof *ents, cmp_dent);
-		for (i = 0; i < n_ents && e == BW_OK; i++) {
-			if (ents[i].is_dir)
-				continue;
-			if (fl->n == fl->cap) {
-				size_t c = fl->cap ? fl->cap * 2 : 1024;
-				struct ffile *t = bw_reallocarray(fl->v, c, sizeof *t);
-
-				if (t == NULL) {
-					e = BW_ERR_NOMEM;
-					break;
-				}
-				fl->v = t;
-				fl->cap = c;
-			}
-			if (fl->n >= OSV_MAX_FILES) {
-				e = BW_ERR_LIMIT;
-				break;
-			}
-			fl->v[fl->n].dir = di;
-			fl->v[fl->n].name = ents[i].name;
-			ents[i].name = NULL;
-			fl->n++;
-		}
+		bw_free(names);
 		/* subdirectories pushed in reverse so they are visited in order */
-		for (i = n_ents; i-- > 0 && e == BW_OK;) {
+		for (i = dl.n; i-- > 0 && e == BW_OK;) {
 			char *p;
 
-			if (!ents[i].is_dir)
+			if (!dl.v[i].is_dir)
 				continue;
-			p = path_join(fl->dirs.v[di], ents[i].name);
+			p = path_join(cur.path, dl.v[i].name);
 			if (p == NULL) {
 				e = BW_ERR_NOMEM;
 				break;
 			}
-			if (depth + 1 >= OSV_MAX_DIR_DEPTH) {
+			if (cur.depth + 1 >= OSV_MAX_DIR_DEPTH) {
 				e = add_problem(db, p, BW_ERR_LIMIT, "directory nesting over the limit");
 				bw_free(p);
 				continue;
 			}
-			if (todo.n + 1 > dcap) {
-				size_t *t = bw_reallocarray(depths, dcap * 2, sizeof *t);
+			if (n_st == cap_st) {
+				struct stk *t = bw_reallocarray(st, cap_st * 2, sizeof *t);
 
 				if (t == NULL) {
 					bw_free(p);
 					e = BW_ERR_NOMEM;
 					break;
 				}
-				depths = t;
-				dcap *= 2;
+				st = t;
+				cap_st *= 2;
 			}
-			depths[todo.n] = depth + 1;
-			e = sv_push(&todo, p);
+			st[n_st].path = p;
+			st[n_st].depth = cur.depth + 1;
+			n_st++;
 		}
-		for (i = 0; i < n_ents; i++)
-			bw_free(ents[i].name);
+		dlist_release(&dl);
+		bw_free(cur.path);
 	}
-	bw_free(ents);
-	bw_free(depths);
-	sv_release(&todo);
+	for (i = 0; i < n_st; i++)
+		bw_free(st[i].path);
+	bw_free(st);
 	return e;
 }
 
-/* Load files [lo, hi) of the list into db, opening each directory once. */
-static enum bw_err load_range(struct bw_osv_db *db, const struct flist *fl, size_t lo, size_t hi)
+static enum bw_err load_unit(struct bw_osv_db *db, struct unit *u)
 {
-	size_t i, cur = (size_t)-1;
-	int dfd = -1;
 	enum bw_err e = BW_OK;
-	char path[4096];
 
-	for (i = lo; i < hi && e == BW_OK; i++) {
-		const struct ffile *f = &fl->v[i];
+	u->all_lo = db->n_all;
+	u->prob_lo = db->n_problems;
+	switch (u->kind) {
+	case UNIT_FILES: {
+		int dfd = open(u->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
-		if (snprintf(path, sizeof path, "%s/%s", fl->dirs.v[f->dir], f->name) >= (int)sizeof path) {
-			e = add_problem(db, f->name, BW_ERR_LIMIT, "path too long");
-			continue;
+		if (dfd < 0) {
+			e = add_problem(db, u->dir, BW_ERR_IO, strerror(errno));
+			break;
 		}
-		if (f->dir != cur) {
-			if (dfd >= 0)
-				close(dfd);
-			/* openat() on the directory resolves one component per file instead of the whole path */
-			dfd = open(fl->dirs.v[f->dir], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-			cur = f->dir;
-		}
-		e = dfd >= 0 ? load_file_at(db, dfd, f->name, path) : load_file(db, path);
-	}
-	if (dfd >= 0)
+		e = load_names(db, dfd, u->dir, u->names, u->n_names);
 		close(dfd);
+		break;
+	}
+	case UNIT_TREE:
+		e = load_tree(db, u->dir, u->depth);
+		break;
+	case UNIT_PROBLEM:
+		e = add_problem(db, u->dir, u->code, u->what != NULL ? u->what : strerror(u->err));
+		break;
+	}
+	u->all_hi = db->n_all;
+	u->prob_hi = db->n_problems;
 	return e;
 }
 
 struct worker {
 	struct bw_osv_db *db;
-	const struct flist *fl;
-	size_t lo, hi;
+	struct units *us;
+	atomic_size_t *next;
+	atomic_int *stop;
+	unsigned id;
 	enum bw_err e;
 };
 
@@ -813,87 +1286,168 @@ static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
 
-	w->e = load_range(w->db, w->fl, w->lo, w->hi);
+	w->e = BW_OK;
+	while (!atomic_load(w->stop)) {
+		size_t i = atomic_fetch_add(w->next, 1);
+
+		if (i >= w->us->n)
+			break;
+		w->us->v[i].by = w->id;
+		w->e = load_unit(w->db, &w->us->v[i]);
+		if (w->e != BW_OK) {
+			atomic_store(w->stop, 1);
+			break;
+		}
+	}
 	return NULL;
 }
 
-static enum bw_err db_new(const struct bw_osv_load_opts *opts, const struct bw_osv_db *like,
-                          struct bw_osv_db **out);
-
-/* Move everything src loaded behind what dst loaded; src is left empty. */
-static enum bw_err db_merge(struct bw_osv_db *dst, struct bw_osv_db *src)
+/*
+ * Put the loaders' results together in unit order into dbs[0]: its affected
+ * list and problems are rebuilt, the other loaders' arenas move into it.
+ */
+static enum bw_err db_stitch(struct bw_osv_db **dbs, unsigned n_dbs, const struct units *us)
 {
-	size_t i;
-	enum bw_err e;
+	struct bw_osv_db *dst = dbs[0];
+	struct osv_affected **all = NULL;
+	struct bw_osv_problem *probs = NULL;
+	size_t n_all = 0, n_probs = 0, i, k;
+	unsigned t;
+	enum bw_err e = BW_OK;
 
-	for (i = 0; i < src->n_all; i++)
-		if ((e = add_affected(dst, src->all[i])) != BW_OK)
-			return e;
-	for (i = 0; i < src->n_problems; i++)
-		if ((e = add_problem(dst, src->problems[i].file, src->problems[i].code, src->problems[i].what)) != BW_OK)
-			return e;
-	dst->info.n_files += src->info.n_files;
-	dst->info.n_parsed += src->info.n_parsed;
-	dst->info.n_advisories += src->info.n_advisories;
-	dst->info.n_withdrawn += src->info.n_withdrawn;
-	dst->info.n_bad_events += src->info.n_bad_events;
-	if (bw_add_ovf64(dst->total_read, src->total_read, &dst->total_read) ||
-	    dst->total_read > dst->opts.max_total)
-		return BW_ERR_LIMIT;
-	/* the advisories live in src's arena: dst keeps it */
-	for (i = 0; i < OSV_MAX_THREADS; i++)
-		if (dst->more[i].head == NULL) {
-			dst->more[i] = src->arena;
-			bw_arena_init(&src->arena, 0);
-			return BW_OK;
+	for (t = 0; t < n_dbs; t++) {
+		if (bw_add_ovf(n_all, dbs[t]->n_all, &n_all) || bw_add_ovf(n_probs, dbs[t]->n_problems, &n_probs))
+			return BW_ERR_LIMIT;
+	}
+	all = bw_calloc(n_all ? n_all : 1, sizeof *all);
+	probs = bw_calloc(n_probs ? n_probs : 1, sizeof *probs);
+	if (all == NULL || probs == NULL) {
+		e = BW_ERR_NOMEM;
+		goto out;
+	}
+	n_all = n_probs = 0;
+	for (i = 0; i < us->n; i++) {
+		const struct unit *u = &us->v[i];
+		const struct bw_osv_db *src = dbs[u->by];
+
+		for (k = u->all_lo; k < u->all_hi; k++)
+			all[n_all++] = src->all[k];
+		for (k = u->prob_lo; k < u->prob_hi; k++)
+			probs[n_probs++] = src->problems[k];
+	}
+	for (t = 1; t < n_dbs; t++) {
+		struct bw_osv_db *src = dbs[t];
+		size_t m;
+
+		dst->info.n_files += src->info.n_files;
+		dst->info.n_parsed += src->info.n_parsed;
+		dst->info.n_advisories += src->info.n_advisories;
+		dst->info.n_withdrawn += src->info.n_withdrawn;
+		dst->info.n_bad_events += src->info.n_bad_events;
+		if (bw_add_ovf64(dst->total_read, src->total_read, &dst->total_read) ||
+		    dst->total_read > dst->opts.max_total || dst->info.n_files > OSV_MAX_FILES) {
+			e = BW_ERR_LIMIT;
+			goto out;
 		}
-	return BW_ERR_INTERNAL;
+		/* the advisories and problem texts live in src's arena: dst keeps it */
+		for (m = 0; m < OSV_MAX_THREADS; m++)
+			if (dst->more[m].head == NULL)
+				break;
+		if (m == OSV_MAX_THREADS) {
+			e = BW_ERR_INTERNAL;
+			goto out;
+		}
+		dst->more[m] = src->arena;
+		bw_arena_init(&src->arena, 0);
+	}
+	bw_free(dst->all);
+	dst->all = all;
+	dst->n_all = dst->cap_all = n_all;
+	all = NULL;
+	bw_free(dst->problems);
+	dst->problems = probs;
+	dst->n_problems = dst->cap_problems = n_probs;
+	probs = NULL;
+out:
+	bw_free(all);
+	bw_free(probs);
+	return e;
 }
 
-/*
- * Load a folder. With more than a few hundred files and more than one CPU,
- * the second half of the (ordered) list is loaded by a second thread into its
- * own database, merged behind the first: the result is the same as loading
- * in one thread.
- */
 static enum bw_err load_dir(struct bw_osv_db *db, const char *root)
 {
-	struct flist fl;
-	enum bw_err e;
+	struct units us = {0};
+	struct bw_osv_db *dbs[OSV_MAX_THREADS] = {0};
+	struct worker w[OSV_MAX_THREADS];
+	pthread_t th[OSV_MAX_THREADS];
+	unsigned n_threads, t, started = 0;
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t i, n_expanded = 0;
+	atomic_size_t next;
+	atomic_int stop;
+	enum bw_err e;
 
-	memset(&fl, 0, sizeof fl);
-	e = walk_dir(db, root, &fl);
-	if (e == BW_OK && fl.n >= 512 && ncpu > 1 && db->opts.threads != 1) {
-		struct bw_osv_db *db2 = NULL;
-		struct worker w;
-		pthread_t th;
-		size_t half = fl.n / 2;
-
-		json_object_seed(0); /* before threads: jansson seeds its hash once */
-		e = db_new(NULL, db, &db2);
-		if (e == BW_OK) {
-			w.db = db2;
-			w.fl = &fl;
-			w.lo = half;
-			w.hi = fl.n;
-			w.e = BW_OK;
-			if (pthread_create(&th, NULL, worker_main, &w) != 0) {
-				e = load_range(db, &fl, 0, fl.n); /* no thread: do it all here */
-			} else {
-				e = load_range(db, &fl, 0, half);
-				pthread_join(th, NULL);
-				if (e == BW_OK)
-					e = w.e;
-				if (e == BW_OK)
-					e = db_merge(db, db2);
-			}
-			bw_osv_db_free(db2);
-		}
-	} else if (e == BW_OK) {
-		e = load_range(db, &fl, 0, fl.n);
+	/* the root as one TREE unit, expanded while there are few units */
+	if ((e = units_open(&us, 0, 1)) != BW_OK)
+		return e;
+	us.v[0].kind = UNIT_TREE;
+	us.v[0].dir = bw_strdup(root);
+	if (us.v[0].dir == NULL) {
+		e = BW_ERR_NOMEM;
+		goto out;
 	}
-	flist_release(&fl);
+	for (i = 0; i < us.n && us.n < OSV_UNITS_WANTED && n_expanded < OSV_MAX_EXPAND && e == BW_OK;) {
+		size_t got;
+
+		if (us.v[i].kind != UNIT_TREE) {
+			i++;
+			continue;
+		}
+		e = units_expand(&us, i, &got);
+		n_expanded++;
+		/* re-examine the units that replaced it (subtrees may expand further) */
+	}
+	if (e != BW_OK)
+		goto out;
+
+	n_threads = db->opts.threads == 0 ? (ncpu > 1 ? OSV_MAX_THREADS : 1) : db->opts.threads;
+	if (n_threads > OSV_MAX_THREADS)
+		n_threads = OSV_MAX_THREADS;
+	if (us.n < 8)
+		n_threads = 1;
+	dbs[0] = db;
+	for (t = 1; t < n_threads && e == BW_OK; t++)
+		e = db_new(NULL, db, &dbs[t]);
+	if (e != BW_OK)
+		goto out;
+	atomic_init(&next, 0);
+	atomic_init(&stop, 0);
+	if (n_threads > 1)
+		json_object_seed(0); /* before threads: jansson seeds its hash once */
+	for (t = 0; t < n_threads; t++) {
+		w[t].db = dbs[t];
+		w[t].us = &us;
+		w[t].next = &next;
+		w[t].stop = &stop;
+		w[t].id = t;
+		w[t].e = BW_OK;
+	}
+	for (t = 1; t < n_threads; t++) {
+		if (pthread_create(&th[t], NULL, worker_main, &w[t]) != 0)
+			break; /* fewer threads: the units are taken by those running */
+		started++;
+	}
+	worker_main(&w[0]);
+	for (t = 1; t <= started; t++)
+		pthread_join(th[t], NULL);
+	for (t = 0; t < n_threads && e == BW_OK; t++)
+		e = w[t].e;
+	if (e == BW_OK)
+		e = db_stitch(dbs, n_threads, &us);
+out:
+	for (t = 1; t < OSV_MAX_THREADS; t++)
+		bw_osv_db_free(dbs[t]);
+	units_release(&us);
 	return e;
 }
 
@@ -948,7 +1502,7 @@ static enum bw_err load_zip(struct bw_osv_db *db, const char *path, struct bw_di
 				break;
 			continue;
 		}
-		e = load_bytes(db, name, buf, len);
+		e = load_bytes(db, NULL, name, buf, len);
 		if (e != BW_OK)
 			break;
 	}
@@ -972,6 +1526,7 @@ static enum bw_err db_new(const struct bw_osv_load_opts *opts, const struct bw_o
 	if (db == NULL)
 		return BW_ERR_NOMEM;
 	bw_arena_init(&db->arena, 0);
+	bw_arena_init(&db->scratch, 0);
 	for (i = 0; i < OSV_MAX_THREADS; i++)
 		bw_arena_init(&db->more[i], 0);
 	if (like != NULL) {
@@ -1111,7 +1666,7 @@ enum bw_err bw_osv_db_load_mem(const char *name, const uint8_t *data, size_t len
 	e = db_new(NULL, NULL, &db);
 	if (e != BW_OK)
 		return e;
-	e = load_bytes(db, name, data, len);
+	e = load_bytes(db, NULL, name, data, len);
 	if (e == BW_OK)
 		e = db_finish(db);
 	if (e != BW_OK) {
@@ -1138,6 +1693,7 @@ void bw_osv_db_free(struct bw_osv_db *db)
 	bw_free(db->problems);
 	bw_free(db->want);
 	bw_free(db->rbuf);
+	bw_arena_release(&db->scratch);
 	bw_arena_release(&db->arena);
 	{
 		size_t i;

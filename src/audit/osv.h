@@ -86,6 +86,7 @@ struct bw_osv_db {
 	struct osv_name_slot *want;  /* only_names as a set (NULL: all) */
 	size_t n_want_slots;
 	uint8_t *rbuf;               /* read buffer for one advisory */
+	struct bw_arena scratch;     /* the parsed tree of one advisory */
 	uint64_t want_bits[OSV_WANT_BITMAP_BITS / 64]; /* hashes of only_names */
 	struct bw_arena more[OSV_MAX_THREADS];         /* arenas of merged loaders */
 };
@@ -93,5 +94,15 @@ struct bw_osv_db {
 uint64_t bw_osv_hash(const char *s, size_t n);
 /* First affected entry for a normalized name, NULL if none. */
 const struct osv_affected *bw_osv_lookup(const struct bw_osv_db *db, const char *norm_name);
+
+/*
+ * The load prefilter on one file's bytes, for tests and fuzzing: would a load
+ * with only_names = names parse this file? Returns 1 (parse) or 0 (skip), -1
+ * when names is empty or on allocation failure. keyed (optional) gets what the
+ * cheap "name"-key judge said: 1 wanted, 0 not wanted, -1 could not judge
+ * (the word scan decided). Sound: a file whose loaded PyPI entries name a
+ * wanted package is never skipped.
+ */
+int bw_osv_prefilter(const char *const *names, size_t n_names, const uint8_t *p, size_t n, int *keyed);
 
 #endif

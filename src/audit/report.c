@@ -352,6 +352,23 @@ static json_t *report_cyclonedx(const struct bw_audit_result *r)
 
 /* ------------------------------------------------------------ text */
 
+/* s left-aligned in a column of width w and the space after it, as "%-*s " prints it */
+static enum bw_err put_col(struct bw_buf *b, const char *s, size_t w)
+{
+	static const char spaces[] = "                                ";
+	size_t n = strlen(s);
+	enum bw_err e = bw_buf_append(b, s, n);
+	size_t pad = n < w ? w - n : 0;
+
+	while (e == BW_OK && pad > 0) {
+		size_t k = pad < sizeof spaces - 1 ? pad : sizeof spaces - 1;
+
+		e = bw_buf_append(b, spaces, k);
+		pad -= k;
+	}
+	return e == BW_OK ? bw_buf_append(b, " ", 1) : e;
+}
+
 static enum bw_err report_text(const struct bw_audit_result *r, struct bw_buf *b)
 {
 	size_t i, j, n_ignored = 0;
@@ -370,10 +387,21 @@ static enum bw_err report_text(const struct bw_audit_result *r, struct bw_buf *b
 				n_ignored++;
 				continue;
 			}
-			e = bw_buf_printf(b, "%-28s %-14s %-20s %-9s %-12s %s%s%s\n", p->name, pkg_version(p), h->id,
-			                  sev_name(h), p->fix ? p->fix : "-",
-			                  h->via_versions ? "versions" : "", h->via_versions && h->via_ranges ? "+" : "",
-			                  h->via_ranges ? "ranges" : "");
+			/* one line per hit: columns written directly (printf was most of the report's time) */
+			e = put_col(b, p->name, 28);
+			if (e == BW_OK)
+				e = put_col(b, pkg_version(p), 14);
+			if (e == BW_OK)
+				e = put_col(b, h->id, 20);
+			if (e == BW_OK)
+				e = put_col(b, sev_name(h), 9);
+			if (e == BW_OK)
+				e = put_col(b, p->fix ? p->fix : "-", 12);
+			if (e == BW_OK)
+				e = bw_buf_puts(b, h->via_versions && h->via_ranges ? "versions+ranges\n"
+				                   : h->via_versions                ? "versions\n"
+				                   : h->via_ranges                  ? "ranges\n"
+				                                                    : "\n");
 			if (e == BW_OK && h->n_allowed > 0) {
 				size_t k;
 

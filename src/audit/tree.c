@@ -13,6 +13,9 @@
 
 #include <jansson.h>
 #include <yaml.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "audit/tree.h"
 #include "core/alloc.h"
@@ -84,14 +87,26 @@ static struct bw_tnode *b_new(struct builder *b, enum bw_tnode_type t, uint32_t 
 static enum bw_err b_scalar(struct builder *b, enum bw_tnode_type t, const char *s, size_t len,
                             uint32_t line)
 {
-	struct bw_tnode *n = b_new(b, t, line);
+	struct bw_tnode *n;
+	char *txt;
+	size_t total;
 
+	if (++b->n_nodes > BW_TREE_MAX_NODES)
+		return BW_ERR_LIMIT;
+	/* node and text in one allocation; the text is copied whole (no strnlen
+	 * pass): a NUL inside, as a TOML \u0000 can give, ends the C string just
+	 * as the strndup this replaces did */
+	if (bw_add_ovf(sizeof *n + 1, len, &total))
+		return BW_ERR_LIMIT;
+	n = bw_arena_alloc(b->a, total);
 	if (n == NULL)
-		return b->n_nodes > BW_TREE_MAX_NODES ? BW_ERR_LIMIT : BW_ERR_NOMEM;
-	n->str = bw_arena_strndup(b->a, s, len);
-	if (n->str == NULL)
 		return BW_ERR_NOMEM;
+	txt = (char *)(n + 1);
+	memcpy(txt, s, len);
+	n->type = t;
+	n->str = txt;
 	n->len = len;
+	n->line = line;
 	return b_append(b, n);
 }
 
@@ -222,8 +237,10 @@ enum bw_err bw_tree_parse_yaml_libyaml(struct bw_arena *a, const uint8_t *p, siz
  * compact mappings in sequence items, plain and quoted scalars over several
  * lines. It is about ten times faster than libyaml for these files. It gives
  * up (returns BW_ERR_UNSUPPORTED, and the caller uses libyaml) on anything
- * else: non-ASCII or control bytes, comments, directives, document markers,
- * anchors, aliases, tags, flow collections, block scalars, escapes in double
+ * else: control bytes, UTF-8 that is malformed or holds a character libyaml
+ * treats specially (fy_utf8_len), comments, directives, document markers,
+ * anchors, aliases, tags, flow collections, folded block scalars and literal
+ * ones other than mapping values with a plain header (fy_literal), escapes in double
  * quotes, and any indentation it does not expect. The unit tests check that
  * every advisory it accepts gives the same tree as libyaml, and fuzz_osv
  * checks it differentially.
@@ -240,17 +257,57 @@ struct fline {
 	int blank;
 };
 
+/*
+ * Length of the UTF-8 sequence at p if it is a character this reader takes,
+ * else 0. Taken: well-formed sequences (no overlong forms, no surrogates)
+ * of characters libyaml accepts as printable (YAML 1.1 section 5.1, c-printable)
+ * that are not special to it: U+0085 (NEL), U+2028 and U+2029 are line
+ * breaks for libyaml and U+FEFF is a byte order mark, so those, and the C1
+ * controls U+0080-U+009F and U+FFFE/U+FFFF that libyaml refuses, leave the
+ * file to libyaml.
+ */
+static size_t fy_utf8_len(const uint8_t *p, size_t n)
+{
+	uint32_t cp;
+	size_t k, j;
+
+	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
+		k = 2;
+		cp = p[0] & 0x1fu;
+	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+		k = 3;
+		cp = p[0] & 0x0fu;
+	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+		k = 4;
+		cp = p[0] & 0x07u;
+	} else {
+		return 0;
+	}
+	if (n < k)
+		return 0;
+	for (j = 1; j < k; j++) {
+		if ((p[j] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (p[j] & 0x3fu);
+	}
+	if ((k == 3 && cp < 0x800) || (k == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+		return 0; /* overlong or beyond Unicode */
+	if (cp < 0xa0 || (cp >= 0xd800 && cp <= 0xdfff) || cp == 0x2028 || cp == 0x2029 || cp == 0xfeff ||
+	    cp == 0xfffe || cp == 0xffff)
+		return 0;
+	return k;
+}
+
 static void fy_peek(const struct fy *f, struct fline *l)
 {
-	const char *q = f->p;
+	const char *q = f->p, *nl;
 
 	while (q < f->end && *q == ' ')
 		q++;
 	l->ind = (size_t)(q - f->p);
 	l->text = q;
-	while (q < f->end && *q != '\n')
-		q++;
-	l->eol = q;
+	nl = q < f->end ? memchr(q, '\n', (size_t)(f->end - q)) : NULL;
+	l->eol = nl != NULL ? nl : f->end;
 	while (l->eol > l->text && l->eol[-1] == ' ')
 		l->eol--;
 	l->blank = l->eol == l->text;
@@ -258,10 +315,9 @@ static void fy_peek(const struct fy *f, struct fline *l)
 
 static void fy_next(struct fy *f)
 {
-	while (f->p < f->end && *f->p != '\n')
-		f->p++;
-	if (f->p < f->end)
-		f->p++;
+	const char *nl = f->p < f->end ? memchr(f->p, '\n', (size_t)(f->end - f->p)) : NULL;
+
+	f->p = nl != NULL ? nl + 1 : f->end;
 	f->line++;
 }
 
@@ -285,30 +341,42 @@ static size_t fy_key_len(const char *t, const char *eol)
 	return 0;
 }
 
-/* May a plain scalar line hold this text? (no indicators we do not model) */
+/*
+ * May a plain scalar line hold this text? (no indicators we do not model)
+ * The first line of a scalar must not start with an indicator. A continuation
+ * line may start with any character but '#' (a comment) and "- " (kept out
+ * to stay clear of sequence entries): libyaml's plain scalar scanner, in
+ * block context, copies everything up to ": ", " #" or the line break
+ * (YAML 1.2 section 7.3.3, ns-plain-char).
+ */
 static int fy_plain_ok(const char *t, const char *e, int first)
 {
 	const char *q;
+	size_t n;
 
 	if (t >= e)
 		return 0;
-	if (strchr("[]{}#&*!|>%@`,?:'\"", *t) != NULL)
+	if (first && strchr("[]{}#&*!|>%@`,?:'\"", *t) != NULL)
+		return 0;
+	if (*t == '#')
 		return 0;
 	if (*t == '-' && (t + 1 == e || t[1] == ' '))
 		return 0;
-	(void)first;
-	for (q = t; q < e; q++) {
-		if (*q == ':' && (q + 1 == e || q[1] == ' '))
+	n = (size_t)(e - t);
+	for (q = t; (q = memchr(q, ':', (size_t)(e - q))) != NULL; q++)
+		if (q + 1 == e || q[1] == ' ')
 			return 0;
-		if (*q == '#' && q > t && q[-1] == ' ')
+	for (q = t + 1; n > 1 && (q = memchr(q, '#', (size_t)(e - q))) != NULL; q++)
+		if (q[-1] == ' ')
 			return 0;
-	}
 	return 1;
 }
 
 /*
  * Read a scalar that starts at text (on the current line) and may continue on
  * following lines indented more than parent_ind. Leaves f after its last line.
+ * A scalar of one piece (one line, no '' escape) goes to the tree straight
+ * from the input; only folded or unescaped text is assembled in a buffer.
  */
 static enum bw_err fy_scalar(struct builder *b, struct fy *f, const struct fline *first, const char *text,
                              size_t parent_ind)
@@ -317,6 +385,9 @@ static enum bw_err fy_scalar(struct builder *b, struct fy *f, const struct fline
 	enum bw_err e = BW_OK;
 	char q = (*text == '\'' || *text == '"') ? *text : 0;
 	const char *t = text + (q ? 1 : 0), *e0 = first->eol;
+	const char *one = NULL; /* the text while it is one unmodified piece */
+	size_t one_len = 0;
+	int in_buf = 0;         /* text is in sb */
 	uint32_t line = f->line + 1;
 	int done = 0;
 
@@ -326,33 +397,46 @@ static enum bw_err fy_scalar(struct builder *b, struct fy *f, const struct fline
 	for (;;) {
 		/* consume this line's piece */
 		if (q) {
-			const char *c;
+			const char *c = t, *hit;
 
-			for (c = t; c < e0; c++) {
-				if (*c == '\\' && q == '"') {
+			if (q == '"' && memchr(t, '\\', (size_t)(e0 - t)) != NULL) {
+				e = BW_ERR_UNSUPPORTED;
+				goto out;
+			}
+			for (;;) {
+				hit = memchr(c, q, (size_t)(e0 - c));
+				if (hit == NULL) {
+					hit = e0;
+				} else if (q == '\'' && hit + 1 < e0 && hit[1] == '\'') {
+					hit++; /* '' is one quote: keep the first, skip the second */
+					if (!in_buf && one != NULL && (e = bw_buf_append(&sb, one, one_len)) != BW_OK)
+						goto out;
+					in_buf = 1;
+					if ((e = bw_buf_append(&sb, c, (size_t)(hit - c))) != BW_OK)
+						goto out;
+					c = hit + 1;
+					continue;
+				} else if (hit + 1 != e0) { /* junk after the closing quote */
 					e = BW_ERR_UNSUPPORTED;
 					goto out;
-				}
-				if (*c == q) {
-					if (q == '\'' && c + 1 < e0 && c[1] == '\'') {
-						if ((e = bw_buf_putc(&sb, '\'')) != BW_OK)
-							goto out;
-						c++;
-						continue;
-					}
-					if (c + 1 != e0) { /* junk after the closing quote */
-						e = BW_ERR_UNSUPPORTED;
-						goto out;
-					}
+				} else {
 					done = 1;
-					break;
 				}
-				if ((e = bw_buf_putc(&sb, *c)) != BW_OK)
-					goto out;
+				break;
 			}
-		} else {
+			if (in_buf) {
+				if ((e = bw_buf_append(&sb, c, (size_t)(hit - c))) != BW_OK)
+					goto out;
+			} else {
+				one = c;
+				one_len = (size_t)(hit - c);
+			}
+		} else if (in_buf) {
 			if ((e = bw_buf_append(&sb, t, (size_t)(e0 - t))) != BW_OK)
 				goto out;
+		} else {
+			one = t;
+			one_len = (size_t)(e0 - t);
 		}
 		fy_next(f);
 		if (done)
@@ -380,9 +464,14 @@ static enum bw_err fy_scalar(struct builder *b, struct fy *f, const struct fline
 				*f = save;
 				break;
 			}
-			if (!q && (!fy_plain_ok(l.text, l.eol, 0) || *l.text == '-')) {
+			if (!q && !fy_plain_ok(l.text, l.eol, 0)) {
 				e = BW_ERR_UNSUPPORTED;
 				goto out;
+			}
+			if (!in_buf) {
+				if (one != NULL && (e = bw_buf_append(&sb, one, one_len)) != BW_OK)
+					goto out;
+				in_buf = 1;
 			}
 			if (blanks == 0)
 				e = bw_buf_putc(&sb, ' ');
@@ -394,7 +483,114 @@ static enum bw_err fy_scalar(struct builder *b, struct fy *f, const struct fline
 			e0 = l.eol;
 		}
 	}
-	e = b_scalar(b, BW_T_STR, sb.data ? (const char *)sb.data : "", sb.len, line);
+	if (in_buf)
+		e = b_scalar(b, BW_T_STR, sb.data ? (const char *)sb.data : "", sb.len, line);
+	else
+		e = b_scalar(b, BW_T_STR, one != NULL ? one : "", one_len, line);
+out:
+	bw_buf_release(&sb);
+	return e;
+}
+
+/*
+ * A literal block scalar ("|", "|-" or "|+" ending the key's line; no
+ * indentation indicator, no comment) as a mapping value, read the way
+ * libyaml's block scalar scanner reads it (YAML 1.2 section 8.1.2): the
+ * content indentation is that of the first non-empty line, which must be
+ * deeper than the mapping and at least as deep as any blank line before it;
+ * every line indented that much or more is content from that column on (a
+ * blank line with more spaces keeps the extra ones), a blank line with fewer
+ * spaces is a line break, and the first non-blank line indented less ends
+ * the scalar. Chomping: "-" drops the final line break and trailing blank
+ * lines, "|" keeps the final break only, "+" keeps them all. Anything else
+ * (no content, a last line without a line break) is left to libyaml.
+ */
+static enum bw_err fy_literal(struct builder *b, struct fy *f, const struct fline *first, const char *text,
+                              size_t parent_ind)
+{
+	struct bw_buf sb;
+	int chomp; /* -1 strip, 0 clip, 1 keep */
+	size_t hl = (size_t)(first->eol - text), ind = 0, max_blank = 0, n_blank = 0, trailing, i;
+	int lead = 0; /* a content line's line break waits to be added */
+	uint32_t line = f->line + 1;
+	enum bw_err e = BW_OK;
+	const char *q;
+
+	if (hl == 1)
+		chomp = 0;
+	else if (hl == 2 && text[1] == '-')
+		chomp = -1;
+	else if (hl == 2 && text[1] == '+')
+		chomp = 1;
+	else
+		return BW_ERR_UNSUPPORTED;
+	fy_next(f);
+	/* blank lines before the first content line, and its indentation */
+	for (q = f->p;;) {
+		const char *s0 = q;
+
+		while (q < f->end && *q == ' ')
+			q++;
+		if (q >= f->end)
+			return BW_ERR_UNSUPPORTED;
+		if (*q != '\n') {
+			ind = (size_t)(q - s0);
+			break;
+		}
+		if ((size_t)(q - s0) > max_blank)
+			max_blank = (size_t)(q - s0);
+		n_blank++;
+		q++;
+	}
+	if (ind <= parent_ind || max_blank > ind)
+		return BW_ERR_UNSUPPORTED;
+	for (i = 0; i < n_blank; i++)
+		fy_next(f);
+	trailing = n_blank;
+	bw_buf_init(&sb, (size_t)1 << 24);
+	for (;;) {
+		const char *s0 = f->p, *r = f->p, *nl;
+		size_t sp;
+
+		if (s0 >= f->end)
+			break;
+		while (r < f->end && *r == ' ')
+			r++;
+		sp = (size_t)(r - s0);
+		if (r >= f->end) {
+			e = BW_ERR_UNSUPPORTED; /* spaces, then the end of the input */
+			goto out;
+		}
+		if (*r == '\n') {
+			if (sp <= ind) {
+				trailing++;
+				fy_next(f);
+				continue;
+			}
+			/* more spaces than the indentation: those beyond it are content */
+		} else if (sp < ind) {
+			break;
+		}
+		nl = memchr(s0, '\n', (size_t)(f->end - s0));
+		if (nl == NULL) {
+			e = BW_ERR_UNSUPPORTED;
+			goto out;
+		}
+		if (lead && (e = bw_buf_putc(&sb, '\n')) != BW_OK)
+			goto out;
+		for (; trailing > 0 && e == BW_OK; trailing--)
+			e = bw_buf_putc(&sb, '\n');
+		if (e != BW_OK || (e = bw_buf_append(&sb, s0 + ind, (size_t)(nl - (s0 + ind)))) != BW_OK)
+			goto out;
+		lead = 1;
+		fy_next(f);
+	}
+	if (chomp >= 0 && lead && (e = bw_buf_putc(&sb, '\n')) != BW_OK)
+		goto out;
+	for (; chomp == 1 && trailing > 0 && e == BW_OK; trailing--)
+		e = bw_buf_putc(&sb, '\n');
+	if (e == BW_OK)
+		e = b_scalar(b, BW_T_STR, sb.data ? (const char *)sb.data : "", sb.len, line);
 out:
 	bw_buf_release(&sb);
 	return e;
@@ -416,9 +612,34 @@ static enum bw_err fy_parse(struct builder *b, const uint8_t *p, size_t n)
 	enum bw_err e;
 
 	for (i = 0; i < n; i++) {
-		uint8_t c = p[i];
+		uint8_t c;
 
-		if (c >= 0x80 || (c < 0x20 && c != '\n') || c == 0x7f)
+#if defined(__SSE2__)
+		/* 16 bytes at a time while they are all printable ASCII or line feeds */
+		while (i + 16 <= n) {
+			__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+			/* signed: bytes >= 0x80 count as below 0x20 too */
+			__m128i bad = _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)),
+			                           _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f)));
+
+			bad = _mm_andnot_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('\n')), bad);
+			if (_mm_movemask_epi8(bad) != 0)
+				break;
+			i += 16;
+		}
+		if (i >= n)
+			break;
+#endif
+		c = p[i];
+		if (c >= 0x80) {
+			size_t k = fy_utf8_len(p + i, n - i);
+
+			if (k == 0)
+				return BW_ERR_UNSUPPORTED;
+			i += k - 1;
+			continue;
+		}
+		if ((c < 0x20 && c != '\n') || c == 0x7f)
 			return BW_ERR_UNSUPPORTED;
 	}
 	f.p = (const char *)p;
@@ -532,7 +753,11 @@ static enum bw_err fy_parse(struct builder *b, const uint8_t *p, size_t n)
 					fy_next(&f);
 					continue;
 				}
-				if ((e = fy_scalar(b, &f, &l, v, t->ind)) != BW_OK)
+				if (*v == '|')
+					e = fy_literal(b, &f, &l, v, t->ind);
+				else
+					e = fy_scalar(b, &f, &l, v, t->ind);
+				if (e != BW_OK)
 					return e;
 			}
 		}

@@ -71,9 +71,15 @@ static void walk(const char *dir)
 static void check_refused(void)
 {
 	static const char *const docs[] = {
-		"a: &x 1\nb: *x\n", "a: !!str 1\n", "a: [1, 2]\n", "a: {b: 1}\n", "a: |\n  text\n",
+		"a: &x 1\nb: *x\n", "a: !!str 1\n", "a: [1, 2]\n", "a: {b: 1}\n", "a: >\n  text\n",
 		"a: \"x\\ty\"\n", "# c\na: 1\n", "---\na: 1\n", "a: b: c\n", "a: 1\n  b: 2\n",
-		"a:\n- 1\n  - 2\n", "a: 'x\n", "? a\n: b\n", "a: caf\xc3\xa9\n", "a: x #c\n",
+		"a:\n- 1\n  - 2\n", "a: 'x\n", "? a\n: b\n", "a: x #c\n",
+		/* literal block scalars outside the subset */
+		"a: |2\n  text\n", "a: | # c\n  text\n", "a: |\n  text", "a: |\n\n", "a: |\n    \n  x\n",
+		"- |\n  x\n", "a:\n  b: |\n  x\n",
+		/* UTF-8 the fast reader leaves to libyaml: NEL, LS, BOM, C1, malformed, overlong, surrogate */
+		"a: x\xc2\x85y\n", "a: x\xe2\x80\xa8y\n", "a: \xef\xbb\xbfx\n", "a: \xc2\x9f\n", "a: \xc3(\n",
+		"a: \xc0\xaf\n", "a: \xed\xa0\x80\n", "a: \xf4\x90\x80\x80\n", "a: \xe2\x82\n",
 	};
 	static const struct {
 		const char *doc;
@@ -84,6 +90,20 @@ static void check_refused(void)
 		{"- a\n- - b\n-\n  c: d\n", 0},
 		{"k: \"two\n  lines\"\n", 1},
 		{"k: x\n", 1},
+		{"a: caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x90\x8d\n", 1},
+		/* literal block scalars: clip, strip, keep; blank lines inside and after;
+		 * deeper lines; a blank line with extra spaces; leading blank lines */
+		{"a: |\n  one\n    two\n\n  three\nb: x\n", 1},
+		{"a: |-\n  one\n\n\nb: x\n", 1},
+		{"a: |+\n  one\n\n \n\nb: x\n", 1},
+		{"a: |+\n  one\n", 1},
+		{"a: |\n  one\n      \n  two\n", 1},
+		{"a: |\n\n\n  one\n", 1},
+		{"a: |\n  # not a comment\n  [x] {y} 'z' \"w\" - v: u\n", 1},
+		{"- k: |\n    x\n  j: 2\n", 1},
+		{"m:\n  k: |-\n    x\n     y\n  j: 2\n", 1},
+		/* plain continuation lines starting with indicator characters */
+		{"a: text\n  [link](u) *b* &c !d |e >f 'g' \"h\" %i @j `k` ,l ?m\n", 1},
 	};
 	size_t i;
 
