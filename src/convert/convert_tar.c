@@ -310,7 +310,7 @@ static enum bw_err count(struct mreader *m, uint64_t max, uint64_t *n)
 static enum bw_err read_storages(struct mreader *m, struct objs *o)
 {
 	const struct bw_rvalue *v, *views;
-	uint64_t n, i, numel, at;
+	uint64_t n = 0, i, numel, at;
 	size_t elem, blob;
 	struct obj *x;
 	const uint8_t *p;
@@ -386,7 +386,7 @@ static enum bw_err read_tensors(struct mreader *m, struct objs *o)
 {
 	const struct bw_rvalue *v;
 	const struct obj *st;
-	uint64_t n, i, at;
+	uint64_t n = 0, i, at;
 	uint32_t ndim, d;
 	int64_t x;
 	struct obj *t;
