@@ -21,8 +21,9 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import scanjson as sj  # noqa: E402
 
-# A DoS case must finish well inside this; sanitizer builds run several times slower.
-TIMEOUT = float(os.environ.get("BW_SCAN_TIMEOUT", "90" if "/asan/" in os.environ.get("BW", "") else "30"))
+# A hang guard, not a speed test (make bench measures speed): a DoS case must finish inside
+# this even on a loaded shared machine; sanitizer builds run several times slower.
+TIMEOUT = float(os.environ.get("BW_SCAN_TIMEOUT", "300" if "/asan/" in os.environ.get("BW", "") else "120"))
 
 
 def judge(c, s, r):
