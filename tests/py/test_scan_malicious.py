@@ -2,7 +2,7 @@
 """test_scan_malicious.py - every technique in tests/gen/gen_malicious.py must be caught (issue 2).
 
 Generates the cases (raw pickle bytes, archives; never loaded) into a temp dir and scans
-each file with its own `$BW scan --format json FILE` (timeout 10 s), then per case:
+each file with its own `$BW scan --format json FILE` (a hang guard of BW_SCAN_TIMEOUT seconds), then per case:
   expect=callable : exit 1 and every name in "callables" is a finding's "callable"
                     ("a|b" accepts either);
   expect=flagged  : exit 1;
