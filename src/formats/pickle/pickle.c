@@ -55,7 +55,7 @@ enum pk_once {
 /* Per scan. */
 struct memo_ent {
 	uint64_t key;
-	struct pk_val *v;
+	pk_ref v;
 	int used;
 };
 
@@ -75,16 +75,14 @@ struct pk_ctx {
 	size_t n_seen, cap_seen;
 	int nomem;           /* an allocation outside the budget failed */
 	/* stack, mark and memo buffers reused from one stream to the next */
-	struct pk_val **stk;
+	pk_ref *stk;
 	size_t stk_cap;
 	size_t *mk;
 	size_t mk_cap;
 	struct memo_ent *memo;
 	size_t memo_cap;
-	struct pk_val **dense;
+	pk_ref *dense;
 	size_t dense_cap;
-	/* immutable shared values: None, False, True, 0..255 (saves arena per opcode) */
-	struct pk_val v_none, v_bool[2], *v_small; /* v_small: 256 in the arena, or NULL */
 };
 
 
@@ -94,14 +92,14 @@ struct pk_run {
 	struct bw_reader rd;
 	unsigned proto;      /* as set by PROTO (C unpickler starts at 0) */
 	unsigned n_proto;
-	struct pk_val **stack;
+	pk_ref *stack;
 	size_t sp, scap;
 	size_t *marks;
 	size_t n_marks, mcap;
 	struct memo_ent *memo;
 	size_t memo_n, memo_cap;  /* memo_n: distinct keys (C memo_len); memo_cap: hash slots */
 	size_t hash_n;           /* keys in the hash part */
-	struct pk_val **dense;   /* keys 0..dense_cap-1 (the usual sequential memo) */
+	pk_ref *dense;           /* keys 0..dense_cap-1 (the usual sequential memo) */
 	size_t dense_cap;
 	uint64_t n_ops;
 	uint64_t frame_end;  /* absolute end of the current frame (pickle.py view), 0 none */
@@ -110,7 +108,7 @@ struct pk_run {
 	int nested;          /* joblib object-array sub-stream */
 	unsigned joblib_skips; /* raw array regions skipped in this stream */
 	int hit_import;      /* detect mode: reached the first import */
-	struct pk_val *result;
+	pk_ref result;
 	/* the first failure */
 	enum bw_err err;
 	uint64_t err_off;
@@ -206,6 +204,50 @@ static char *cstr(struct pk_run *r, const uint8_t *s, size_t n)
 	return p;
 }
 
+/*
+ * The heap node of x, allocating one for a value encoded inline (scalars
+ * and tuples are immutable, so a copy is the same value). NULL for no value
+ * or on budget (r->err set).
+ */
+static struct pk_val *val_of(struct pk_run *r, pk_ref x)
+{
+	struct pk_val tmp, *v;
+	const struct pk_val *t;
+
+	if (pk_ref_tag(x) == PK_T_PTR)
+		return (struct pk_val *)(uintptr_t)x;
+	t = pk_ref_val(x, &tmp);
+	v = newval(r, t->kind);
+	if (v != NULL)
+		*v = *t;
+	return v;
+}
+
+/* A tuple of the k refs at v (one allocation), as a ref; 0 on budget. */
+static pk_ref tuple_of(struct pk_run *r, const pk_ref *v, size_t k)
+{
+	struct pk_tup *t;
+	size_t bytes;
+
+	if (__builtin_mul_overflow(k, sizeof *v, &bytes) ||
+	    __builtin_add_overflow(bytes, sizeof *t, &bytes)) {
+		mem_fail(r);
+		return 0;
+	}
+	t = bw_arena_alloc(&r->c->arena, bytes);
+	if (t == NULL) {
+		mem_fail(r);
+		return 0;
+	}
+	t->n = k;
+	if (k > 0)
+		memcpy(t->items, v, k * sizeof *v);
+	return (pk_ref)(uintptr_t)t | PK_T_TUPLE;
+}
+
+/* () - CPython's empty tuple is a singleton too. */
+static const struct pk_tup pk_empty_tuple;
+
 /* ------------------------------------------------------------ the stacks */
 
 static size_t fence(const struct pk_run *r)
@@ -213,9 +255,9 @@ static size_t fence(const struct pk_run *r)
 	return r->n_marks > 0 ? r->marks[r->n_marks - 1] : 0;
 }
 
-static void push(struct pk_run *r, struct pk_val *v)
+static void push(struct pk_run *r, pk_ref v)
 {
-	if (r->err != BW_OK || v == NULL)
+	if (r->err != BW_OK || v == 0)
 		return;
 	if ((uint64_t)r->sp + r->n_marks >= r->c->max_stack) {
 		fail(r, BW_ERR_LIMIT, "pickle.limit-stack", "stack + mark stack exceed %u entries",
@@ -224,7 +266,7 @@ static void push(struct pk_run *r, struct pk_val *v)
 	}
 	if (r->sp == r->scap) {
 		size_t ncap = r->scap ? r->scap * 2 : 64;
-		struct pk_val **ns = alloc(r, ncap * sizeof *ns);
+		pk_ref *ns = alloc(r, ncap * sizeof *ns);
 
 		if (ns == NULL)
 			return;
@@ -236,33 +278,46 @@ static void push(struct pk_run *r, struct pk_val *v)
 	r->stack[r->sp++] = v;
 }
 
+static void push_v(struct pk_run *r, struct pk_val *v)
+{
+	push(r, pk_ref_of(v));
+}
+
 static void underflow(struct pk_run *r)
 {
 	fail(r, BW_ERR_MALFORMED, NULL, "%s",
 	     r->n_marks > 0 ? "could not find MARK" : "unpickling stack underflow");
 }
 
-/* Pop the top value above the current mark (C: Pdata_pop). */
-static struct pk_val *pop(struct pk_run *r)
+/* Pop the top value above the current mark (C: Pdata_pop); 0 on error. */
+static pk_ref pop(struct pk_run *r)
 {
 	if (r->err != BW_OK)
-		return NULL;
+		return 0;
 	if (r->sp <= fence(r)) {
 		underflow(r);
-		return NULL;
+		return 0;
 	}
 	return r->stack[--r->sp];
 }
 
-static struct pk_val *top(struct pk_run *r)
+static pk_ref top(struct pk_run *r)
 {
 	if (r->err != BW_OK)
-		return NULL;
+		return 0;
 	if (r->sp <= fence(r)) {
 		underflow(r);
-		return NULL;
+		return 0;
 	}
 	return r->stack[r->sp - 1];
+}
+
+/* pop() as a heap node (for the calls, imports and BUILD). */
+static struct pk_val *pop_v(struct pk_run *r)
+{
+	pk_ref x = pop(r);
+
+	return x != 0 ? val_of(r, x) : NULL;
 }
 
 static void push_mark(struct pk_run *r)
@@ -303,25 +358,40 @@ static long pop_mark(struct pk_run *r)
 	return (long)r->marks[--r->n_marks];
 }
 
-/* Items from index k to the top, as a new container of kind; stack cut to k. */
-static struct pk_val *pop_items(struct pk_run *r, size_t k, enum pk_kind kind)
+/* Items from index k to the top, as a new container of kind; stack cut to k. 0 on error. */
+static pk_ref pop_items(struct pk_run *r, size_t k, enum pk_kind kind)
 {
 	struct pk_val *t;
+	pk_ref x;
 
 	if (k > r->sp) {
 		/* C: a SETITEM reached below this mark (Pdata_poptuple with a negative length) */
 		fail(r, BW_ERR_MALFORMED, NULL, "the stack shrank below a MARK");
-		return NULL;
+		return 0;
+	}
+	if (kind == PK_TUPLE) {
+		x = tuple_of(r, r->stack + k, r->sp - k);
+		if (x != 0)
+			r->sp = k;
+		return x;
 	}
 	t = newval(r, kind);
 	if (t == NULL)
-		return NULL;
+		return 0;
 	if (r->sp > k && pk_val_extend(&r->c->arena, t, r->stack + k, r->sp - k) != 0) {
 		mem_fail(r);
-		return NULL;
+		return 0;
 	}
 	r->sp = k;
-	return t;
+	return pk_ref_of(t);
+}
+
+/* pop_items() as a heap node. */
+static struct pk_val *pop_items_v(struct pk_run *r, size_t k, enum pk_kind kind)
+{
+	pk_ref x = pop_items(r, k, kind);
+
+	return x != 0 ? val_of(r, x) : NULL;
 }
 
 /* ------------------------------------------------------------------ memo */
@@ -347,7 +417,7 @@ static struct memo_ent *memo_find(struct pk_run *r, uint64_t key)
 static int dense_fit(struct pk_run *r, uint64_t key)
 {
 	size_t ncap;
-	struct pk_val **nd;
+	pk_ref *nd;
 
 	if (key < r->dense_cap)
 		return 1;
@@ -371,14 +441,14 @@ static int dense_fit(struct pk_run *r, uint64_t key)
  * (dense array or hash), so memo_n counts distinct keys exactly as the C
  * unpickler's memo_len, which MEMOIZE uses as its index.
  */
-static void memo_put(struct pk_run *r, uint64_t key, struct pk_val *v)
+static void memo_put(struct pk_run *r, uint64_t key, pk_ref v)
 {
 	struct memo_ent *e;
 
 	if (r->err != BW_OK)
 		return;
 	e = r->hash_n > 0 ? memo_find(r, key) : NULL;
-	if ((key < r->dense_cap && r->dense[key] != NULL) || (e != NULL && e->used)) {
+	if ((key < r->dense_cap && r->dense[key] != 0) || (e != NULL && e->used)) {
 		/* C and pickle.py overwrite; pickletools.dis rejects a redefinition */
 		if (once(r, ONCE_MEMO_REDEF))
 			finding(r, "pickle.memo-redefinition", r->op_off,
@@ -428,7 +498,7 @@ static void memo_get(struct pk_run *r, uint64_t key)
 {
 	struct memo_ent *e;
 
-	if (key < r->dense_cap && r->dense[key] != NULL) {
+	if (key < r->dense_cap && r->dense[key] != 0) {
 		push(r, r->dense[key]);
 		return;
 	}
@@ -640,7 +710,8 @@ static void first_bytes_arg(const struct pk_val *args, const uint8_t **p, size_t
 	if (args == NULL || args->kind != PK_TUPLE)
 		return;
 	for (i = 0; i < args->n_items && i < 16; i++) {
-		const struct pk_val *a = args->items[i];
+		struct pk_val tmp;
+		const struct pk_val *a = pk_ref_val(args->items[i], &tmp);
 
 		if (a != NULL && (a->kind == PK_BYTES || a->kind == PK_STR || a->kind == PK_BYTEARRAY)) {
 			*p = a->s;
@@ -715,11 +786,12 @@ static void report_call(struct pk_run *r, const struct pk_val *callee, const str
 	r->c->sink->call(r->c->sink->user, &call);
 }
 
-static const struct pk_val *arg_n(const struct pk_val *args, size_t i)
+/* Item i of a tuple (read through tmp), NULL when there is none. */
+static const struct pk_val *arg_n(const struct pk_val *args, size_t i, struct pk_val *tmp)
 {
 	if (args == NULL || args->kind != PK_TUPLE || i >= args->n_items)
 		return NULL;
-	return args->items[i];
+	return pk_ref_val(args->items[i], tmp);
 }
 
 static int is_text(const struct pk_val *v)
@@ -774,7 +846,8 @@ static int is_operator(const struct pk_val *v, const char *name)
 static struct pk_val *do_call(struct pk_run *r, struct pk_val *callee, struct pk_val *args,
                               const char *how)
 {
-	const struct pk_val *a0 = arg_n(args, 0), *a1 = arg_n(args, 1);
+	struct pk_val t0, t1;
+	const struct pk_val *a0 = arg_n(args, 0, &t0), *a1 = arg_n(args, 1, &t1);
 	struct pk_val *res = NULL;
 
 	if (r->err != BW_OK)
@@ -847,8 +920,8 @@ static struct pk_val *do_call(struct pk_run *r, struct pk_val *callee, struct pk
 
 /* ---------------------------------------------------------- joblib arrays */
 
-/* Value of key in a constant dict, or NULL. */
-static const struct pk_val *dict_get(const struct pk_val *d, const char *key)
+/* Value of key in a constant dict (read through tmp), or NULL. */
+static const struct pk_val *dict_get(const struct pk_val *d, const char *key, struct pk_val *tmp)
 {
 	size_t i, kl = strlen(key);
 
@@ -856,10 +929,11 @@ static const struct pk_val *dict_get(const struct pk_val *d, const char *key)
 		return NULL;
 	/* joblib state dicts have 6 keys: look at the first 64 pairs only (bounded work) */
 	for (i = 0; i + 1 < d->n_items && i < 128; i += 2) {
-		const struct pk_val *k = d->items[i];
+		struct pk_val kt;
+		const struct pk_val *k = pk_ref_val(d->items[i], &kt);
 
 		if (k != NULL && k->kind == PK_STR && k->n == kl && memcmp(k->s, key, kl) == 0)
-			return d->items[i + 1];
+			return pk_ref_val(d->items[i + 1], tmp);
 	}
 	return NULL;
 }
@@ -881,6 +955,7 @@ static int small_int(const struct pk_val *v, int64_t *out)
 static int64_t dtype_itemsize(const struct pk_val *dt, int depth)
 {
 	const struct pk_val *code;
+	struct pk_val ct, t4, t5;
 	int64_t elsize = -1;
 	size_t i;
 	int64_t n = 0;
@@ -888,20 +963,21 @@ static int64_t dtype_itemsize(const struct pk_val *dt, int depth)
 	if (depth > 8 || dt == NULL || dt->kind != PK_CALL || dt->callee == NULL || dt->callee->kind != PK_GLOBAL ||
 	    !streq(dt->callee->name, "dtype"))
 		return 0;
-	code = arg_n(dt->args, 0);
+	code = arg_n(dt->args, 0, &ct);
 	if (code == NULL || code->kind != PK_STR || code->n == 0)
 		return 0;
 	if (code->s[0] == 'O')
 		return -1;
 	if (dt->state != NULL && dt->state->kind == PK_TUPLE && dt->state->n_items >= 6) {
-		const struct pk_val *fields = dt->state->items[4];
+		const struct pk_val *fields = pk_ref_val(dt->state->items[4], &t4);
 
-		(void)small_int(dt->state->items[5], &elsize);
+		(void)small_int(pk_ref_val(dt->state->items[5], &t5), &elsize);
 		if (fields != NULL && fields->kind == PK_DICT) {
 			/* structured dtype: object fields make it an object array */
 			for (i = 1; i < fields->n_items && i < 1024; i += 2) {
-				const struct pk_val *f = fields->items[i];
-				const struct pk_val *fdt = arg_n(f, 0);
+				struct pk_val ft, fdtt;
+				const struct pk_val *f = pk_ref_val(fields->items[i], &ft);
+				const struct pk_val *fdt = arg_n(f, 0, &fdtt);
 
 				if (fdt != NULL && dtype_itemsize(fdt, depth + 1) == -1)
 					return -1;
@@ -930,9 +1006,10 @@ static enum bw_err run_stream(struct pk_ctx *c, size_t start, int nested, struct
  */
 static void joblib_skip_array(struct pk_run *r, const struct pk_val *state)
 {
-	const struct pk_val *shape = dict_get(state, "shape");
-	const struct pk_val *align = dict_get(state, "numpy_array_alignment_bytes");
-	int64_t isz = dtype_itemsize(dict_get(state, "dtype"), 0);
+	struct pk_val st, at, dt;
+	const struct pk_val *shape = dict_get(state, "shape", &st);
+	const struct pk_val *align = dict_get(state, "numpy_array_alignment_bytes", &at);
+	int64_t isz = dtype_itemsize(dict_get(state, "dtype", &dt), 0);
 	uint64_t count = 1, bytes;
 	size_t i;
 
@@ -943,8 +1020,9 @@ static void joblib_skip_array(struct pk_run *r, const struct pk_val *state)
 	}
 	for (i = 0; i < shape->n_items; i++) {
 		int64_t d;
+		struct pk_val it;
 
-		if (!small_int(shape->items[i], &d) || d < 0 ||
+		if (!small_int(pk_ref_val(shape->items[i], &it), &d) || d < 0 ||
 		    __builtin_mul_overflow(count, (uint64_t)d, &count)) {
 			fail(r, BW_ERR_MALFORMED, NULL, "joblib array shape is not a tuple of small ints");
 			return;
@@ -1077,7 +1155,20 @@ static void read_arg(struct pk_run *r, const struct pk_opinfo *op, uint8_t code,
 	int rc, differs;
 	uint8_t *o;
 
-	memset(a, 0, sizeof *a);
+	/* field by field: a memset of the whole struct (rep stos) was a quarter of a dense scan */
+	a->kind = BW_PICKLE_ARG_NONE;
+	a->u = 0;
+	a->iv.v = 0;
+	a->iv.big = 0;
+	a->iv.text = NULL;
+	a->iv.is_bool = 0;
+	a->f = 0;
+	a->s = NULL;
+	a->n = 0;
+	a->s2 = NULL;
+	a->n2 = 0;
+	a->ival = 0;
+	a->text[0] = '\0';
 	switch (op->arg) {
 	case PK_A_NONE:
 		return;
@@ -1207,6 +1298,7 @@ static void read_arg(struct pk_run *r, const struct pk_opinfo *op, uint8_t code,
 			for (i = 0; i < 8; i++)
 				u = (u << 8) | p[i];
 			memcpy(&a->f, &u, sizeof a->f);
+			a->s = p; /* BINFLOAT's value is a view of these bytes */
 			a->kind = BW_PICKLE_ARG_FLOAT;
 			a->text[0] = '\0';
 		}
@@ -1401,27 +1493,45 @@ static void read_arg(struct pk_run *r, const struct pk_opinfo *op, uint8_t code,
 
 /* ------------------------------------------------------------- execution */
 
-static struct pk_val *int_val(struct pk_run *r, const struct pk_int *iv)
+/* An int the size of a machine word inline, anything bigger as a heap node. */
+static pk_ref small_int_ref(int64_t i)
 {
-	struct pk_val *v = newval(r, iv->is_bool ? PK_BOOL : PK_INT);
+	return ((uint64_t)i << 3) | PK_T_INT;
+}
 
+static pk_ref int_val(struct pk_run *r, const struct pk_int *iv)
+{
+	struct pk_val *v;
+
+	if (iv->is_bool)
+		return PK_REF_BOOL(iv->v);
+	if (!iv->big && iv->v >= -PK_INT_INLINE_MAX && iv->v < PK_INT_INLINE_MAX)
+		return small_int_ref(iv->v);
+	v = newval(r, PK_INT);
 	if (v != NULL) {
 		v->i = iv->v;
 		v->big = iv->big;
 		v->text = iv->text;
 	}
-	return v;
+	return pk_ref_of(v);
 }
 
-static struct pk_val *str_val(struct pk_run *r, enum pk_kind k, const uint8_t *s, size_t n)
+/* Text or bytes: a view of the bytes when short (they stay mapped: input or arena). */
+static pk_ref str_val(struct pk_run *r, enum pk_kind k, const uint8_t *s, size_t n)
 {
-	struct pk_val *v = newval(r, k);
+	struct pk_val *v;
 
+	if (s == NULL)
+		s = (const uint8_t *)"";
+	if (n < PK_VIEW_MAXLEN && ((uint64_t)(uintptr_t)s >> 47) == 0)
+		return ((uint64_t)(uintptr_t)s << 17) | ((uint64_t)n << 5) |
+		       ((uint64_t)(k == PK_STR ? 0 : k == PK_BYTES ? 1 : 2) << 3) | PK_T_VIEW;
+	v = newval(r, k);
 	if (v != NULL) {
-		v->s = s != NULL ? s : (const uint8_t *)"";
+		v->s = s;
 		v->n = n;
 	}
-	return v;
+	return pk_ref_of(v);
 }
 
 /* The class a BUILD would call __setstate__ of (best effort). */
@@ -1439,7 +1549,7 @@ static const struct pk_val *class_of(const struct pk_val *obj)
 }
 
 static void container_call(struct pk_run *r, const struct pk_val *target, const char *suffix,
-                           struct pk_val *arg, const char *how)
+                           pk_ref arg, const char *how)
 {
 	/* mutating an imported object (a module attribute, a class) by opcode */
 	struct pk_val *t;
@@ -1447,7 +1557,7 @@ static void container_call(struct pk_run *r, const struct pk_val *target, const 
 	if (target == NULL || target->kind != PK_GLOBAL)
 		return;
 	t = newval(r, PK_TUPLE);
-	if (t == NULL || (arg != NULL && pk_val_push(&r->c->arena, t, arg) != 0))
+	if (t == NULL || (arg != 0 && pk_val_push(&r->c->arena, t, arg) != 0))
 		return;
 	report_call(r, target, t, how, suffix);
 }
@@ -1501,6 +1611,8 @@ static int mark_target(struct pk_run *r, size_t k)
 static void exec_op(struct pk_run *r, uint8_t code, const struct pk_opinfo *op, struct pk_arg *a)
 {
 	struct pk_val *v, *w, *x;
+	pk_ref vr, wr, xr;
+	struct pk_val *tgt;
 	long k;
 	size_t i;
 
@@ -1528,11 +1640,14 @@ static void exec_op(struct pk_run *r, uint8_t code, const struct pk_opinfo *op, 
 		push(r, top(r));
 		break;
 	case OP_FLOAT:
-	case OP_BINFLOAT:
 		v = newval(r, PK_FLOAT);
 		if (v != NULL)
 			v->f = a->f;
-		push(r, v);
+		push_v(r, v);
+		break;
+	case OP_BINFLOAT:
+		/* the 8 operand bytes stay mapped: the value is a view of them */
+		push(r, ((uint64_t)(uintptr_t)a->s << 3) | PK_T_F8);
 		break;
 	case OP_INT:
 	case OP_LONG:
@@ -1543,36 +1658,29 @@ static void exec_op(struct pk_run *r, uint8_t code, const struct pk_opinfo *op, 
 		break;
 	case OP_BININT1:
 	case OP_BININT2:
-		if (a->u < 256 && r->c->v_small != NULL) {
-			push(r, &r->c->v_small[a->u]);
-			break;
-		}
-		v = newval(r, PK_INT);
-		if (v != NULL)
-			v->i = (int64_t)a->u;
-		push(r, v);
+		push(r, small_int_ref((int64_t)a->u));
 		break;
 	case OP_NONE:
-		push(r, &r->c->v_none);
+		push(r, PK_REF_NONE);
 		break;
 	case OP_NEWTRUE:
 	case OP_NEWFALSE:
-		push(r, &r->c->v_bool[code == OP_NEWTRUE]);
+		push(r, PK_REF_BOOL(code == OP_NEWTRUE));
 		break;
 	case OP_PERSID:
 	case OP_BINPERSID:
 		/* persistent_load(pid): the loader's own hook decides (torch: storages) */
-		w = code == OP_BINPERSID ? pop(r) : str_val(r, PK_STR, a->s, a->n);
-		if (w == NULL)
+		wr = code == OP_BINPERSID ? pop(r) : str_val(r, PK_STR, a->s, a->n);
+		if (wr == 0)
 			break;
 		if (once(r, ONCE_PERSID))
 			finding(r, "pickle.persistent-id", r->op_off,
 			        "persistent id: the loader's persistent_load decides what it becomes");
-		push(r, newval(r, PK_UNKNOWN));
+		push_v(r, newval(r, PK_UNKNOWN));
 		break;
 	case OP_REDUCE:
-		w = pop(r); /* args */
-		v = pop(r); /* callable */
+		w = pop_v(r); /* args */
+		v = pop_v(r); /* callable */
 		if (r->err != BW_OK)
 			break;
 		w = call_args(r, w, "REDUCE");
@@ -1581,7 +1689,7 @@ static void exec_op(struct pk_run *r, uint8_t code, const struct pk_opinfo *op, 
 			mal(r, "REDUCE argument list must be a tuple");
 			break;
 		}
-		push(r, do_call(r, v, w, "REDUCE"));
+		push_v(r, do_call(r, v, w, "REDUCE"));
 		break;
 	case OP_STRING:
 	case OP_BINSTRING:
@@ -1607,110 +1715,85 @@ static void exec_op(struct pk_run *r, uint8_t code, const struct pk_opinfo *op, 
 		if (once(r, ONCE_BUFFER))
 			finding(r, "pickle.out-of-band-buffer", r->op_off,
 			        "NEXT_BUFFER: out-of-band data (plain pickle.load without buffers= raises here)");
-		push(r, newval(r, PK_UNKNOWN));
+		push_v(r, newval(r, PK_UNKNOWN));
 		break;
 	case OP_READONLY_BUFFER:
 		(void)top(r);
 		break;
 	case OP_APPEND:
-		w = pop(r);
-		v = top(r);
+		wr = pop(r);
+		vr = top(r);
 		if (r->err != BW_OK)
 			break;
-		if (v->kind == PK_LIST) {
-			if (pk_val_push(&r->c->arena, v, w) != 0)
+		tgt = pk_ref_ptr(vr);
+		if (tgt != NULL && tgt->kind == PK_LIST) {
+			if (pk_val_push(&r->c->arena, tgt, wr) != 0)
 				mem_fail(r);
 		} else {
-			container_call(r, v, ".append", w, "APPEND");
+			container_call(r, tgt, ".append", wr, "APPEND");
 		}
 		break;
 	case OP_APPENDS:
-		k = pop_mark(r);
-		if (k < 0)
-			break;
-		if (!mark_target(r, (size_t)k))
-			break;
-		v = r->stack[k - 1];
-		if (v->kind == PK_LIST) {
-			/* straight from the stack into the container (no temporary) */
-			if (pk_val_extend(&r->c->arena, v, r->stack + k, r->sp - (size_t)k) != 0)
-				mem_fail(r);
-			r->sp = (size_t)k;
-			break;
-		}
-		w = pop_items(r, (size_t)k, PK_LIST);
-		if (w != NULL)
-			container_call(r, v, ".extend", w, "APPENDS");
-		break;
-	case OP_SETITEM:
-		w = pop(r); /* value */
-		x = pop(r); /* key */
-		v = top(r);
-		if (r->err != BW_OK)
-			break;
-		if (v->kind == PK_DICT) {
-			if (pk_val_push(&r->c->arena, v, x) != 0 || pk_val_push(&r->c->arena, v, w) != 0)
-				mem_fail(r);
-		} else {
-			container_call(r, v, ".__setitem__", x, "SETITEM");
-		}
-		break;
 	case OP_SETITEMS:
+	case OP_ADDITEMS: {
+		enum pk_kind want = code == OP_APPENDS ? PK_LIST : code == OP_SETITEMS ? PK_DICT : PK_SET;
+
 		k = pop_mark(r);
 		if (k < 0)
 			break;
 		if (!mark_target(r, (size_t)k))
 			break;
-		if ((r->sp - (size_t)k) % 2 != 0) {
+		if (code == OP_SETITEMS && (r->sp - (size_t)k) % 2 != 0) {
 			mal(r, "odd number of items for SETITEMS");
 			break;
 		}
-		v = r->stack[k - 1];
-		if (v->kind == PK_DICT) {
+		tgt = pk_ref_ptr(r->stack[k - 1]);
+		if (tgt != NULL && tgt->kind == want) {
 			/* straight from the stack into the container (no temporary) */
-			if (pk_val_extend(&r->c->arena, v, r->stack + k, r->sp - (size_t)k) != 0)
+			if (pk_val_extend(&r->c->arena, tgt, r->stack + k, r->sp - (size_t)k) != 0)
 				mem_fail(r);
 			r->sp = (size_t)k;
 			break;
 		}
-		w = pop_items(r, (size_t)k, PK_DICT);
-		if (w != NULL)
-			container_call(r, v, ".__setitem__", w, "SETITEMS");
+		xr = pop_items(r, (size_t)k, want);
+		if (xr != 0)
+			container_call(r, tgt,
+			               code == OP_APPENDS ? ".extend" : code == OP_SETITEMS ? ".__setitem__" : ".add",
+			               xr, code == OP_APPENDS ? "APPENDS" : code == OP_SETITEMS ? "SETITEMS" : "ADDITEMS");
 		break;
-	case OP_ADDITEMS:
-		k = pop_mark(r);
-		if (k < 0)
+	}
+	case OP_SETITEM:
+		wr = pop(r); /* value */
+		xr = pop(r); /* key */
+		vr = top(r);
+		if (r->err != BW_OK)
 			break;
-		if (!mark_target(r, (size_t)k))
-			break;
-		v = r->stack[k - 1];
-		if (v->kind == PK_SET) {
-			/* straight from the stack into the container (no temporary) */
-			if (pk_val_extend(&r->c->arena, v, r->stack + k, r->sp - (size_t)k) != 0)
+		tgt = pk_ref_ptr(vr);
+		if (tgt != NULL && tgt->kind == PK_DICT) {
+			if (pk_val_push(&r->c->arena, tgt, xr) != 0 || pk_val_push(&r->c->arena, tgt, wr) != 0)
 				mem_fail(r);
-			r->sp = (size_t)k;
-			break;
+		} else {
+			container_call(r, tgt, ".__setitem__", xr, "SETITEM");
 		}
-		w = pop_items(r, (size_t)k, PK_SET);
-		if (w != NULL)
-			container_call(r, v, ".add", w, "ADDITEMS");
 		break;
 	case OP_BUILD:
-		w = pop(r); /* state */
-		v = top(r); /* instance */
+		w = pop_v(r); /* state */
+		vr = top(r); /* instance */
 		if (r->err != BW_OK)
 			break;
 		{
-			const struct pk_val *cls = class_of(v);
+			struct pk_val vt;
+			const struct pk_val *cls = class_of(pk_ref_val(vr, &vt));
 
+			v = pk_ref_ptr(vr);
 			if (cls != NULL) {
 				struct pk_val *t = newval(r, PK_TUPLE);
 
-				if (t != NULL && pk_val_push(&r->c->arena, t, w) == 0)
+				if (t != NULL && pk_val_push(&r->c->arena, t, pk_ref_of(w)) == 0)
 					report_call(r, cls, t, "BUILD", NULL);
 			}
 			/* shared scalars never take state (BUILD on them fails at load time) */
-			if (v->kind == PK_CALL || v->kind == PK_GLOBAL || v->kind == PK_UNKNOWN)
+			if (v != NULL && (v->kind == PK_CALL || v->kind == PK_GLOBAL || v->kind == PK_UNKNOWN))
 				v->state = w;
 			if (cls != NULL && cls->kind == PK_GLOBAL && streq(cls->module, "joblib.numpy_pickle") &&
 			    streq(cls->name, "NumpyArrayWrapper") && !r->c->plain) {
@@ -1720,22 +1803,27 @@ static void exec_op(struct pk_run *r, uint8_t code, const struct pk_opinfo *op, 
 		}
 		break;
 	case OP_GLOBAL:
-		push(r, find_class(r, a->s, a->n, a->s2, a->n2, "GLOBAL"));
+		push_v(r, find_class(r, a->s, a->n, a->s2, a->n2, "GLOBAL"));
 		break;
-	case OP_STACK_GLOBAL:
-		w = pop(r); /* name */
-		v = pop(r); /* module */
+	case OP_STACK_GLOBAL: {
+		struct pk_val vt, wt;
+		const struct pk_val *cv, *cw;
+
+		wr = pop(r); /* name */
+		vr = pop(r); /* module */
 		if (r->err != BW_OK)
 			break;
-		if (v->kind != PK_STR || w->kind != PK_STR) {
-			int dyn_m = v->kind == PK_UNKNOWN || v->kind == PK_CALL;
-			int dyn_n = w->kind == PK_UNKNOWN || w->kind == PK_CALL;
+		cw = pk_ref_val(wr, &wt);
+		cv = pk_ref_val(vr, &vt);
+		if (cv->kind != PK_STR || cw->kind != PK_STR) {
+			int dyn_m = cv->kind == PK_UNKNOWN || cv->kind == PK_CALL;
+			int dyn_n = cw->kind == PK_UNKNOWN || cw->kind == PK_CALL;
 
-			if ((v->kind == PK_STR || dyn_m) && (w->kind == PK_STR || dyn_n)) {
+			if ((cv->kind == PK_STR || dyn_m) && (cw->kind == PK_STR || dyn_n)) {
 				/* a name computed at load time (a call result or a persistent
 				 * id may be a str): the import cannot be resolved statically */
-				char *m = dyn_m ? "<dynamic>" : cstr(r, v->s, v->n);
-				char *nm = dyn_n ? "<dynamic>" : cstr(r, w->s, w->n);
+				char *m = dyn_m ? "<dynamic>" : cstr(r, cv->s, cv->n);
+				char *nm = dyn_n ? "<dynamic>" : cstr(r, cw->s, cw->n);
 
 				if (m == NULL || nm == NULL)
 					break;
@@ -1744,27 +1832,28 @@ static void exec_op(struct pk_run *r, uint8_t code, const struct pk_opinfo *op, 
 					        "STACK_GLOBAL with a module or name computed at load time "
 					        "(%s.%s)", m, nm);
 				report_import(r, m, nm, m, nm, "STACK_GLOBAL");
-				push(r, make_global(r, m, nm));
+				push_v(r, make_global(r, m, nm));
 				break;
 			}
 			/* C: "STACK_GLOBAL requires str" (bytes, ints, ... are rejected) */
 			mal(r, "STACK_GLOBAL requires str");
 			break;
 		}
-		push(r, find_class(r, v->s, v->n, w->s, w->n, "STACK_GLOBAL"));
+		push_v(r, find_class(r, cv->s, cv->n, cw->s, cw->n, "STACK_GLOBAL"));
 		break;
+	}
 	case OP_INST:
 		k = pop_mark(r);
 		if (k < 0)
 			break;
-		x = pop_items(r, (size_t)k, PK_TUPLE);
+		x = pop_items_v(r, (size_t)k, PK_TUPLE);
 		v = find_class(r, a->s, a->n, a->s2, a->n2, "INST");
 		if (r->err != BW_OK || x == NULL)
 			break;
 		w = do_call(r, v, x, "INST");
 		if (w != NULL)
 			w->cls = v;
-		push(r, w);
+		push_v(r, w);
 		break;
 	case OP_OBJ:
 		k = pop_mark(r);
@@ -1775,19 +1864,21 @@ static void exec_op(struct pk_run *r, uint8_t code, const struct pk_opinfo *op, 
 			break;
 		}
 		/* C load_obj: the class is the first item after the mark, then the args */
-		x = pop_items(r, (size_t)k + 1, PK_TUPLE);
+		x = pop_items_v(r, (size_t)k + 1, PK_TUPLE);
 		if (x == NULL)
 			break;
-		v = r->stack[k];
+		v = val_of(r, r->stack[k]);
 		r->sp = (size_t)k;
+		if (v == NULL)
+			break;
 		w = do_call(r, v, x, "OBJ");
 		if (w != NULL)
 			w->cls = v;
-		push(r, w);
+		push_v(r, w);
 		break;
 	case OP_NEWOBJ:
-		w = pop(r); /* args */
-		v = pop(r); /* cls */
+		w = pop_v(r); /* args */
+		v = pop_v(r); /* cls */
 		if (r->err != BW_OK)
 			break;
 		w = call_args(r, w, "NEWOBJ");
@@ -1799,12 +1890,12 @@ static void exec_op(struct pk_run *r, uint8_t code, const struct pk_opinfo *op, 
 		x = do_call(r, v, w, "NEWOBJ");
 		if (x != NULL)
 			x->cls = v;
-		push(r, x);
+		push_v(r, x);
 		break;
 	case OP_NEWOBJ_EX:
-		x = pop(r); /* kwargs */
-		w = pop(r); /* args */
-		v = pop(r); /* cls */
+		x = pop_v(r); /* kwargs */
+		w = pop_v(r); /* args */
+		v = pop_v(r); /* cls */
 		if (r->err != BW_OK)
 			break;
 		if ((w->kind != PK_TUPLE && w->kind != PK_UNKNOWN) ||
@@ -1825,14 +1916,14 @@ static void exec_op(struct pk_run *r, uint8_t code, const struct pk_opinfo *op, 
 				if (pk_val_push(&r->c->arena, all, w->items[i]) != 0)
 					break;
 			if (((x->kind == PK_DICT && x->n_items > 0) || x->kind == PK_UNKNOWN) &&
-			    pk_val_push(&r->c->arena, all, x) != 0)
+			    pk_val_push(&r->c->arena, all, pk_ref_of(x)) != 0)
 				break;
-			if (w->kind == PK_UNKNOWN && pk_val_push(&r->c->arena, all, w) != 0)
+			if (w->kind == PK_UNKNOWN && pk_val_push(&r->c->arena, all, pk_ref_of(w)) != 0)
 				break;
 			res = do_call(r, v, all, "NEWOBJ_EX");
 			if (res != NULL)
 				res->cls = v;
-			push(r, res);
+			push_v(r, res);
 		}
 		break;
 	case OP_EXT1:
@@ -1854,7 +1945,7 @@ static void exec_op(struct pk_run *r, uint8_t code, const struct pk_opinfo *op, 
 		{
 			char *name = bw_arena_strdup(&r->c->arena, nm);
 
-			push(r, name != NULL ? make_global(r, "copyreg", name) : NULL);
+			push_v(r, name != NULL ? make_global(r, "copyreg", name) : NULL);
 			if (name == NULL)
 				mem_fail(r);
 		}
@@ -1888,16 +1979,16 @@ static void exec_op(struct pk_run *r, uint8_t code, const struct pk_opinfo *op, 
 		break;
 	}
 	case OP_EMPTY_TUPLE:
-		push(r, newval(r, PK_TUPLE));
+		push(r, (pk_ref)(uintptr_t)&pk_empty_tuple | PK_T_TUPLE);
 		break;
 	case OP_EMPTY_LIST:
-		push(r, newval(r, PK_LIST));
+		push_v(r, newval(r, PK_LIST));
 		break;
 	case OP_EMPTY_DICT:
-		push(r, newval(r, PK_DICT));
+		push_v(r, newval(r, PK_DICT));
 		break;
 	case OP_EMPTY_SET:
-		push(r, newval(r, PK_SET));
+		push_v(r, newval(r, PK_SET));
 		break;
 	case OP_GET:
 		if (a->iv.big || a->iv.v < 0) {
@@ -1915,17 +2006,17 @@ static void exec_op(struct pk_run *r, uint8_t code, const struct pk_opinfo *op, 
 			mal(r, "negative PUT argument");
 			break;
 		}
-		v = top(r);
-		memo_put(r, (uint64_t)a->iv.v, v);
+		vr = top(r);
+		memo_put(r, (uint64_t)a->iv.v, vr);
 		break;
 	case OP_BINPUT:
 	case OP_LONG_BINPUT:
-		v = top(r);
-		memo_put(r, a->u, v);
+		vr = top(r);
+		memo_put(r, a->u, vr);
 		break;
 	case OP_MEMOIZE:
-		v = top(r);
-		memo_put(r, r->memo_n, v);
+		vr = top(r);
+		memo_put(r, r->memo_n, vr);
 		break;
 	case OP_PROTO:
 		if (a->u > 5) {
@@ -1963,12 +2054,193 @@ static void exec_op(struct pk_run *r, uint8_t code, const struct pk_opinfo *op, 
 	}
 }
 
+/* 1 when the n bytes at p are ASCII (valid UTF-8 without a check per byte). */
+static int all_ascii(const uint8_t *p, size_t n)
+{
+	uint64_t acc = 0, w;
+	size_t i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		memcpy(&w, p + i, 8);
+		acc |= w;
+	}
+	for (; i < n; i++)
+		acc |= p[i];
+	return (acc & 0x8080808080808080ull) == 0;
+}
+
+/*
+ * The opcodes that make up the bulk of real pickles (scalars, memo, tuples,
+ * container building), decoded straight from the mapped bytes without the
+ * general argument reader. Does exactly what read_arg + the checks of
+ * run_stream + exec_op do for them, and declines (returns 0, nothing
+ * consumed) whenever an operand is cut short, over a limit or not plain
+ * ASCII text, so the general path reports those exactly as before.
+ */
+static int fast_op(struct pk_run *r, uint8_t code, uint64_t op_start)
+{
+	const uint8_t *p = r->rd.p + r->rd.pos;
+	size_t left = r->rd.len - r->rd.pos, adv;
+	pk_ref v = 0;
+	uint64_t n = 0;
+
+	switch (code) {
+	case OP_BININT1:
+		if (left < 2)
+			return 0;
+		v = small_int_ref(p[1]);
+		adv = 2;
+		break;
+	case OP_BININT2:
+		if (left < 3)
+			return 0;
+		v = small_int_ref((int64_t)((uint32_t)p[1] | ((uint32_t)p[2] << 8)));
+		adv = 3;
+		break;
+	case OP_BININT:
+		if (left < 5)
+			return 0;
+		v = small_int_ref((int64_t)(int32_t)((uint32_t)p[1] | ((uint32_t)p[2] << 8) |
+		                                     ((uint32_t)p[3] << 16) | ((uint32_t)p[4] << 24)));
+		adv = 5;
+		break;
+	case OP_BINFLOAT:
+		if (left < 9)
+			return 0;
+		v = ((uint64_t)(uintptr_t)(p + 1) << 3) | PK_T_F8;
+		adv = 9;
+		break;
+	case OP_SHORT_BINUNICODE:
+	case OP_SHORT_BINBYTES:
+		if (left < 2)
+			return 0;
+		n = p[1];
+		if (n > left - 2 || n > r->c->max_string)
+			return 0;
+		if (code == OP_SHORT_BINUNICODE && !all_ascii(p + 2, (size_t)n))
+			return 0;
+		v = str_val(r, code == OP_SHORT_BINUNICODE ? PK_STR : PK_BYTES, p + 2, (size_t)n);
+		adv = 2 + (size_t)n;
+		break;
+	case OP_BINUNICODE:
+		if (left < 5)
+			return 0;
+		n = (uint64_t)p[1] | ((uint64_t)p[2] << 8) | ((uint64_t)p[3] << 16) | ((uint64_t)p[4] << 24);
+		if (n > left - 5 || n > r->c->max_string || !all_ascii(p + 5, (size_t)n))
+			return 0;
+		v = str_val(r, PK_STR, p + 5, (size_t)n);
+		adv = 5 + (size_t)n;
+		break;
+	case OP_BINPUT:
+	case OP_BINGET:
+		if (left < 2)
+			return 0;
+		n = p[1];
+		adv = 2;
+		break;
+	case OP_LONG_BINPUT:
+	case OP_LONG_BINGET:
+		if (left < 5)
+			return 0;
+		n = (uint64_t)p[1] | ((uint64_t)p[2] << 8) | ((uint64_t)p[3] << 16) | ((uint64_t)p[4] << 24);
+		adv = 5;
+		break;
+	case OP_NONE:
+		v = PK_REF_NONE;
+		adv = 1;
+		break;
+	case OP_NEWTRUE:
+	case OP_NEWFALSE:
+		v = PK_REF_BOOL(code == OP_NEWTRUE);
+		adv = 1;
+		break;
+	case OP_MARK:
+	case OP_MEMOIZE:
+	case OP_TUPLE1:
+	case OP_TUPLE2:
+	case OP_TUPLE3:
+	case OP_TUPLE:
+	case OP_EMPTY_TUPLE:
+	case OP_EMPTY_LIST:
+	case OP_EMPTY_DICT:
+	case OP_APPEND:
+	case OP_APPENDS:
+	case OP_SETITEM:
+	case OP_SETITEMS:
+	case OP_POP:
+		adv = 1;
+		break;
+	default:
+		return 0;
+	}
+	/* the operand is complete: from here on this is the general path, without read_arg */
+	r->rd.pos += adv;
+	r->n_ops++;
+	if (r->frame_end != 0 && op_start < r->frame_end && op_start + adv > r->frame_end &&
+	    once(r, ONCE_FRAME))
+		finding(r, "pickle.frame-boundary", op_start,
+		        "%s straddles the end of its FRAME (pickle.py raises, the C unpickler accepts)",
+		        pk_ops[code].name);
+	if (pk_ops[code].proto > r->proto && r->n_proto > 0 && once(r, ONCE_OPPROTO))
+		finding(r, "pickle.opcode-protocol", op_start, "%s (protocol %u) in a protocol %u stream",
+		        pk_ops[code].name, pk_ops[code].proto, r->proto);
+	switch (code) {
+	case OP_BINPUT:
+	case OP_LONG_BINPUT:
+		memo_put(r, n, top(r));
+		return 1;
+	case OP_BINGET:
+	case OP_LONG_BINGET:
+		memo_get(r, n);
+		return 1;
+	case OP_MEMOIZE:
+		memo_put(r, r->memo_n, top(r));
+		return 1;
+	case OP_MARK:
+		push_mark(r);
+		return 1;
+	case OP_TUPLE1:
+	case OP_TUPLE2:
+	case OP_TUPLE3: {
+		size_t cnt = (size_t)(code - OP_TUPLE1 + 1);
+
+		if (r->sp < cnt || r->sp - cnt < fence(r)) {
+			underflow(r);
+			return 1;
+		}
+		push(r, pop_items(r, r->sp - cnt, PK_TUPLE));
+		return 1;
+	}
+	case OP_TUPLE:
+	case OP_EMPTY_TUPLE:
+	case OP_EMPTY_LIST:
+	case OP_EMPTY_DICT:
+	case OP_APPEND:
+	case OP_APPENDS:
+	case OP_SETITEM:
+	case OP_SETITEMS:
+	case OP_POP: {
+		struct pk_arg none;
+
+		none.kind = BW_PICKLE_ARG_NONE;
+		exec_op(r, code, &pk_ops[code], &none);
+		return 1;
+	}
+	default:
+		push(r, v);
+		return 1;
+	}
+}
+
 /*
  * Decode one pickle stream starting at absolute offset start, up to its STOP
  * or its first failure (recorded in out->err). Returns BW_ERR_NOMEM only.
  */
 static enum bw_err run_stream(struct pk_ctx *c, size_t start, int nested, struct pk_run *r)
 {
+	/* the listing sees every opcode through the general path */
+	int fast = c->trace == NULL || c->trace->op == NULL || c->plain;
+
 	memset(r, 0, sizeof *r);
 	r->c = c;
 	r->nested = nested;
@@ -2008,6 +2280,13 @@ static enum bw_err run_stream(struct pk_ctx *c, size_t start, int nested, struct
 			fail(r, BW_ERR_TRUNCATED, NULL, "%s",
 			     r->n_ops == 0 ? "Ran out of input" : "pickle data was truncated (no STOP)");
 			break;
+		}
+		if (fast && fast_op(r, r->rd.p[r->rd.pos], op_start)) {
+			if (r->err != BW_OK)
+				break;
+			if (c->detect && (r->n_ops >= PK_DETECT_OPS || bw_rd_off(&r->rd) - start >= PK_DETECT_BYTES))
+				break;
+			continue;
 		}
 		code = bw_rd_u8(&r->rd);
 		op = pk_op(code);
@@ -2097,20 +2376,7 @@ static void ctx_init(struct pk_ctx *c, const uint8_t *data, size_t len, const st
 	c->max_string = lim != NULL && lim->max_string ? lim->max_string : PK_DEF_STRING;
 	c->max_nesting = lim != NULL && lim->max_nesting ? lim->max_nesting : PK_DEF_NESTING;
 	bw_arena_init(&c->arena, lim != NULL && lim->mem_budget ? (size_t)lim->mem_budget : PK_DEF_MEM);
-	{
-		int i;
-
-		c->v_none.kind = PK_NONE;
-		c->v_bool[0].kind = c->v_bool[1].kind = PK_BOOL;
-		c->v_bool[1].i = 1;
-		c->detect = detect;
-		/* detect runs once per concatenated stream: no up-front allocation there */
-		c->v_small = detect ? NULL : bw_arena_array(&c->arena, 256, sizeof *c->v_small);
-		for (i = 0; c->v_small != NULL && i < 256; i++) {
-			c->v_small[i].kind = PK_INT;
-			c->v_small[i].i = i;
-		}
-	}
+	c->detect = detect;
 }
 
 int bw_pickle_detect(const uint8_t *data, size_t len)
@@ -2153,8 +2419,10 @@ int bw_pickle_detect(const uint8_t *data, size_t len)
 }
 
 /* The legacy torch.save magic number 0x1950a86a20f9469cfc6c as LONG1 payload. */
-static int is_torch_magic(const struct pk_val *v)
+static int is_torch_magic(pk_ref x)
 {
+	const struct pk_val *v = pk_ref_ptr(x);
+
 	return v != NULL && v->kind == PK_INT && v->big && streq(v->text, "119547037146038801333356");
 }
 
