@@ -4,6 +4,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "core/alloc.h"
 
@@ -91,4 +92,18 @@ int bw_ct_memcmp(const void *a, const void *b, size_t n)
 	for (i = 0; i < n; i++)
 		acc |= (unsigned char)(x[i] ^ y[i]);
 	return acc != 0;
+}
+
+void bw_hint_hugepages(void *p, size_t n)
+{
+#ifdef MADV_HUGEPAGE
+	uintptr_t lo = ((uintptr_t)p + 4095) & ~(uintptr_t)4095;
+	uintptr_t hi = ((uintptr_t)p + n) & ~(uintptr_t)4095;
+
+	if (p != NULL && hi > lo)
+		(void)madvise((void *)lo, (size_t)(hi - lo), MADV_HUGEPAGE);
+#else
+	(void)p;
+	(void)n;
+#endif
 }

@@ -74,7 +74,12 @@ struct pk_ctx {
 	const char **seen;   /* "module\nname" of every import reported (for the plain pass) */
 	size_t n_seen, cap_seen;
 	int nomem;           /* an allocation outside the budget failed */
-	/* stack, mark and memo buffers reused from one stream to the next */
+	/*
+	 * Stack, mark and memo buffers reused from one stream to the next. They are
+	 * heap blocks outside the arena (growth is a realloc, not a copy into fresh
+	 * pages); heap_bytes counts them against the arena's budget.
+	 */
+	size_t heap_bytes;
 	pk_ref *stk;
 	size_t stk_cap;
 	size_t *mk;
@@ -101,6 +106,7 @@ struct pk_run {
 	size_t hash_n;           /* keys in the hash part */
 	pk_ref *dense;           /* keys 0..dense_cap-1 (the usual sequential memo) */
 	size_t dense_cap;
+	size_t dense_n;          /* dense[0..dense_n-1] initialised; keys above are unset */
 	uint64_t n_ops;
 	uint64_t frame_end;  /* absolute end of the current frame (pickle.py view), 0 none */
 	uint64_t frame_overrun; /* offset+1 of a FRAME longer than the data, 0 none (see OP_FRAME) */
@@ -205,6 +211,52 @@ static char *cstr(struct pk_run *r, const uint8_t *s, size_t n)
 }
 
 /*
+ * Grow the heap buffer *pp of *cap elements of size sz to at least need
+ * elements (doubling from min_cap), within the scan's memory budget (arena
+ * plus these buffers). The new elements are not initialised. 0 ok, -1 with
+ * r->err set (pickle.limit-memory or out of memory).
+ */
+static int grow_buf(struct pk_run *r, void **pp, size_t *cap, size_t need, size_t sz, size_t min_cap)
+{
+	struct pk_ctx *c = r->c;
+	size_t ncap = *cap ? *cap : min_cap, nbytes, obytes = *cap * sz, total;
+	void *np;
+
+	while (ncap < need) {
+		if (ncap > SIZE_MAX / 2) {
+			mem_fail(r);
+			return -1;
+		}
+		ncap *= 2;
+	}
+	if (__builtin_mul_overflow(ncap, sz, &nbytes) ||
+	    __builtin_add_overflow(c->arena.used, c->heap_bytes - obytes + nbytes, &total) ||
+	    (c->arena.budget != 0 && total > c->arena.budget)) {
+		c->arena.over_budget = 1;
+		mem_fail(r);
+		return -1;
+	}
+	np = bw_reallocarray(*pp, ncap, sz);
+	if (np == NULL) {
+		mem_fail(r);
+		return -1;
+	}
+	c->heap_bytes += nbytes - obytes;
+	*pp = np;
+	*cap = ncap;
+	return 0;
+}
+
+/* Free a buffer of grow_buf. */
+static void drop_buf(struct pk_ctx *c, void **pp, size_t *cap, size_t sz)
+{
+	bw_free(*pp);
+	c->heap_bytes -= *cap * sz;
+	*pp = NULL;
+	*cap = 0;
+}
+
+/*
  * The heap node of x, allocating one for a value encoded inline (scalars
  * and tuples are immutable, so a copy is the same value). NULL for no value
  * or on budget (r->err set).
@@ -255,7 +307,7 @@ static size_t fence(const struct pk_run *r)
 	return r->n_marks > 0 ? r->marks[r->n_marks - 1] : 0;
 }
 
-static void push(struct pk_run *r, pk_ref v)
+static void push_slow(struct pk_run *r, pk_ref v)
 {
 	if (r->err != BW_OK || v == 0)
 		return;
@@ -264,18 +316,20 @@ static void push(struct pk_run *r, pk_ref v)
 		     r->c->max_stack);
 		return;
 	}
-	if (r->sp == r->scap) {
-		size_t ncap = r->scap ? r->scap * 2 : 64;
-		pk_ref *ns = alloc(r, ncap * sizeof *ns);
-
-		if (ns == NULL)
-			return;
-		if (r->sp)
-			memcpy(ns, r->stack, r->sp * sizeof *ns);
-		r->stack = ns;
-		r->scap = ncap;
-	}
+	if (r->sp == r->scap && grow_buf(r, (void **)&r->stack, &r->scap, r->sp + 1, sizeof *r->stack, 64) != 0)
+		return;
 	r->stack[r->sp++] = v;
+}
+
+/* push_slow() with its common case inline (room, no error, within max_stack). */
+static inline void push(struct pk_run *r, pk_ref v)
+{
+	if (__builtin_expect(r->err == BW_OK && v != 0 && r->sp < r->scap &&
+	                     (uint64_t)r->sp + r->n_marks < r->c->max_stack, 1)) {
+		r->stack[r->sp++] = v;
+		return;
+	}
+	push_slow(r, v);
 }
 
 static void push_v(struct pk_run *r, struct pk_val *v)
@@ -332,17 +386,9 @@ static void push_mark(struct pk_run *r)
 		     r->c->max_stack);
 		return;
 	}
-	if (r->n_marks == r->mcap) {
-		size_t ncap = r->mcap ? r->mcap * 2 : 16;
-		size_t *nm = alloc(r, ncap * sizeof *nm);
-
-		if (nm == NULL)
-			return;
-		if (r->n_marks)
-			memcpy(nm, r->marks, r->n_marks * sizeof *nm);
-		r->marks = nm;
-		r->mcap = ncap;
-	}
+	if (r->n_marks == r->mcap &&
+	    grow_buf(r, (void **)&r->marks, &r->mcap, r->n_marks + 1, sizeof *r->marks, 16) != 0)
+		return;
 	r->marks[r->n_marks++] = r->sp;
 }
 
@@ -414,26 +460,27 @@ static struct memo_ent *memo_find(struct pk_run *r, uint64_t key)
 /* Memo keys below this and near the number of entries go to the dense array. */
 #define PK_DENSE_MAX (1u << 24)
 
+/* 1 when key has a dense slot (unset slots up to it are cleared), 0 for the hash. */
 static int dense_fit(struct pk_run *r, uint64_t key)
 {
-	size_t ncap;
-	pk_ref *nd;
-
-	if (key < r->dense_cap)
-		return 1;
-	if (key >= PK_DENSE_MAX || key >= 4 * ((uint64_t)r->memo_n + 64))
-		return 0;
-	ncap = r->dense_cap ? r->dense_cap : 64;
-	while (ncap <= key)
-		ncap *= 2;
-	nd = alloc(r, ncap * sizeof *nd);
-	if (nd == NULL)
-		return 0;
-	if (r->dense_cap)
-		memcpy(nd, r->dense, r->dense_cap * sizeof *nd);
-	r->dense = nd;
-	r->dense_cap = ncap;
+	if (key >= r->dense_cap) {
+		if (key >= PK_DENSE_MAX || key >= 4 * ((uint64_t)r->memo_n + 64))
+			return 0;
+		if (grow_buf(r, (void **)&r->dense, &r->dense_cap, (size_t)key + 1, sizeof *r->dense, 64) != 0)
+			return 0;
+	}
+	if (key >= r->dense_n) {
+		/* slots are cleared as keys reach them: pages are touched as the memo grows */
+		memset(r->dense + r->dense_n, 0, ((size_t)key + 1 - r->dense_n) * sizeof *r->dense);
+		r->dense_n = (size_t)key + 1;
+	}
 	return 1;
+}
+
+/* The dense slot of key when it is set, else NULL. */
+static pk_ref *dense_slot(struct pk_run *r, uint64_t key)
+{
+	return key < r->dense_n && r->dense[key] != 0 ? &r->dense[key] : NULL;
 }
 
 /*
@@ -448,7 +495,7 @@ static void memo_put(struct pk_run *r, uint64_t key, pk_ref v)
 	if (r->err != BW_OK)
 		return;
 	e = r->hash_n > 0 ? memo_find(r, key) : NULL;
-	if ((key < r->dense_cap && r->dense[key] != 0) || (e != NULL && e->used)) {
+	if (dense_slot(r, key) != NULL || (e != NULL && e->used)) {
 		/* C and pickle.py overwrite; pickletools.dis rejects a redefinition */
 		if (once(r, ONCE_MEMO_REDEF))
 			finding(r, "pickle.memo-redefinition", r->op_off,
@@ -472,19 +519,21 @@ static void memo_put(struct pk_run *r, uint64_t key, pk_ref v)
 	if (r->err != BW_OK)
 		return;
 	if ((r->hash_n + 1) * 2 > r->memo_cap) {
-		size_t ncap = r->memo_cap ? r->memo_cap * 2 : 64, i;
 		struct memo_ent *old = r->memo;
-		size_t ocap = r->memo_cap;
+		size_t ocap = r->memo_cap, i;
 
-		r->memo = alloc(r, ncap * sizeof *r->memo);
-		if (r->memo == NULL) {
+		r->memo = NULL;
+		r->memo_cap = 0;
+		if (grow_buf(r, (void **)&r->memo, &r->memo_cap, ocap ? ocap * 2 : 64, sizeof *r->memo, 64) != 0) {
 			r->memo = old;
+			r->memo_cap = ocap;
 			return;
 		}
-		r->memo_cap = ncap;
+		memset(r->memo, 0, r->memo_cap * sizeof *r->memo);
 		for (i = 0; i < ocap; i++)
 			if (old[i].used)
 				*memo_find(r, old[i].key) = old[i];
+		drop_buf(r->c, (void **)&old, &ocap, sizeof *old);
 	}
 	e = memo_find(r, key);
 	e->used = 1;
@@ -498,7 +547,7 @@ static void memo_get(struct pk_run *r, uint64_t key)
 {
 	struct memo_ent *e;
 
-	if (key < r->dense_cap && r->dense[key] != 0) {
+	if (dense_slot(r, key) != NULL) {
 		push(r, r->dense[key]);
 		return;
 	}
@@ -2181,7 +2230,8 @@ static int fast_op(struct pk_run *r, uint8_t code, uint64_t op_start)
 		finding(r, "pickle.frame-boundary", op_start,
 		        "%s straddles the end of its FRAME (pickle.py raises, the C unpickler accepts)",
 		        pk_ops[code].name);
-	if (pk_ops[code].proto > r->proto && r->n_proto > 0 && once(r, ONCE_OPPROTO))
+	/* every opcode here is of protocol 4 or older */
+	if (r->proto < 4 && r->n_proto > 0 && pk_ops[code].proto > r->proto && once(r, ONCE_OPPROTO))
 		finding(r, "pickle.opcode-protocol", op_start, "%s (protocol %u) in a protocol %u stream",
 		        pk_ops[code].name, pk_ops[code].proto, r->proto);
 	switch (code) {
@@ -2194,6 +2244,14 @@ static int fast_op(struct pk_run *r, uint8_t code, uint64_t op_start)
 		memo_get(r, n);
 		return 1;
 	case OP_MEMOIZE:
+		/* the usual case inline: next sequential key, a fresh dense slot, stack not empty */
+		if (r->hash_n == 0 && r->memo_n == r->dense_n && r->memo_n < r->dense_cap &&
+		    r->memo_n < r->c->max_memo && r->err == BW_OK && r->sp > fence(r)) {
+			r->dense[r->memo_n] = r->stack[r->sp - 1];
+			r->memo_n++;
+			r->dense_n++;
+			return 1;
+		}
 		memo_put(r, r->memo_n, top(r));
 		return 1;
 	case OP_MARK:
@@ -2251,18 +2309,15 @@ static enum bw_err run_stream(struct pk_ctx *c, size_t start, int nested, struct
 		r->scap = c->stk_cap;
 		r->marks = c->mk;
 		r->mcap = c->mk_cap;
-		if (c->memo_cap <= 4096) {
-			r->memo = c->memo;
-			r->memo_cap = c->memo_cap;
-			if (r->memo_cap)
-				memset(r->memo, 0, r->memo_cap * sizeof *r->memo);
-		}
-		if (c->dense_cap <= 4096) {
-			r->dense = c->dense;
-			r->dense_cap = c->dense_cap;
-			if (r->dense_cap)
-				memset(r->dense, 0, r->dense_cap * sizeof *r->dense);
-		}
+		/* a big hash is dropped rather than cleared; the dense part clears itself (dense_n) */
+		if (c->memo_cap > 4096)
+			drop_buf(c, (void **)&c->memo, &c->memo_cap, sizeof *c->memo);
+		r->memo = c->memo;
+		r->memo_cap = c->memo_cap;
+		if (r->memo_cap)
+			memset(r->memo, 0, r->memo_cap * sizeof *r->memo);
+		r->dense = c->dense;
+		r->dense_cap = c->dense_cap;
 	}
 	for (;;) {
 		const struct pk_opinfo *op;
@@ -2358,6 +2413,11 @@ static enum bw_err run_stream(struct pk_ctx *c, size_t start, int nested, struct
 		c->memo_cap = r->memo_cap;
 		c->dense = r->dense;
 		c->dense_cap = r->dense_cap;
+	} else {
+		drop_buf(c, (void **)&r->stack, &r->scap, sizeof *r->stack);
+		drop_buf(c, (void **)&r->marks, &r->mcap, sizeof *r->marks);
+		drop_buf(c, (void **)&r->memo, &r->memo_cap, sizeof *r->memo);
+		drop_buf(c, (void **)&r->dense, &r->dense_cap, sizeof *r->dense);
 	}
 	return c->nomem ? BW_ERR_NOMEM : BW_OK;
 }
@@ -2377,6 +2437,15 @@ static void ctx_init(struct pk_ctx *c, const uint8_t *data, size_t len, const st
 	c->max_nesting = lim != NULL && lim->max_nesting ? lim->max_nesting : PK_DEF_NESTING;
 	bw_arena_init(&c->arena, lim != NULL && lim->mem_budget ? (size_t)lim->mem_budget : PK_DEF_MEM);
 	c->detect = detect;
+}
+
+static void ctx_release(struct pk_ctx *c)
+{
+	drop_buf(c, (void **)&c->stk, &c->stk_cap, sizeof *c->stk);
+	drop_buf(c, (void **)&c->mk, &c->mk_cap, sizeof *c->mk);
+	drop_buf(c, (void **)&c->memo, &c->memo_cap, sizeof *c->memo);
+	drop_buf(c, (void **)&c->dense, &c->dense_cap, sizeof *c->dense);
+	bw_arena_release(&c->arena);
 }
 
 int bw_pickle_detect(const uint8_t *data, size_t len)
@@ -2414,7 +2483,7 @@ int bw_pickle_detect(const uint8_t *data, size_t len)
 		else if (data[0] == OP_PROTO && data[1] >= 2 && data[1] <= 5)
 			score = BW_DETECT_WEAK;
 	}
-	bw_arena_release(&c.arena);
+	ctx_release(&c);
 	return score;
 }
 
@@ -2519,7 +2588,7 @@ enum bw_err bw_pickle_scan_trace(const uint8_t *data, size_t len, const struct b
 		sink->incomplete(sink->user, BW_ERR_TRUNCATED, pos,
 		                 "legacy torch file ends before its 5 pickles");
 	}
-	bw_arena_release(&c.arena);
+	ctx_release(&c);
 	return e;
 }
 

@@ -174,7 +174,18 @@ enum pk_kind pk_ref_kind(pk_ref x);
 
 /* A new value of kind k in a (NULL on budget). */
 struct pk_val *pk_val_new(struct bw_arena *a, enum pk_kind k);
-/* Append k values to container c (grows in a). 0 ok, -1 on budget. */
+/*
+ * Items a list, dict, set or frozenset keeps (a dict: 512 pairs). Nothing in
+ * the machine reads further: no opcode takes an item out of a container (a
+ * value stays reachable through the stack or the memo, which are complete),
+ * and the readers of items stop earlier (repr at PK_REPR_CAP characters, a
+ * constant check at 256 nodes, dict_get at 128, dtype fields at 1024, call
+ * arguments at 64). Tuples keep every item (a joblib shape is read whole).
+ * Bounded memory and work for pickles holding millions of objects in one list.
+ */
+#define PK_KEEP_ITEMS 1024u
+
+/* Append k values to container c (grows in a; items past PK_KEEP_ITEMS are dropped). 0 ok, -1 on budget. */
 int pk_val_extend(struct bw_arena *a, struct pk_val *c, const pk_ref *v, size_t k);
 /* Append v to container c (grows in a). 0 ok, -1 on budget. */
 int pk_val_push(struct bw_arena *a, struct pk_val *c, pk_ref v);

@@ -90,6 +90,11 @@ int pk_val_extend(struct bw_arena *a, struct pk_val *c, const pk_ref *v, size_t 
 {
 	size_t need;
 
+	/* items past PK_KEEP_ITEMS are dropped (see pk_internal.h) */
+	if (c->n_items >= PK_KEEP_ITEMS)
+		return 0;
+	if (k > PK_KEEP_ITEMS - c->n_items)
+		k = PK_KEEP_ITEMS - c->n_items;
 	if (k == 0)
 		return 0;
 	if (__builtin_add_overflow(c->n_items, k, &need))
