@@ -80,6 +80,8 @@ struct pk_ctx {
 	 * pages); heap_bytes counts them against the arena's budget.
 	 */
 	size_t heap_bytes;
+	uint8_t *slab;       /* tuples: bump allocation inside 64 KiB arena blocks */
+	size_t slab_left;
 	pk_ref *stk;
 	size_t stk_cap;
 	size_t *mk;
@@ -275,6 +277,40 @@ static struct pk_val *val_of(struct pk_run *r, pk_ref x)
 	return v;
 }
 
+#define PK_SLAB ((size_t)64 << 10)
+
+/*
+ * 8-aligned memory for a tuple: small ones are cut from a 64 KiB arena block
+ * (no allocator call per tuple of a pickle that holds millions), big ones
+ * come from the arena directly. NULL with r->err set on budget.
+ */
+static void *tuple_mem(struct pk_run *r, size_t bytes)
+{
+	struct pk_ctx *c = r->c;
+	void *p;
+
+	bytes = (bytes + 7) & ~(size_t)7;
+	if (bytes > c->slab_left) {
+		if (bytes > PK_SLAB / 16) {
+			p = bw_arena_alloc(&c->arena, bytes);
+			if (p == NULL)
+				mem_fail(r);
+			return p;
+		}
+		c->slab = bw_arena_alloc(&c->arena, PK_SLAB);
+		if (c->slab == NULL) {
+			c->slab_left = 0;
+			mem_fail(r);
+			return NULL;
+		}
+		c->slab_left = PK_SLAB;
+	}
+	p = c->slab;
+	c->slab += bytes;
+	c->slab_left -= bytes;
+	return p;
+}
+
 /* A tuple of the k refs at v (one allocation), as a ref; 0 on budget. */
 static pk_ref tuple_of(struct pk_run *r, const pk_ref *v, size_t k)
 {
@@ -286,14 +322,17 @@ static pk_ref tuple_of(struct pk_run *r, const pk_ref *v, size_t k)
 		mem_fail(r);
 		return 0;
 	}
-	t = bw_arena_alloc(&r->c->arena, bytes);
-	if (t == NULL) {
-		mem_fail(r);
+	t = tuple_mem(r, bytes);
+	if (t == NULL)
 		return 0;
-	}
 	t->n = k;
-	if (k > 0)
+	if (k <= 3) {
+		/* TUPLE1..3: no library call */
+		for (bytes = 0; bytes < k; bytes++)
+			t->items[bytes] = v[bytes];
+	} else {
 		memcpy(t->items, v, k * sizeof *v);
+	}
 	return (pk_ref)(uintptr_t)t | PK_T_TUPLE;
 }
 
@@ -2119,6 +2158,30 @@ static int all_ascii(const uint8_t *p, size_t n)
 }
 
 /*
+ * What run_stream does for every opcode once its operand is read: advance
+ * past it, count it, and the frame and protocol checks (in that order).
+ */
+static inline void fast_begin(struct pk_run *r, uint8_t code, uint64_t op_start, size_t adv)
+{
+	r->rd.pos += adv;
+	r->n_ops++;
+	if (r->frame_end != 0 && op_start < r->frame_end && op_start + adv > r->frame_end &&
+	    once(r, ONCE_FRAME))
+		finding(r, "pickle.frame-boundary", op_start,
+		        "%s straddles the end of its FRAME (pickle.py raises, the C unpickler accepts)",
+		        pk_ops[code].name);
+	/* every opcode of fast_op is of protocol 4 or older */
+	if (r->proto < 4 && r->n_proto > 0 && pk_ops[code].proto > r->proto && once(r, ONCE_OPPROTO))
+		finding(r, "pickle.opcode-protocol", op_start, "%s (protocol %u) in a protocol %u stream",
+		        pk_ops[code].name, pk_ops[code].proto, r->proto);
+}
+
+static inline uint32_t le32_at(const uint8_t *p)
+{
+	return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+
+/*
  * The opcodes that make up the bulk of real pickles (scalars, memo, tuples,
  * container building), decoded straight from the mapped bytes without the
  * general argument reader. Does exactly what read_arg + the checks of
@@ -2129,36 +2192,34 @@ static int all_ascii(const uint8_t *p, size_t n)
 static int fast_op(struct pk_run *r, uint8_t code, uint64_t op_start)
 {
 	const uint8_t *p = r->rd.p + r->rd.pos;
-	size_t left = r->rd.len - r->rd.pos, adv;
-	pk_ref v = 0;
-	uint64_t n = 0;
+	size_t left = r->rd.len - r->rd.pos;
+	uint64_t n;
 
 	switch (code) {
 	case OP_BININT1:
 		if (left < 2)
 			return 0;
-		v = small_int_ref(p[1]);
-		adv = 2;
-		break;
+		fast_begin(r, code, op_start, 2);
+		push(r, small_int_ref(p[1]));
+		return 1;
 	case OP_BININT2:
 		if (left < 3)
 			return 0;
-		v = small_int_ref((int64_t)((uint32_t)p[1] | ((uint32_t)p[2] << 8)));
-		adv = 3;
-		break;
+		fast_begin(r, code, op_start, 3);
+		push(r, small_int_ref((int64_t)((uint32_t)p[1] | ((uint32_t)p[2] << 8))));
+		return 1;
 	case OP_BININT:
 		if (left < 5)
 			return 0;
-		v = small_int_ref((int64_t)(int32_t)((uint32_t)p[1] | ((uint32_t)p[2] << 8) |
-		                                     ((uint32_t)p[3] << 16) | ((uint32_t)p[4] << 24)));
-		adv = 5;
-		break;
+		fast_begin(r, code, op_start, 5);
+		push(r, small_int_ref((int64_t)(int32_t)le32_at(p + 1)));
+		return 1;
 	case OP_BINFLOAT:
 		if (left < 9)
 			return 0;
-		v = ((uint64_t)(uintptr_t)(p + 1) << 3) | PK_T_F8;
-		adv = 9;
-		break;
+		fast_begin(r, code, op_start, 9);
+		push(r, ((uint64_t)(uintptr_t)(p + 1) << 3) | PK_T_F8);
+		return 1;
 	case OP_SHORT_BINUNICODE:
 	case OP_SHORT_BINBYTES:
 		if (left < 2)
@@ -2168,82 +2229,53 @@ static int fast_op(struct pk_run *r, uint8_t code, uint64_t op_start)
 			return 0;
 		if (code == OP_SHORT_BINUNICODE && !all_ascii(p + 2, (size_t)n))
 			return 0;
-		v = str_val(r, code == OP_SHORT_BINUNICODE ? PK_STR : PK_BYTES, p + 2, (size_t)n);
-		adv = 2 + (size_t)n;
-		break;
+		fast_begin(r, code, op_start, 2 + (size_t)n);
+		push(r, str_val(r, code == OP_SHORT_BINUNICODE ? PK_STR : PK_BYTES, p + 2, (size_t)n));
+		return 1;
 	case OP_BINUNICODE:
 		if (left < 5)
 			return 0;
-		n = (uint64_t)p[1] | ((uint64_t)p[2] << 8) | ((uint64_t)p[3] << 16) | ((uint64_t)p[4] << 24);
+		n = le32_at(p + 1);
 		if (n > left - 5 || n > r->c->max_string || !all_ascii(p + 5, (size_t)n))
 			return 0;
-		v = str_val(r, PK_STR, p + 5, (size_t)n);
-		adv = 5 + (size_t)n;
-		break;
+		fast_begin(r, code, op_start, 5 + (size_t)n);
+		push(r, str_val(r, PK_STR, p + 5, (size_t)n));
+		return 1;
 	case OP_BINPUT:
+		if (left < 2)
+			return 0;
+		fast_begin(r, code, op_start, 2);
+		memo_put(r, p[1], top(r));
+		return 1;
+	case OP_LONG_BINPUT:
+		if (left < 5)
+			return 0;
+		fast_begin(r, code, op_start, 5);
+		memo_put(r, le32_at(p + 1), top(r));
+		return 1;
 	case OP_BINGET:
 		if (left < 2)
 			return 0;
-		n = p[1];
-		adv = 2;
-		break;
-	case OP_LONG_BINPUT:
+		fast_begin(r, code, op_start, 2);
+		memo_get(r, p[1]);
+		return 1;
 	case OP_LONG_BINGET:
 		if (left < 5)
 			return 0;
-		n = (uint64_t)p[1] | ((uint64_t)p[2] << 8) | ((uint64_t)p[3] << 16) | ((uint64_t)p[4] << 24);
-		adv = 5;
-		break;
+		fast_begin(r, code, op_start, 5);
+		memo_get(r, le32_at(p + 1));
+		return 1;
 	case OP_NONE:
-		v = PK_REF_NONE;
-		adv = 1;
-		break;
+		fast_begin(r, code, op_start, 1);
+		push(r, PK_REF_NONE);
+		return 1;
 	case OP_NEWTRUE:
 	case OP_NEWFALSE:
-		v = PK_REF_BOOL(code == OP_NEWTRUE);
-		adv = 1;
-		break;
-	case OP_MARK:
-	case OP_MEMOIZE:
-	case OP_TUPLE1:
-	case OP_TUPLE2:
-	case OP_TUPLE3:
-	case OP_TUPLE:
-	case OP_EMPTY_TUPLE:
-	case OP_EMPTY_LIST:
-	case OP_EMPTY_DICT:
-	case OP_APPEND:
-	case OP_APPENDS:
-	case OP_SETITEM:
-	case OP_SETITEMS:
-	case OP_POP:
-		adv = 1;
-		break;
-	default:
-		return 0;
-	}
-	/* the operand is complete: from here on this is the general path, without read_arg */
-	r->rd.pos += adv;
-	r->n_ops++;
-	if (r->frame_end != 0 && op_start < r->frame_end && op_start + adv > r->frame_end &&
-	    once(r, ONCE_FRAME))
-		finding(r, "pickle.frame-boundary", op_start,
-		        "%s straddles the end of its FRAME (pickle.py raises, the C unpickler accepts)",
-		        pk_ops[code].name);
-	/* every opcode here is of protocol 4 or older */
-	if (r->proto < 4 && r->n_proto > 0 && pk_ops[code].proto > r->proto && once(r, ONCE_OPPROTO))
-		finding(r, "pickle.opcode-protocol", op_start, "%s (protocol %u) in a protocol %u stream",
-		        pk_ops[code].name, pk_ops[code].proto, r->proto);
-	switch (code) {
-	case OP_BINPUT:
-	case OP_LONG_BINPUT:
-		memo_put(r, n, top(r));
-		return 1;
-	case OP_BINGET:
-	case OP_LONG_BINGET:
-		memo_get(r, n);
+		fast_begin(r, code, op_start, 1);
+		push(r, PK_REF_BOOL(code == OP_NEWTRUE));
 		return 1;
 	case OP_MEMOIZE:
+		fast_begin(r, code, op_start, 1);
 		/* the usual case inline: next sequential key, a fresh dense slot, stack not empty */
 		if (r->hash_n == 0 && r->memo_n == r->dense_n && r->memo_n < r->dense_cap &&
 		    r->memo_n < r->c->max_memo && r->err == BW_OK && r->sp > fence(r)) {
@@ -2255,6 +2287,7 @@ static int fast_op(struct pk_run *r, uint8_t code, uint64_t op_start)
 		memo_put(r, r->memo_n, top(r));
 		return 1;
 	case OP_MARK:
+		fast_begin(r, code, op_start, 1);
 		push_mark(r);
 		return 1;
 	case OP_TUPLE1:
@@ -2262,6 +2295,7 @@ static int fast_op(struct pk_run *r, uint8_t code, uint64_t op_start)
 	case OP_TUPLE3: {
 		size_t cnt = (size_t)(code - OP_TUPLE1 + 1);
 
+		fast_begin(r, code, op_start, 1);
 		if (r->sp < cnt || r->sp - cnt < fence(r)) {
 			underflow(r);
 			return 1;
@@ -2280,13 +2314,13 @@ static int fast_op(struct pk_run *r, uint8_t code, uint64_t op_start)
 	case OP_POP: {
 		struct pk_arg none;
 
+		fast_begin(r, code, op_start, 1);
 		none.kind = BW_PICKLE_ARG_NONE;
 		exec_op(r, code, &pk_ops[code], &none);
 		return 1;
 	}
 	default:
-		push(r, v);
-		return 1;
+		return 0;
 	}
 }
 
