@@ -107,3 +107,22 @@ void bw_hint_hugepages(void *p, size_t n)
 	(void)n;
 #endif
 }
+
+void *bw_reserve(size_t n)
+{
+	void *p;
+
+	if (n == 0 || should_fail())
+		return NULL;
+	p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	bw_hint_hugepages(p, n);
+	return p;
+}
+
+void bw_unreserve(void *p, size_t n)
+{
+	if (p != NULL)
+		(void)munmap(p, n);
+}

@@ -29,6 +29,15 @@ char *bw_strndup(const char *s, size_t n);
  */
 void bw_hint_hugepages(void *p, size_t n);
 
+/*
+ * Reserve n bytes of zeroed address space whose pages are committed only when
+ * first written (an anonymous mapping, huge pages advised), for a big array
+ * that grows without copies: the caller bounds and accounts what it uses.
+ * NULL on failure. Release with bw_unreserve(p, n) (NULL allowed).
+ */
+void *bw_reserve(size_t n);
+void bw_unreserve(void *p, size_t n);
+
 /* Wipe n bytes in a way the compiler cannot elide (secrets). */
 void bw_wipe(void *p, size_t n);
 

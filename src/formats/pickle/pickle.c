@@ -498,6 +498,58 @@ static struct memo_ent *memo_find(struct pk_run *r, uint64_t key)
 
 /* Memo keys below this and near the number of entries go to the dense array. */
 #define PK_DENSE_MAX (1u << 24)
+/*
+ * Up to this many slots the dense array is a heap buffer; past it, a
+ * reservation of PK_DENSE_MAX slots (bw_reserve) that grows without copies
+ * and is backed by huge pages as it is written. dense_cap stays the logical
+ * capacity, accounted against the budget like the heap buffers.
+ */
+#define PK_DENSE_HEAP (1u << 16)
+
+static int dense_grow(struct pk_run *r, size_t need)
+{
+	struct pk_ctx *c = r->c;
+	size_t ncap = r->dense_cap ? r->dense_cap : 64, total;
+	pk_ref *nd;
+
+	if (need <= PK_DENSE_HEAP)
+		return grow_buf(r, (void **)&r->dense, &r->dense_cap, need, sizeof *r->dense, 64);
+	while (ncap < need)
+		ncap *= 2; /* need <= PK_DENSE_MAX, a power of two: no overflow */
+	if (__builtin_add_overflow(c->arena.used, c->heap_bytes + (ncap - r->dense_cap) * sizeof *nd, &total) ||
+	    (c->arena.budget != 0 && total > c->arena.budget)) {
+		c->arena.over_budget = 1;
+		mem_fail(r);
+		return -1;
+	}
+	if (r->dense_cap <= PK_DENSE_HEAP) {
+		nd = bw_reserve((size_t)PK_DENSE_MAX * sizeof *nd);
+		if (nd == NULL) {
+			mem_fail(r);
+			return -1;
+		}
+		if (r->dense_n > 0)
+			memcpy(nd, r->dense, r->dense_n * sizeof *nd);
+		drop_buf(c, (void **)&r->dense, &r->dense_cap, sizeof *r->dense);
+		r->dense = nd;
+	}
+	c->heap_bytes += (ncap - r->dense_cap) * sizeof *nd;
+	r->dense_cap = ncap;
+	return 0;
+}
+
+/* Free the dense array of dense_grow. */
+static void dense_drop(struct pk_ctx *c, pk_ref **dense, size_t *cap)
+{
+	if (*cap > PK_DENSE_HEAP) {
+		bw_unreserve(*dense, (size_t)PK_DENSE_MAX * sizeof **dense);
+		c->heap_bytes -= *cap * sizeof **dense;
+		*dense = NULL;
+		*cap = 0;
+		return;
+	}
+	drop_buf(c, (void **)dense, cap, sizeof **dense);
+}
 
 /* 1 when key has a dense slot (unset slots up to it are cleared), 0 for the hash. */
 static int dense_fit(struct pk_run *r, uint64_t key)
@@ -505,7 +557,7 @@ static int dense_fit(struct pk_run *r, uint64_t key)
 	if (key >= r->dense_cap) {
 		if (key >= PK_DENSE_MAX || key >= 4 * ((uint64_t)r->memo_n + 64))
 			return 0;
-		if (grow_buf(r, (void **)&r->dense, &r->dense_cap, (size_t)key + 1, sizeof *r->dense, 64) != 0)
+		if (dense_grow(r, (size_t)key + 1) != 0)
 			return 0;
 	}
 	if (key >= r->dense_n) {
@@ -2451,7 +2503,7 @@ static enum bw_err run_stream(struct pk_ctx *c, size_t start, int nested, struct
 		drop_buf(c, (void **)&r->stack, &r->scap, sizeof *r->stack);
 		drop_buf(c, (void **)&r->marks, &r->mcap, sizeof *r->marks);
 		drop_buf(c, (void **)&r->memo, &r->memo_cap, sizeof *r->memo);
-		drop_buf(c, (void **)&r->dense, &r->dense_cap, sizeof *r->dense);
+		dense_drop(c, &r->dense, &r->dense_cap);
 	}
 	return c->nomem ? BW_ERR_NOMEM : BW_OK;
 }
@@ -2478,7 +2530,7 @@ static void ctx_release(struct pk_ctx *c)
 	drop_buf(c, (void **)&c->stk, &c->stk_cap, sizeof *c->stk);
 	drop_buf(c, (void **)&c->mk, &c->mk_cap, sizeof *c->mk);
 	drop_buf(c, (void **)&c->memo, &c->memo_cap, sizeof *c->memo);
-	drop_buf(c, (void **)&c->dense, &c->dense_cap, sizeof *c->dense);
+	dense_drop(c, &c->dense, &c->dense_cap);
 	bw_arena_release(&c->arena);
 }
 
