@@ -455,7 +455,8 @@ static pk_ref pop_items(struct pk_run *r, size_t k, enum pk_kind kind)
 		return 0;
 	}
 	if (kind == PK_TUPLE) {
-		x = tuple_of(r, r->stack + k, r->sp - k);
+		/* no arithmetic on the stack before its first push (NULL) */
+		x = tuple_of(r, r->sp > k ? r->stack + k : NULL, r->sp - k);
 		if (x != 0)
 			r->sp = k;
 		return x;
