@@ -4,6 +4,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "core/alloc.h"
 
@@ -91,4 +92,37 @@ int bw_ct_memcmp(const void *a, const void *b, size_t n)
 	for (i = 0; i < n; i++)
 		acc |= (unsigned char)(x[i] ^ y[i]);
 	return acc != 0;
+}
+
+void bw_hint_hugepages(void *p, size_t n)
+{
+#ifdef MADV_HUGEPAGE
+	uintptr_t lo = ((uintptr_t)p + 4095) & ~(uintptr_t)4095;
+	uintptr_t hi = ((uintptr_t)p + n) & ~(uintptr_t)4095;
+
+	if (p != NULL && hi > lo)
+		(void)madvise((void *)lo, (size_t)(hi - lo), MADV_HUGEPAGE);
+#else
+	(void)p;
+	(void)n;
+#endif
+}
+
+void *bw_reserve(size_t n)
+{
+	void *p;
+
+	if (n == 0 || should_fail())
+		return NULL;
+	p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	bw_hint_hugepages(p, n);
+	return p;
+}
+
+void bw_unreserve(void *p, size_t n)
+{
+	if (p != NULL)
+		(void)munmap(p, n);
 }

@@ -22,6 +22,22 @@ void bw_free(void *p);
 char *bw_strdup(const char *s);
 char *bw_strndup(const char *s, size_t n);
 
+/*
+ * Advise the kernel to back the whole pages inside [p, p+n) with transparent
+ * huge pages (Linux MADV_HUGEPAGE; a no-op elsewhere or when refused). For
+ * big, densely written blocks: one fault per 2 MiB instead of per 4 KiB.
+ */
+void bw_hint_hugepages(void *p, size_t n);
+
+/*
+ * Reserve n bytes of zeroed address space whose pages are committed only when
+ * first written (an anonymous mapping, huge pages advised), for a big array
+ * that grows without copies: the caller bounds and accounts what it uses.
+ * NULL on failure. Release with bw_unreserve(p, n) (NULL allowed).
+ */
+void *bw_reserve(size_t n);
+void bw_unreserve(void *p, size_t n);
+
 /* Wipe n bytes in a way the compiler cannot elide (secrets). */
 void bw_wipe(void *p, size_t n);
 

@@ -339,10 +339,35 @@ int bw_worker_serve(int fd, bw_worker_handler h)
 	}
 }
 
+/*
+ * The worker's environment: ours plus OPENBLAS_NUM_THREADS=1 unless set. The
+ * worker never does linear algebra, and OpenBLAS starts one thread per core at
+ * load time that spins (sched_yield) for a while, taking CPU from the scan.
+ * NULL on allocation failure (the caller then passes environ unchanged).
+ */
+static char **worker_env(void)
+{
+	size_t n = 0, i;
+	char **env;
+	int has = 0;
+
+	for (; environ != NULL && environ[n] != NULL; n++)
+		has |= strncmp(environ[n], "OPENBLAS_NUM_THREADS=", 21) == 0;
+	env = bw_calloc(n + 2, sizeof *env);
+	if (env == NULL)
+		return NULL;
+	for (i = 0; i < n; i++)
+		env[i] = environ[i];
+	if (!has)
+		env[n] = (char *)"OPENBLAS_NUM_THREADS=1";
+	return env;
+}
+
 enum bw_err bw_worker_start(const char *exe, const char *argv1, struct bw_diag *diag)
 {
 	int sv[2], rc;
 	char *argv[4];
+	char **env;
 	pid_t pid;
 	posix_spawn_file_actions_t fa;
 
@@ -362,7 +387,9 @@ enum bw_err bw_worker_start(const char *exe, const char *argv1, struct bw_diag *
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, sv[1], 3);
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	rc = posix_spawn(&pid, exe, &fa, NULL, argv, environ);
+	env = worker_env();
+	rc = posix_spawn(&pid, exe, &fa, NULL, argv, env != NULL ? env : environ);
+	bw_free(env);
 	posix_spawn_file_actions_destroy(&fa);
 	close(sv[1]);
 	if (rc != 0) {

@@ -240,6 +240,18 @@ static const struct tcase cases[] = {
 	 {"GLOBAL os.system <- os.system"}, {"NEWOBJ os.system ('ls',)"}, {NULL}, BW_OK},
 	{"newobj-ex", S("\x80\x04\x8c\x02os\x8c\x06system\x93\x8c\x02ls\x85}\x8c\x01" "aK\x01s\x92."),
 	 {"STACK_GLOBAL os.system <- os.system"}, {"NEWOBJ_EX os.system ('ls', {'a': 1})"}, {NULL}, BW_OK},
+	/* values kept inline (pk_ref): negative int, BINFLOAT view, bool, None, bytes view */
+	{"inline-scalar-args",
+	 S("\x80\x04\x8c\x02os\x8c\x06system\x93(J\xfb\xff\xff\xffG\x3f\xf8\x00\x00\x00\x00\x00\x00"
+	   "\x88N\x43\x02" "abtR."),
+	 {"STACK_GLOBAL os.system <- os.system"}, {"REDUCE os.system (-5, 1.5, True, None, b'ab')"}, {NULL},
+	 BW_OK},
+	/* a memoised compact tuple fetched back as the argument tuple */
+	{"memo-tuple-args", S("\x80\x04\x8c\x02os\x8c\x06system\x93\x8c\x02ls\x85\x94\x30h\x00R."),
+	 {"STACK_GLOBAL os.system <- os.system"}, {"REDUCE os.system ('ls',)"}, {NULL}, BW_OK},
+	/* 2^60 does not fit the inline int encoding: a heap node, same repr */
+	{"wide-int-arg", S("\x80\x04\x8c\x02os\x8c\x06system\x93\x8a\x08\x00\x00\x00\x00\x00\x00\x00\x10\x85R."),
+	 {"STACK_GLOBAL os.system <- os.system"}, {"REDUCE os.system (1152921504606846976,)"}, {NULL}, BW_OK},
 	{"build", S("\x80\x02" "c__main__\nX\n)\x81}S'a'\nK\x01sb."),
 	 {"GLOBAL __main__.X <- __main__.X"}, {"NEWOBJ __main__.X ()", "BUILD __main__.X ({'a': 1},)"},
 	 {NULL}, BW_OK},

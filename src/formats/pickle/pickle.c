@@ -55,7 +55,7 @@ enum pk_once {
 /* Per scan. */
 struct memo_ent {
 	uint64_t key;
-	struct pk_val *v;
+	pk_ref v;
 	int used;
 };
 
@@ -74,17 +74,22 @@ struct pk_ctx {
 	const char **seen;   /* "module\nname" of every import reported (for the plain pass) */
 	size_t n_seen, cap_seen;
 	int nomem;           /* an allocation outside the budget failed */
-	/* stack, mark and memo buffers reused from one stream to the next */
-	struct pk_val **stk;
+	/*
+	 * Stack, mark and memo buffers reused from one stream to the next. They are
+	 * heap blocks outside the arena (growth is a realloc, not a copy into fresh
+	 * pages); heap_bytes counts them against the arena's budget.
+	 */
+	size_t heap_bytes;
+	uint8_t *slab;       /* tuples: bump allocation inside 64 KiB arena blocks */
+	size_t slab_left;
+	pk_ref *stk;
 	size_t stk_cap;
 	size_t *mk;
 	size_t mk_cap;
 	struct memo_ent *memo;
 	size_t memo_cap;
-	struct pk_val **dense;
+	pk_ref *dense;
 	size_t dense_cap;
-	/* immutable shared values: None, False, True, 0..255 (saves arena per opcode) */
-	struct pk_val v_none, v_bool[2], *v_small; /* v_small: 256 in the arena, or NULL */
 };
 
 
@@ -94,15 +99,16 @@ struct pk_run {
 	struct bw_reader rd;
 	unsigned proto;      /* as set by PROTO (C unpickler starts at 0) */
 	unsigned n_proto;
-	struct pk_val **stack;
+	pk_ref *stack;
 	size_t sp, scap;
 	size_t *marks;
 	size_t n_marks, mcap;
 	struct memo_ent *memo;
 	size_t memo_n, memo_cap;  /* memo_n: distinct keys (C memo_len); memo_cap: hash slots */
 	size_t hash_n;           /* keys in the hash part */
-	struct pk_val **dense;   /* keys 0..dense_cap-1 (the usual sequential memo) */
+	pk_ref *dense;           /* keys 0..dense_cap-1 (the usual sequential memo) */
 	size_t dense_cap;
+	size_t dense_n;          /* dense[0..dense_n-1] initialised; keys above are unset */
 	uint64_t n_ops;
 	uint64_t frame_end;  /* absolute end of the current frame (pickle.py view), 0 none */
 	uint64_t frame_overrun; /* offset+1 of a FRAME longer than the data, 0 none (see OP_FRAME) */
@@ -110,7 +116,7 @@ struct pk_run {
 	int nested;          /* joblib object-array sub-stream */
 	unsigned joblib_skips; /* raw array regions skipped in this stream */
 	int hit_import;      /* detect mode: reached the first import */
-	struct pk_val *result;
+	pk_ref result;
 	/* the first failure */
 	enum bw_err err;
 	uint64_t err_off;
@@ -206,6 +212,133 @@ static char *cstr(struct pk_run *r, const uint8_t *s, size_t n)
 	return p;
 }
 
+/*
+ * Grow the heap buffer *pp of *cap elements of size sz to at least need
+ * elements (doubling from min_cap), within the scan's memory budget (arena
+ * plus these buffers). The new elements are not initialised. 0 ok, -1 with
+ * r->err set (pickle.limit-memory or out of memory).
+ */
+static int grow_buf(struct pk_run *r, void **pp, size_t *cap, size_t need, size_t sz, size_t min_cap)
+{
+	struct pk_ctx *c = r->c;
+	size_t ncap = *cap ? *cap : min_cap, nbytes, obytes = *cap * sz, total;
+	void *np;
+
+	while (ncap < need) {
+		if (ncap > SIZE_MAX / 2) {
+			mem_fail(r);
+			return -1;
+		}
+		ncap *= 2;
+	}
+	if (__builtin_mul_overflow(ncap, sz, &nbytes) ||
+	    __builtin_add_overflow(c->arena.used, c->heap_bytes - obytes + nbytes, &total) ||
+	    (c->arena.budget != 0 && total > c->arena.budget)) {
+		c->arena.over_budget = 1;
+		mem_fail(r);
+		return -1;
+	}
+	np = bw_reallocarray(*pp, ncap, sz);
+	if (np == NULL) {
+		mem_fail(r);
+		return -1;
+	}
+	c->heap_bytes += nbytes - obytes;
+	*pp = np;
+	*cap = ncap;
+	return 0;
+}
+
+/* Free a buffer of grow_buf. */
+static void drop_buf(struct pk_ctx *c, void **pp, size_t *cap, size_t sz)
+{
+	bw_free(*pp);
+	c->heap_bytes -= *cap * sz;
+	*pp = NULL;
+	*cap = 0;
+}
+
+/*
+ * The heap node of x, allocating one for a value encoded inline (scalars
+ * and tuples are immutable, so a copy is the same value). NULL for no value
+ * or on budget (r->err set).
+ */
+static struct pk_val *val_of(struct pk_run *r, pk_ref x)
+{
+	struct pk_val tmp, *v;
+	const struct pk_val *t;
+
+	if (pk_ref_tag(x) == PK_T_PTR)
+		return (struct pk_val *)(uintptr_t)x;
+	t = pk_ref_val(x, &tmp);
+	v = newval(r, t->kind);
+	if (v != NULL)
+		*v = *t;
+	return v;
+}
+
+#define PK_SLAB ((size_t)64 << 10)
+
+/*
+ * 8-aligned memory for a tuple: small ones are cut from a 64 KiB arena block
+ * (no allocator call per tuple of a pickle that holds millions), big ones
+ * come from the arena directly. NULL with r->err set on budget.
+ */
+static void *tuple_mem(struct pk_run *r, size_t bytes)
+{
+	struct pk_ctx *c = r->c;
+	void *p;
+
+	bytes = (bytes + 7) & ~(size_t)7;
+	if (bytes > c->slab_left) {
+		if (bytes > PK_SLAB / 16) {
+			p = bw_arena_alloc(&c->arena, bytes);
+			if (p == NULL)
+				mem_fail(r);
+			return p;
+		}
+		c->slab = bw_arena_alloc(&c->arena, PK_SLAB);
+		if (c->slab == NULL) {
+			c->slab_left = 0;
+			mem_fail(r);
+			return NULL;
+		}
+		c->slab_left = PK_SLAB;
+	}
+	p = c->slab;
+	c->slab += bytes;
+	c->slab_left -= bytes;
+	return p;
+}
+
+/* A tuple of the k refs at v (one allocation), as a ref; 0 on budget. */
+static pk_ref tuple_of(struct pk_run *r, const pk_ref *v, size_t k)
+{
+	struct pk_tup *t;
+	size_t bytes;
+
+	if (__builtin_mul_overflow(k, sizeof *v, &bytes) ||
+	    __builtin_add_overflow(bytes, sizeof *t, &bytes)) {
+		mem_fail(r);
+		return 0;
+	}
+	t = tuple_mem(r, bytes);
+	if (t == NULL)
+		return 0;
+	t->n = k;
+	if (k <= 3) {
+		/* TUPLE1..3: no library call */
+		for (bytes = 0; bytes < k; bytes++)
+			t->items[bytes] = v[bytes];
+	} else {
+		memcpy(t->items, v, k * sizeof *v);
+	}
+	return (pk_ref)(uintptr_t)t | PK_T_TUPLE;
+}
+
+/* () - CPython's empty tuple is a singleton too. */
+static const struct pk_tup pk_empty_tuple;
+
 /* ------------------------------------------------------------ the stacks */
 
 static size_t fence(const struct pk_run *r)
@@ -213,27 +346,34 @@ static size_t fence(const struct pk_run *r)
 	return r->n_marks > 0 ? r->marks[r->n_marks - 1] : 0;
 }
 
-static void push(struct pk_run *r, struct pk_val *v)
+static void push_slow(struct pk_run *r, pk_ref v)
 {
-	if (r->err != BW_OK || v == NULL)
+	if (r->err != BW_OK || v == 0)
 		return;
 	if ((uint64_t)r->sp + r->n_marks >= r->c->max_stack) {
 		fail(r, BW_ERR_LIMIT, "pickle.limit-stack", "stack + mark stack exceed %u entries",
 		     r->c->max_stack);
 		return;
 	}
-	if (r->sp == r->scap) {
-		size_t ncap = r->scap ? r->scap * 2 : 64;
-		struct pk_val **ns = alloc(r, ncap * sizeof *ns);
-
-		if (ns == NULL)
-			return;
-		if (r->sp)
-			memcpy(ns, r->stack, r->sp * sizeof *ns);
-		r->stack = ns;
-		r->scap = ncap;
-	}
+	if (r->sp == r->scap && grow_buf(r, (void **)&r->stack, &r->scap, r->sp + 1, sizeof *r->stack, 64) != 0)
+		return;
 	r->stack[r->sp++] = v;
+}
+
+/* push_slow() with its common case inline (room, no error, within max_stack). */
+static inline void push(struct pk_run *r, pk_ref v)
+{
+	if (__builtin_expect(r->err == BW_OK && v != 0 && r->sp < r->scap &&
+	                     (uint64_t)r->sp + r->n_marks < r->c->max_stack, 1)) {
+		r->stack[r->sp++] = v;
+		return;
+	}
+	push_slow(r, v);
+}
+
+static void push_v(struct pk_run *r, struct pk_val *v)
+{
+	push(r, pk_ref_of(v));
 }
 
 static void underflow(struct pk_run *r)
@@ -242,27 +382,35 @@ static void underflow(struct pk_run *r)
 	     r->n_marks > 0 ? "could not find MARK" : "unpickling stack underflow");
 }
 
-/* Pop the top value above the current mark (C: Pdata_pop). */
-static struct pk_val *pop(struct pk_run *r)
+/* Pop the top value above the current mark (C: Pdata_pop); 0 on error. */
+static pk_ref pop(struct pk_run *r)
 {
 	if (r->err != BW_OK)
-		return NULL;
+		return 0;
 	if (r->sp <= fence(r)) {
 		underflow(r);
-		return NULL;
+		return 0;
 	}
 	return r->stack[--r->sp];
 }
 
-static struct pk_val *top(struct pk_run *r)
+static pk_ref top(struct pk_run *r)
 {
 	if (r->err != BW_OK)
-		return NULL;
+		return 0;
 	if (r->sp <= fence(r)) {
 		underflow(r);
-		return NULL;
+		return 0;
 	}
 	return r->stack[r->sp - 1];
+}
+
+/* pop() as a heap node (for the calls, imports and BUILD). */
+static struct pk_val *pop_v(struct pk_run *r)
+{
+	pk_ref x = pop(r);
+
+	return x != 0 ? val_of(r, x) : NULL;
 }
 
 static void push_mark(struct pk_run *r)
@@ -277,17 +425,9 @@ static void push_mark(struct pk_run *r)
 		     r->c->max_stack);
 		return;
 	}
-	if (r->n_marks == r->mcap) {
-		size_t ncap = r->mcap ? r->mcap * 2 : 16;
-		size_t *nm = alloc(r, ncap * sizeof *nm);
-
-		if (nm == NULL)
-			return;
-		if (r->n_marks)
-			memcpy(nm, r->marks, r->n_marks * sizeof *nm);
-		r->marks = nm;
-		r->mcap = ncap;
-	}
+	if (r->n_marks == r->mcap &&
+	    grow_buf(r, (void **)&r->marks, &r->mcap, r->n_marks + 1, sizeof *r->marks, 16) != 0)
+		return;
 	r->marks[r->n_marks++] = r->sp;
 }
 
@@ -303,25 +443,41 @@ static long pop_mark(struct pk_run *r)
 	return (long)r->marks[--r->n_marks];
 }
 
-/* Items from index k to the top, as a new container of kind; stack cut to k. */
-static struct pk_val *pop_items(struct pk_run *r, size_t k, enum pk_kind kind)
+/* Items from index k to the top, as a new container of kind; stack cut to k. 0 on error. */
+static pk_ref pop_items(struct pk_run *r, size_t k, enum pk_kind kind)
 {
 	struct pk_val *t;
+	pk_ref x;
 
 	if (k > r->sp) {
 		/* C: a SETITEM reached below this mark (Pdata_poptuple with a negative length) */
 		fail(r, BW_ERR_MALFORMED, NULL, "the stack shrank below a MARK");
-		return NULL;
+		return 0;
+	}
+	if (kind == PK_TUPLE) {
+		/* no arithmetic on the stack before its first push (NULL) */
+		x = tuple_of(r, r->sp > k ? r->stack + k : NULL, r->sp - k);
+		if (x != 0)
+			r->sp = k;
+		return x;
 	}
 	t = newval(r, kind);
 	if (t == NULL)
-		return NULL;
+		return 0;
 	if (r->sp > k && pk_val_extend(&r->c->arena, t, r->stack + k, r->sp - k) != 0) {
 		mem_fail(r);
-		return NULL;
+		return 0;
 	}
 	r->sp = k;
-	return t;
+	return pk_ref_of(t);
+}
+
+/* pop_items() as a heap node. */
+static struct pk_val *pop_items_v(struct pk_run *r, size_t k, enum pk_kind kind)
+{
+	pk_ref x = pop_items(r, k, kind);
+
+	return x != 0 ? val_of(r, x) : NULL;
 }
 
 /* ------------------------------------------------------------------ memo */
@@ -343,27 +499,80 @@ static struct memo_ent *memo_find(struct pk_run *r, uint64_t key)
 
 /* Memo keys below this and near the number of entries go to the dense array. */
 #define PK_DENSE_MAX (1u << 24)
+/*
+ * Up to this many slots the dense array is a heap buffer; past it, a
+ * reservation of PK_DENSE_MAX slots (bw_reserve) that grows without copies
+ * and is backed by huge pages as it is written. dense_cap stays the logical
+ * capacity, accounted against the budget like the heap buffers.
+ */
+#define PK_DENSE_HEAP (1u << 16)
 
+static int dense_grow(struct pk_run *r, size_t need)
+{
+	struct pk_ctx *c = r->c;
+	size_t ncap = r->dense_cap ? r->dense_cap : 64, total;
+	pk_ref *nd;
+
+	if (need <= PK_DENSE_HEAP)
+		return grow_buf(r, (void **)&r->dense, &r->dense_cap, need, sizeof *r->dense, 64);
+	while (ncap < need)
+		ncap *= 2; /* need <= PK_DENSE_MAX, a power of two: no overflow */
+	if (__builtin_add_overflow(c->arena.used, c->heap_bytes + (ncap - r->dense_cap) * sizeof *nd, &total) ||
+	    (c->arena.budget != 0 && total > c->arena.budget)) {
+		c->arena.over_budget = 1;
+		mem_fail(r);
+		return -1;
+	}
+	if (r->dense_cap <= PK_DENSE_HEAP) {
+		nd = bw_reserve((size_t)PK_DENSE_MAX * sizeof *nd);
+		if (nd == NULL) {
+			mem_fail(r);
+			return -1;
+		}
+		if (r->dense_n > 0)
+			memcpy(nd, r->dense, r->dense_n * sizeof *nd);
+		drop_buf(c, (void **)&r->dense, &r->dense_cap, sizeof *r->dense);
+		r->dense = nd;
+	}
+	c->heap_bytes += (ncap - r->dense_cap) * sizeof *nd;
+	r->dense_cap = ncap;
+	return 0;
+}
+
+/* Free the dense array of dense_grow. */
+static void dense_drop(struct pk_ctx *c, pk_ref **dense, size_t *cap)
+{
+	if (*cap > PK_DENSE_HEAP) {
+		bw_unreserve(*dense, (size_t)PK_DENSE_MAX * sizeof **dense);
+		c->heap_bytes -= *cap * sizeof **dense;
+		*dense = NULL;
+		*cap = 0;
+		return;
+	}
+	drop_buf(c, (void **)dense, cap, sizeof **dense);
+}
+
+/* 1 when key has a dense slot (unset slots up to it are cleared), 0 for the hash. */
 static int dense_fit(struct pk_run *r, uint64_t key)
 {
-	size_t ncap;
-	struct pk_val **nd;
-
-	if (key < r->dense_cap)
-		return 1;
-	if (key >= PK_DENSE_MAX || key >= 4 * ((uint64_t)r->memo_n + 64))
-		return 0;
-	ncap = r->dense_cap ? r->dense_cap : 64;
-	while (ncap <= key)
-		ncap *= 2;
-	nd = alloc(r, ncap * sizeof *nd);
-	if (nd == NULL)
-		return 0;
-	if (r->dense_cap)
-		memcpy(nd, r->dense, r->dense_cap * sizeof *nd);
-	r->dense = nd;
-	r->dense_cap = ncap;
+	if (key >= r->dense_cap) {
+		if (key >= PK_DENSE_MAX || key >= 4 * ((uint64_t)r->memo_n + 64))
+			return 0;
+		if (dense_grow(r, (size_t)key + 1) != 0)
+			return 0;
+	}
+	if (key >= r->dense_n) {
+		/* slots are cleared as keys reach them: pages are touched as the memo grows */
+		memset(r->dense + r->dense_n, 0, ((size_t)key + 1 - r->dense_n) * sizeof *r->dense);
+		r->dense_n = (size_t)key + 1;
+	}
 	return 1;
+}
+
+/* The dense slot of key when it is set, else NULL. */
+static pk_ref *dense_slot(struct pk_run *r, uint64_t key)
+{
+	return key < r->dense_n && r->dense[key] != 0 ? &r->dense[key] : NULL;
 }
 
 /*
@@ -371,14 +580,14 @@ static int dense_fit(struct pk_run *r, uint64_t key)
  * (dense array or hash), so memo_n counts distinct keys exactly as the C
  * unpickler's memo_len, which MEMOIZE uses as its index.
  */
-static void memo_put(struct pk_run *r, uint64_t key, struct pk_val *v)
+static void memo_put(struct pk_run *r, uint64_t key, pk_ref v)
 {
 	struct memo_ent *e;
 
 	if (r->err != BW_OK)
 		return;
 	e = r->hash_n > 0 ? memo_find(r, key) : NULL;
-	if ((key < r->dense_cap && r->dense[key] != NULL) || (e != NULL && e->used)) {
+	if (dense_slot(r, key) != NULL || (e != NULL && e->used)) {
 		/* C and pickle.py overwrite; pickletools.dis rejects a redefinition */
 		if (once(r, ONCE_MEMO_REDEF))
 			finding(r, "pickle.memo-redefinition", r->op_off,
@@ -402,19 +611,21 @@ static void memo_put(struct pk_run *r, uint64_t key, struct pk_val *v)
 	if (r->err != BW_OK)
 		return;
 	if ((r->hash_n + 1) * 2 > r->memo_cap) {
-		size_t ncap = r->memo_cap ? r->memo_cap * 2 : 64, i;
 		struct memo_ent *old = r->memo;
-		size_t ocap = r->memo_cap;
+		size_t ocap = r->memo_cap, i;
 
-		r->memo = alloc(r, ncap * sizeof *r->memo);
-		if (r->memo == NULL) {
+		r->memo = NULL;
+		r->memo_cap = 0;
+		if (grow_buf(r, (void **)&r->memo, &r->memo_cap, ocap ? ocap * 2 : 64, sizeof *r->memo, 64) != 0) {
 			r->memo = old;
+			r->memo_cap = ocap;
 			return;
 		}
-		r->memo_cap = ncap;
+		memset(r->memo, 0, r->memo_cap * sizeof *r->memo);
 		for (i = 0; i < ocap; i++)
 			if (old[i].used)
 				*memo_find(r, old[i].key) = old[i];
+		drop_buf(r->c, (void **)&old, &ocap, sizeof *old);
 	}
 	e = memo_find(r, key);
 	e->used = 1;
@@ -428,7 +639,7 @@ static void memo_get(struct pk_run *r, uint64_t key)
 {
 	struct memo_ent *e;
 
-	if (key < r->dense_cap && r->dense[key] != NULL) {
+	if (dense_slot(r, key) != NULL) {
 		push(r, r->dense[key]);
 		return;
 	}
@@ -640,7 +851,8 @@ static void first_bytes_arg(const struct pk_val *args, const uint8_t **p, size_t
 	if (args == NULL || args->kind != PK_TUPLE)
 		return;
 	for (i = 0; i < args->n_items && i < 16; i++) {
-		const struct pk_val *a = args->items[i];
+		struct pk_val tmp;
+		const struct pk_val *a = pk_ref_val(args->items[i], &tmp);
 
 		if (a != NULL && (a->kind == PK_BYTES || a->kind == PK_STR || a->kind == PK_BYTEARRAY)) {
 			*p = a->s;
@@ -715,11 +927,12 @@ static void report_call(struct pk_run *r, const struct pk_val *callee, const str
 	r->c->sink->call(r->c->sink->user, &call);
 }
 
-static const struct pk_val *arg_n(const struct pk_val *args, size_t i)
+/* Item i of a tuple (read through tmp), NULL when there is none. */
+static const struct pk_val *arg_n(const struct pk_val *args, size_t i, struct pk_val *tmp)
 {
 	if (args == NULL || args->kind != PK_TUPLE || i >= args->n_items)
 		return NULL;
-	return args->items[i];
+	return pk_ref_val(args->items[i], tmp);
 }
 
 static int is_text(const struct pk_val *v)
@@ -774,7 +987,8 @@ static int is_operator(const struct pk_val *v, const char *name)
 static struct pk_val *do_call(struct pk_run *r, struct pk_val *callee, struct pk_val *args,
                               const char *how)
 {
-	const struct pk_val *a0 = arg_n(args, 0), *a1 = arg_n(args, 1);
+	struct pk_val t0, t1;
+	const struct pk_val *a0 = arg_n(args, 0, &t0), *a1 = arg_n(args, 1, &t1);
 	struct pk_val *res = NULL;
 
 	if (r->err != BW_OK)
@@ -847,8 +1061,8 @@ static struct pk_val *do_call(struct pk_run *r, struct pk_val *callee, struct pk
 
 /* ---------------------------------------------------------- joblib arrays */
 
-/* Value of key in a constant dict, or NULL. */
-static const struct pk_val *dict_get(const struct pk_val *d, const char *key)
+/* Value of key in a constant dict (read through tmp), or NULL. */
+static const struct pk_val *dict_get(const struct pk_val *d, const char *key, struct pk_val *tmp)
 {
 	size_t i, kl = strlen(key);
 
@@ -856,10 +1070,11 @@ static const struct pk_val *dict_get(const struct pk_val *d, const char *key)
 		return NULL;
 	/* joblib state dicts have 6 keys: look at the first 64 pairs only (bounded work) */
 	for (i = 0; i + 1 < d->n_items && i < 128; i += 2) {
-		const struct pk_val *k = d->items[i];
+		struct pk_val kt;
+		const struct pk_val *k = pk_ref_val(d->items[i], &kt);
 
 		if (k != NULL && k->kind == PK_STR && k->n == kl && memcmp(k->s, key, kl) == 0)
-			return d->items[i + 1];
+			return pk_ref_val(d->items[i + 1], tmp);
 	}
 	return NULL;
 }
@@ -881,6 +1096,7 @@ static int small_int(const struct pk_val *v, int64_t *out)
 static int64_t dtype_itemsize(const struct pk_val *dt, int depth)
 {
 	const struct pk_val *code;
+	struct pk_val ct, t4, t5;
 	int64_t elsize = -1;
 	size_t i;
 	int64_t n = 0;
@@ -888,20 +1104,21 @@ static int64_t dtype_itemsize(const struct pk_val *dt, int depth)
 	if (depth > 8 || dt == NULL || dt->kind != PK_CALL || dt->callee == NULL || dt->callee->kind != PK_GLOBAL ||
 	    !streq(dt->callee->name, "dtype"))
 		return 0;
-	code = arg_n(dt->args, 0);
+	code = arg_n(dt->args, 0, &ct);
 	if (code == NULL || code->kind != PK_STR || code->n == 0)
 		return 0;
 	if (code->s[0] == 'O')
 		return -1;
 	if (dt->state != NULL && dt->state->kind == PK_TUPLE && dt->state->n_items >= 6) {
-		const struct pk_val *fields = dt->state->items[4];
+		const struct pk_val *fields = pk_ref_val(dt->state->items[4], &t4);
 
-		(void)small_int(dt->state->items[5], &elsize);
+		(void)small_int(pk_ref_val(dt->state->items[5], &t5), &elsize);
 		if (fields != NULL && fields->kind == PK_DICT) {
 			/* structured dtype: object fields make it an object array */
 			for (i = 1; i < fields->n_items && i < 1024; i += 2) {
-				const struct pk_val *f = fields->items[i];
-				const struct pk_val *fdt = arg_n(f, 0);
+				struct pk_val ft, fdtt;
+				const struct pk_val *f = pk_ref_val(fields->items[i], &ft);
+				const struct pk_val *fdt = arg_n(f, 0, &fdtt);
 
 				if (fdt != NULL && dtype_itemsize(fdt, depth + 1) == -1)
 					return -1;
@@ -930,9 +1147,10 @@ static enum bw_err run_stream(struct pk_ctx *c, size_t start, int nested, struct
  */
 static void joblib_skip_array(struct pk_run *r, const struct pk_val *state)
 {
-	const struct pk_val *shape = dict_get(state, "shape");
-	const struct pk_val *align = dict_get(state, "numpy_array_alignment_bytes");
-	int64_t isz = dtype_itemsize(dict_get(state, "dtype"), 0);
+	struct pk_val st, at, dt;
+	const struct pk_val *shape = dict_get(state, "shape", &st);
+	const struct pk_val *align = dict_get(state, "numpy_array_alignment_bytes", &at);
+	int64_t isz = dtype_itemsize(dict_get(state, "dtype", &dt), 0);
 	uint64_t count = 1, bytes;
 	size_t i;
 
@@ -943,8 +1161,9 @@ static void joblib_skip_array(struct pk_run *r, const struct pk_val *state)
 	}
 	for (i = 0; i < shape->n_items; i++) {
 		int64_t d;
+		struct pk_val it;
 
-		if (!small_int(shape->items[i], &d) || d < 0 ||
+		if (!small_int(pk_ref_val(shape->items[i], &it), &d) || d < 0 ||
 		    __builtin_mul_overflow(count, (uint64_t)d, &count)) {
 			fail(r, BW_ERR_MALFORMED, NULL, "joblib array shape is not a tuple of small ints");
 			return;
@@ -1077,7 +1296,20 @@ static void read_arg(struct pk_run *r, const struct pk_opinfo *op, uint8_t code,
 	int rc, differs;
 	uint8_t *o;
 
-	memset(a, 0, sizeof *a);
+	/* field by field: a memset of the whole struct (rep stos) was a quarter of a dense scan */
+	a->kind = BW_PICKLE_ARG_NONE;
+	a->u = 0;
+	a->iv.v = 0;
+	a->iv.big = 0;
+	a->iv.text = NULL;
+	a->iv.is_bool = 0;
+	a->f = 0;
+	a->s = NULL;
+	a->n = 0;
+	a->s2 = NULL;
+	a->n2 = 0;
+	a->ival = 0;
+	a->text[0] = '\0';
 	switch (op->arg) {
 	case PK_A_NONE:
 		return;
@@ -1207,6 +1439,7 @@ static void read_arg(struct pk_run *r, const struct pk_opinfo *op, uint8_t code,
 			for (i = 0; i < 8; i++)
 				u = (u << 8) | p[i];
 			memcpy(&a->f, &u, sizeof a->f);
+			a->s = p; /* BINFLOAT's value is a view of these bytes */
 			a->kind = BW_PICKLE_ARG_FLOAT;
 			a->text[0] = '\0';
 		}
@@ -1401,27 +1634,45 @@ static void read_arg(struct pk_run *r, const struct pk_opinfo *op, uint8_t code,
 
 /* ------------------------------------------------------------- execution */
 
-static struct pk_val *int_val(struct pk_run *r, const struct pk_int *iv)
+/* An int the size of a machine word inline, anything bigger as a heap node. */
+static pk_ref small_int_ref(int64_t i)
 {
-	struct pk_val *v = newval(r, iv->is_bool ? PK_BOOL : PK_INT);
+	return ((uint64_t)i << 3) | PK_T_INT;
+}
 
+static pk_ref int_val(struct pk_run *r, const struct pk_int *iv)
+{
+	struct pk_val *v;
+
+	if (iv->is_bool)
+		return PK_REF_BOOL(iv->v);
+	if (!iv->big && iv->v >= -PK_INT_INLINE_MAX && iv->v < PK_INT_INLINE_MAX)
+		return small_int_ref(iv->v);
+	v = newval(r, PK_INT);
 	if (v != NULL) {
 		v->i = iv->v;
 		v->big = iv->big;
 		v->text = iv->text;
 	}
-	return v;
+	return pk_ref_of(v);
 }
 
-static struct pk_val *str_val(struct pk_run *r, enum pk_kind k, const uint8_t *s, size_t n)
+/* Text or bytes: a view of the bytes when short (they stay mapped: input or arena). */
+static pk_ref str_val(struct pk_run *r, enum pk_kind k, const uint8_t *s, size_t n)
 {
-	struct pk_val *v = newval(r, k);
+	struct pk_val *v;
 
+	if (s == NULL)
+		s = (const uint8_t *)"";
+	if (n < PK_VIEW_MAXLEN && ((uint64_t)(uintptr_t)s >> 47) == 0)
+		return ((uint64_t)(uintptr_t)s << 17) | ((uint64_t)n << 5) |
+		       ((uint64_t)(k == PK_STR ? 0 : k == PK_BYTES ? 1 : 2) << 3) | PK_T_VIEW;
+	v = newval(r, k);
 	if (v != NULL) {
-		v->s = s != NULL ? s : (const uint8_t *)"";
+		v->s = s;
 		v->n = n;
 	}
-	return v;
+	return pk_ref_of(v);
 }
 
 /* The class a BUILD would call __setstate__ of (best effort). */
@@ -1439,7 +1690,7 @@ static const struct pk_val *class_of(const struct pk_val *obj)
 }
 
 static void container_call(struct pk_run *r, const struct pk_val *target, const char *suffix,
-                           struct pk_val *arg, const char *how)
+                           pk_ref arg, const char *how)
 {
 	/* mutating an imported object (a module attribute, a class) by opcode */
 	struct pk_val *t;
@@ -1447,7 +1698,7 @@ static void container_call(struct pk_run *r, const struct pk_val *target, const 
 	if (target == NULL || target->kind != PK_GLOBAL)
 		return;
 	t = newval(r, PK_TUPLE);
-	if (t == NULL || (arg != NULL && pk_val_push(&r->c->arena, t, arg) != 0))
+	if (t == NULL || (arg != 0 && pk_val_push(&r->c->arena, t, arg) != 0))
 		return;
 	report_call(r, target, t, how, suffix);
 }
@@ -1501,6 +1752,8 @@ static int mark_target(struct pk_run *r, size_t k)
 static void exec_op(struct pk_run *r, uint8_t code, const struct pk_opinfo *op, struct pk_arg *a)
 {
 	struct pk_val *v, *w, *x;
+	pk_ref vr, wr, xr;
+	struct pk_val *tgt;
 	long k;
 	size_t i;
 
@@ -1528,11 +1781,14 @@ static void exec_op(struct pk_run *r, uint8_t code, const struct pk_opinfo *op, 
 		push(r, top(r));
 		break;
 	case OP_FLOAT:
-	case OP_BINFLOAT:
 		v = newval(r, PK_FLOAT);
 		if (v != NULL)
 			v->f = a->f;
-		push(r, v);
+		push_v(r, v);
+		break;
+	case OP_BINFLOAT:
+		/* the 8 operand bytes stay mapped: the value is a view of them */
+		push(r, ((uint64_t)(uintptr_t)a->s << 3) | PK_T_F8);
 		break;
 	case OP_INT:
 	case OP_LONG:
@@ -1543,36 +1799,29 @@ static void exec_op(struct pk_run *r, uint8_t code, const struct pk_opinfo *op, 
 		break;
 	case OP_BININT1:
 	case OP_BININT2:
-		if (a->u < 256 && r->c->v_small != NULL) {
-			push(r, &r->c->v_small[a->u]);
-			break;
-		}
-		v = newval(r, PK_INT);
-		if (v != NULL)
-			v->i = (int64_t)a->u;
-		push(r, v);
+		push(r, small_int_ref((int64_t)a->u));
 		break;
 	case OP_NONE:
-		push(r, &r->c->v_none);
+		push(r, PK_REF_NONE);
 		break;
 	case OP_NEWTRUE:
 	case OP_NEWFALSE:
-		push(r, &r->c->v_bool[code == OP_NEWTRUE]);
+		push(r, PK_REF_BOOL(code == OP_NEWTRUE));
 		break;
 	case OP_PERSID:
 	case OP_BINPERSID:
 		/* persistent_load(pid): the loader's own hook decides (torch: storages) */
-		w = code == OP_BINPERSID ? pop(r) : str_val(r, PK_STR, a->s, a->n);
-		if (w == NULL)
+		wr = code == OP_BINPERSID ? pop(r) : str_val(r, PK_STR, a->s, a->n);
+		if (wr == 0)
 			break;
 		if (once(r, ONCE_PERSID))
 			finding(r, "pickle.persistent-id", r->op_off,
 			        "persistent id: the loader's persistent_load decides what it becomes");
-		push(r, newval(r, PK_UNKNOWN));
+		push_v(r, newval(r, PK_UNKNOWN));
 		break;
 	case OP_REDUCE:
-		w = pop(r); /* args */
-		v = pop(r); /* callable */
+		w = pop_v(r); /* args */
+		v = pop_v(r); /* callable */
 		if (r->err != BW_OK)
 			break;
 		w = call_args(r, w, "REDUCE");
@@ -1581,7 +1830,7 @@ static void exec_op(struct pk_run *r, uint8_t code, const struct pk_opinfo *op, 
 			mal(r, "REDUCE argument list must be a tuple");
 			break;
 		}
-		push(r, do_call(r, v, w, "REDUCE"));
+		push_v(r, do_call(r, v, w, "REDUCE"));
 		break;
 	case OP_STRING:
 	case OP_BINSTRING:
@@ -1607,110 +1856,85 @@ static void exec_op(struct pk_run *r, uint8_t code, const struct pk_opinfo *op, 
 		if (once(r, ONCE_BUFFER))
 			finding(r, "pickle.out-of-band-buffer", r->op_off,
 			        "NEXT_BUFFER: out-of-band data (plain pickle.load without buffers= raises here)");
-		push(r, newval(r, PK_UNKNOWN));
+		push_v(r, newval(r, PK_UNKNOWN));
 		break;
 	case OP_READONLY_BUFFER:
 		(void)top(r);
 		break;
 	case OP_APPEND:
-		w = pop(r);
-		v = top(r);
+		wr = pop(r);
+		vr = top(r);
 		if (r->err != BW_OK)
 			break;
-		if (v->kind == PK_LIST) {
-			if (pk_val_push(&r->c->arena, v, w) != 0)
+		tgt = pk_ref_ptr(vr);
+		if (tgt != NULL && tgt->kind == PK_LIST) {
+			if (pk_val_push(&r->c->arena, tgt, wr) != 0)
 				mem_fail(r);
 		} else {
-			container_call(r, v, ".append", w, "APPEND");
+			container_call(r, tgt, ".append", wr, "APPEND");
 		}
 		break;
 	case OP_APPENDS:
-		k = pop_mark(r);
-		if (k < 0)
-			break;
-		if (!mark_target(r, (size_t)k))
-			break;
-		v = r->stack[k - 1];
-		if (v->kind == PK_LIST) {
-			/* straight from the stack into the container (no temporary) */
-			if (pk_val_extend(&r->c->arena, v, r->stack + k, r->sp - (size_t)k) != 0)
-				mem_fail(r);
-			r->sp = (size_t)k;
-			break;
-		}
-		w = pop_items(r, (size_t)k, PK_LIST);
-		if (w != NULL)
-			container_call(r, v, ".extend", w, "APPENDS");
-		break;
-	case OP_SETITEM:
-		w = pop(r); /* value */
-		x = pop(r); /* key */
-		v = top(r);
-		if (r->err != BW_OK)
-			break;
-		if (v->kind == PK_DICT) {
-			if (pk_val_push(&r->c->arena, v, x) != 0 || pk_val_push(&r->c->arena, v, w) != 0)
-				mem_fail(r);
-		} else {
-			container_call(r, v, ".__setitem__", x, "SETITEM");
-		}
-		break;
 	case OP_SETITEMS:
+	case OP_ADDITEMS: {
+		enum pk_kind want = code == OP_APPENDS ? PK_LIST : code == OP_SETITEMS ? PK_DICT : PK_SET;
+
 		k = pop_mark(r);
 		if (k < 0)
 			break;
 		if (!mark_target(r, (size_t)k))
 			break;
-		if ((r->sp - (size_t)k) % 2 != 0) {
+		if (code == OP_SETITEMS && (r->sp - (size_t)k) % 2 != 0) {
 			mal(r, "odd number of items for SETITEMS");
 			break;
 		}
-		v = r->stack[k - 1];
-		if (v->kind == PK_DICT) {
+		tgt = pk_ref_ptr(r->stack[k - 1]);
+		if (tgt != NULL && tgt->kind == want) {
 			/* straight from the stack into the container (no temporary) */
-			if (pk_val_extend(&r->c->arena, v, r->stack + k, r->sp - (size_t)k) != 0)
+			if (pk_val_extend(&r->c->arena, tgt, r->stack + k, r->sp - (size_t)k) != 0)
 				mem_fail(r);
 			r->sp = (size_t)k;
 			break;
 		}
-		w = pop_items(r, (size_t)k, PK_DICT);
-		if (w != NULL)
-			container_call(r, v, ".__setitem__", w, "SETITEMS");
+		xr = pop_items(r, (size_t)k, want);
+		if (xr != 0)
+			container_call(r, tgt,
+			               code == OP_APPENDS ? ".extend" : code == OP_SETITEMS ? ".__setitem__" : ".add",
+			               xr, code == OP_APPENDS ? "APPENDS" : code == OP_SETITEMS ? "SETITEMS" : "ADDITEMS");
 		break;
-	case OP_ADDITEMS:
-		k = pop_mark(r);
-		if (k < 0)
+	}
+	case OP_SETITEM:
+		wr = pop(r); /* value */
+		xr = pop(r); /* key */
+		vr = top(r);
+		if (r->err != BW_OK)
 			break;
-		if (!mark_target(r, (size_t)k))
-			break;
-		v = r->stack[k - 1];
-		if (v->kind == PK_SET) {
-			/* straight from the stack into the container (no temporary) */
-			if (pk_val_extend(&r->c->arena, v, r->stack + k, r->sp - (size_t)k) != 0)
+		tgt = pk_ref_ptr(vr);
+		if (tgt != NULL && tgt->kind == PK_DICT) {
+			if (pk_val_push(&r->c->arena, tgt, xr) != 0 || pk_val_push(&r->c->arena, tgt, wr) != 0)
 				mem_fail(r);
-			r->sp = (size_t)k;
-			break;
+		} else {
+			container_call(r, tgt, ".__setitem__", xr, "SETITEM");
 		}
-		w = pop_items(r, (size_t)k, PK_SET);
-		if (w != NULL)
-			container_call(r, v, ".add", w, "ADDITEMS");
 		break;
 	case OP_BUILD:
-		w = pop(r); /* state */
-		v = top(r); /* instance */
+		w = pop_v(r); /* state */
+		vr = top(r); /* instance */
 		if (r->err != BW_OK)
 			break;
 		{
-			const struct pk_val *cls = class_of(v);
+			struct pk_val vt;
+			const struct pk_val *cls = class_of(pk_ref_val(vr, &vt));
 
+			v = pk_ref_ptr(vr);
 			if (cls != NULL) {
 				struct pk_val *t = newval(r, PK_TUPLE);
 
-				if (t != NULL && pk_val_push(&r->c->arena, t, w) == 0)
+				if (t != NULL && pk_val_push(&r->c->arena, t, pk_ref_of(w)) == 0)
 					report_call(r, cls, t, "BUILD", NULL);
 			}
 			/* shared scalars never take state (BUILD on them fails at load time) */
-			if (v->kind == PK_CALL || v->kind == PK_GLOBAL || v->kind == PK_UNKNOWN)
+			if (v != NULL && (v->kind == PK_CALL || v->kind == PK_GLOBAL || v->kind == PK_UNKNOWN))
 				v->state = w;
 			if (cls != NULL && cls->kind == PK_GLOBAL && streq(cls->module, "joblib.numpy_pickle") &&
 			    streq(cls->name, "NumpyArrayWrapper") && !r->c->plain) {
@@ -1720,22 +1944,27 @@ static void exec_op(struct pk_run *r, uint8_t code, const struct pk_opinfo *op, 
 		}
 		break;
 	case OP_GLOBAL:
-		push(r, find_class(r, a->s, a->n, a->s2, a->n2, "GLOBAL"));
+		push_v(r, find_class(r, a->s, a->n, a->s2, a->n2, "GLOBAL"));
 		break;
-	case OP_STACK_GLOBAL:
-		w = pop(r); /* name */
-		v = pop(r); /* module */
+	case OP_STACK_GLOBAL: {
+		struct pk_val vt, wt;
+		const struct pk_val *cv, *cw;
+
+		wr = pop(r); /* name */
+		vr = pop(r); /* module */
 		if (r->err != BW_OK)
 			break;
-		if (v->kind != PK_STR || w->kind != PK_STR) {
-			int dyn_m = v->kind == PK_UNKNOWN || v->kind == PK_CALL;
-			int dyn_n = w->kind == PK_UNKNOWN || w->kind == PK_CALL;
+		cw = pk_ref_val(wr, &wt);
+		cv = pk_ref_val(vr, &vt);
+		if (cv->kind != PK_STR || cw->kind != PK_STR) {
+			int dyn_m = cv->kind == PK_UNKNOWN || cv->kind == PK_CALL;
+			int dyn_n = cw->kind == PK_UNKNOWN || cw->kind == PK_CALL;
 
-			if ((v->kind == PK_STR || dyn_m) && (w->kind == PK_STR || dyn_n)) {
+			if ((cv->kind == PK_STR || dyn_m) && (cw->kind == PK_STR || dyn_n)) {
 				/* a name computed at load time (a call result or a persistent
 				 * id may be a str): the import cannot be resolved statically */
-				char *m = dyn_m ? "<dynamic>" : cstr(r, v->s, v->n);
-				char *nm = dyn_n ? "<dynamic>" : cstr(r, w->s, w->n);
+				char *m = dyn_m ? "<dynamic>" : cstr(r, cv->s, cv->n);
+				char *nm = dyn_n ? "<dynamic>" : cstr(r, cw->s, cw->n);
 
 				if (m == NULL || nm == NULL)
 					break;
@@ -1744,27 +1973,28 @@ static void exec_op(struct pk_run *r, uint8_t code, const struct pk_opinfo *op, 
 					        "STACK_GLOBAL with a module or name computed at load time "
 					        "(%s.%s)", m, nm);
 				report_import(r, m, nm, m, nm, "STACK_GLOBAL");
-				push(r, make_global(r, m, nm));
+				push_v(r, make_global(r, m, nm));
 				break;
 			}
 			/* C: "STACK_GLOBAL requires str" (bytes, ints, ... are rejected) */
 			mal(r, "STACK_GLOBAL requires str");
 			break;
 		}
-		push(r, find_class(r, v->s, v->n, w->s, w->n, "STACK_GLOBAL"));
+		push_v(r, find_class(r, cv->s, cv->n, cw->s, cw->n, "STACK_GLOBAL"));
 		break;
+	}
 	case OP_INST:
 		k = pop_mark(r);
 		if (k < 0)
 			break;
-		x = pop_items(r, (size_t)k, PK_TUPLE);
+		x = pop_items_v(r, (size_t)k, PK_TUPLE);
 		v = find_class(r, a->s, a->n, a->s2, a->n2, "INST");
 		if (r->err != BW_OK || x == NULL)
 			break;
 		w = do_call(r, v, x, "INST");
 		if (w != NULL)
 			w->cls = v;
-		push(r, w);
+		push_v(r, w);
 		break;
 	case OP_OBJ:
 		k = pop_mark(r);
@@ -1775,19 +2005,21 @@ static void exec_op(struct pk_run *r, uint8_t code, const struct pk_opinfo *op, 
 			break;
 		}
 		/* C load_obj: the class is the first item after the mark, then the args */
-		x = pop_items(r, (size_t)k + 1, PK_TUPLE);
+		x = pop_items_v(r, (size_t)k + 1, PK_TUPLE);
 		if (x == NULL)
 			break;
-		v = r->stack[k];
+		v = val_of(r, r->stack[k]);
 		r->sp = (size_t)k;
+		if (v == NULL)
+			break;
 		w = do_call(r, v, x, "OBJ");
 		if (w != NULL)
 			w->cls = v;
-		push(r, w);
+		push_v(r, w);
 		break;
 	case OP_NEWOBJ:
-		w = pop(r); /* args */
-		v = pop(r); /* cls */
+		w = pop_v(r); /* args */
+		v = pop_v(r); /* cls */
 		if (r->err != BW_OK)
 			break;
 		w = call_args(r, w, "NEWOBJ");
@@ -1799,12 +2031,12 @@ static void exec_op(struct pk_run *r, uint8_t code, const struct pk_opinfo *op, 
 		x = do_call(r, v, w, "NEWOBJ");
 		if (x != NULL)
 			x->cls = v;
-		push(r, x);
+		push_v(r, x);
 		break;
 	case OP_NEWOBJ_EX:
-		x = pop(r); /* kwargs */
-		w = pop(r); /* args */
-		v = pop(r); /* cls */
+		x = pop_v(r); /* kwargs */
+		w = pop_v(r); /* args */
+		v = pop_v(r); /* cls */
 		if (r->err != BW_OK)
 			break;
 		if ((w->kind != PK_TUPLE && w->kind != PK_UNKNOWN) ||
@@ -1825,14 +2057,14 @@ static void exec_op(struct pk_run *r, uint8_t code, const struct pk_opinfo *op, 
 				if (pk_val_push(&r->c->arena, all, w->items[i]) != 0)
 					break;
 			if (((x->kind == PK_DICT && x->n_items > 0) || x->kind == PK_UNKNOWN) &&
-			    pk_val_push(&r->c->arena, all, x) != 0)
+			    pk_val_push(&r->c->arena, all, pk_ref_of(x)) != 0)
 				break;
-			if (w->kind == PK_UNKNOWN && pk_val_push(&r->c->arena, all, w) != 0)
+			if (w->kind == PK_UNKNOWN && pk_val_push(&r->c->arena, all, pk_ref_of(w)) != 0)
 				break;
 			res = do_call(r, v, all, "NEWOBJ_EX");
 			if (res != NULL)
 				res->cls = v;
-			push(r, res);
+			push_v(r, res);
 		}
 		break;
 	case OP_EXT1:
@@ -1854,7 +2086,7 @@ static void exec_op(struct pk_run *r, uint8_t code, const struct pk_opinfo *op, 
 		{
 			char *name = bw_arena_strdup(&r->c->arena, nm);
 
-			push(r, name != NULL ? make_global(r, "copyreg", name) : NULL);
+			push_v(r, name != NULL ? make_global(r, "copyreg", name) : NULL);
 			if (name == NULL)
 				mem_fail(r);
 		}
@@ -1888,16 +2120,16 @@ static void exec_op(struct pk_run *r, uint8_t code, const struct pk_opinfo *op, 
 		break;
 	}
 	case OP_EMPTY_TUPLE:
-		push(r, newval(r, PK_TUPLE));
+		push(r, (pk_ref)(uintptr_t)&pk_empty_tuple | PK_T_TUPLE);
 		break;
 	case OP_EMPTY_LIST:
-		push(r, newval(r, PK_LIST));
+		push_v(r, newval(r, PK_LIST));
 		break;
 	case OP_EMPTY_DICT:
-		push(r, newval(r, PK_DICT));
+		push_v(r, newval(r, PK_DICT));
 		break;
 	case OP_EMPTY_SET:
-		push(r, newval(r, PK_SET));
+		push_v(r, newval(r, PK_SET));
 		break;
 	case OP_GET:
 		if (a->iv.big || a->iv.v < 0) {
@@ -1915,17 +2147,17 @@ static void exec_op(struct pk_run *r, uint8_t code, const struct pk_opinfo *op, 
 			mal(r, "negative PUT argument");
 			break;
 		}
-		v = top(r);
-		memo_put(r, (uint64_t)a->iv.v, v);
+		vr = top(r);
+		memo_put(r, (uint64_t)a->iv.v, vr);
 		break;
 	case OP_BINPUT:
 	case OP_LONG_BINPUT:
-		v = top(r);
-		memo_put(r, a->u, v);
+		vr = top(r);
+		memo_put(r, a->u, vr);
 		break;
 	case OP_MEMOIZE:
-		v = top(r);
-		memo_put(r, r->memo_n, v);
+		vr = top(r);
+		memo_put(r, r->memo_n, vr);
 		break;
 	case OP_PROTO:
 		if (a->u > 5) {
@@ -1963,12 +2195,197 @@ static void exec_op(struct pk_run *r, uint8_t code, const struct pk_opinfo *op, 
 	}
 }
 
+/* 1 when the n bytes at p are ASCII (valid UTF-8 without a check per byte). */
+static int all_ascii(const uint8_t *p, size_t n)
+{
+	uint64_t acc = 0, w;
+	size_t i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		memcpy(&w, p + i, 8);
+		acc |= w;
+	}
+	for (; i < n; i++)
+		acc |= p[i];
+	return (acc & 0x8080808080808080ull) == 0;
+}
+
+/*
+ * What run_stream does for every opcode once its operand is read: advance
+ * past it, count it, and the frame and protocol checks (in that order).
+ */
+static inline void fast_begin(struct pk_run *r, uint8_t code, uint64_t op_start, size_t adv)
+{
+	r->rd.pos += adv;
+	r->n_ops++;
+	if (r->frame_end != 0 && op_start < r->frame_end && op_start + adv > r->frame_end &&
+	    once(r, ONCE_FRAME))
+		finding(r, "pickle.frame-boundary", op_start,
+		        "%s straddles the end of its FRAME (pickle.py raises, the C unpickler accepts)",
+		        pk_ops[code].name);
+	/* every opcode of fast_op is of protocol 4 or older */
+	if (r->proto < 4 && r->n_proto > 0 && pk_ops[code].proto > r->proto && once(r, ONCE_OPPROTO))
+		finding(r, "pickle.opcode-protocol", op_start, "%s (protocol %u) in a protocol %u stream",
+		        pk_ops[code].name, pk_ops[code].proto, r->proto);
+}
+
+static inline uint32_t le32_at(const uint8_t *p)
+{
+	return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+
+/*
+ * The opcodes that make up the bulk of real pickles (scalars, memo, tuples,
+ * container building), decoded straight from the mapped bytes without the
+ * general argument reader. Does exactly what read_arg + the checks of
+ * run_stream + exec_op do for them, and declines (returns 0, nothing
+ * consumed) whenever an operand is cut short, over a limit or not plain
+ * ASCII text, so the general path reports those exactly as before.
+ */
+static int fast_op(struct pk_run *r, uint8_t code, uint64_t op_start)
+{
+	const uint8_t *p = r->rd.p + r->rd.pos;
+	size_t left = r->rd.len - r->rd.pos;
+	uint64_t n;
+
+	switch (code) {
+	case OP_BININT1:
+		if (left < 2)
+			return 0;
+		fast_begin(r, code, op_start, 2);
+		push(r, small_int_ref(p[1]));
+		return 1;
+	case OP_BININT2:
+		if (left < 3)
+			return 0;
+		fast_begin(r, code, op_start, 3);
+		push(r, small_int_ref((int64_t)((uint32_t)p[1] | ((uint32_t)p[2] << 8))));
+		return 1;
+	case OP_BININT:
+		if (left < 5)
+			return 0;
+		fast_begin(r, code, op_start, 5);
+		push(r, small_int_ref((int64_t)(int32_t)le32_at(p + 1)));
+		return 1;
+	case OP_BINFLOAT:
+		if (left < 9)
+			return 0;
+		fast_begin(r, code, op_start, 9);
+		push(r, ((uint64_t)(uintptr_t)(p + 1) << 3) | PK_T_F8);
+		return 1;
+	case OP_SHORT_BINUNICODE:
+	case OP_SHORT_BINBYTES:
+		if (left < 2)
+			return 0;
+		n = p[1];
+		if (n > left - 2 || n > r->c->max_string)
+			return 0;
+		if (code == OP_SHORT_BINUNICODE && !all_ascii(p + 2, (size_t)n))
+			return 0;
+		fast_begin(r, code, op_start, 2 + (size_t)n);
+		push(r, str_val(r, code == OP_SHORT_BINUNICODE ? PK_STR : PK_BYTES, p + 2, (size_t)n));
+		return 1;
+	case OP_BINUNICODE:
+		if (left < 5)
+			return 0;
+		n = le32_at(p + 1);
+		if (n > left - 5 || n > r->c->max_string || !all_ascii(p + 5, (size_t)n))
+			return 0;
+		fast_begin(r, code, op_start, 5 + (size_t)n);
+		push(r, str_val(r, PK_STR, p + 5, (size_t)n));
+		return 1;
+	case OP_BINPUT:
+		if (left < 2)
+			return 0;
+		fast_begin(r, code, op_start, 2);
+		memo_put(r, p[1], top(r));
+		return 1;
+	case OP_LONG_BINPUT:
+		if (left < 5)
+			return 0;
+		fast_begin(r, code, op_start, 5);
+		memo_put(r, le32_at(p + 1), top(r));
+		return 1;
+	case OP_BINGET:
+		if (left < 2)
+			return 0;
+		fast_begin(r, code, op_start, 2);
+		memo_get(r, p[1]);
+		return 1;
+	case OP_LONG_BINGET:
+		if (left < 5)
+			return 0;
+		fast_begin(r, code, op_start, 5);
+		memo_get(r, le32_at(p + 1));
+		return 1;
+	case OP_NONE:
+		fast_begin(r, code, op_start, 1);
+		push(r, PK_REF_NONE);
+		return 1;
+	case OP_NEWTRUE:
+	case OP_NEWFALSE:
+		fast_begin(r, code, op_start, 1);
+		push(r, PK_REF_BOOL(code == OP_NEWTRUE));
+		return 1;
+	case OP_MEMOIZE:
+		fast_begin(r, code, op_start, 1);
+		/* the usual case inline: next sequential key, a fresh dense slot, stack not empty */
+		if (r->hash_n == 0 && r->memo_n == r->dense_n && r->memo_n < r->dense_cap &&
+		    r->memo_n < r->c->max_memo && r->err == BW_OK && r->sp > fence(r)) {
+			r->dense[r->memo_n] = r->stack[r->sp - 1];
+			r->memo_n++;
+			r->dense_n++;
+			return 1;
+		}
+		memo_put(r, r->memo_n, top(r));
+		return 1;
+	case OP_MARK:
+		fast_begin(r, code, op_start, 1);
+		push_mark(r);
+		return 1;
+	case OP_TUPLE1:
+	case OP_TUPLE2:
+	case OP_TUPLE3: {
+		size_t cnt = (size_t)(code - OP_TUPLE1 + 1);
+
+		fast_begin(r, code, op_start, 1);
+		if (r->sp < cnt || r->sp - cnt < fence(r)) {
+			underflow(r);
+			return 1;
+		}
+		push(r, pop_items(r, r->sp - cnt, PK_TUPLE));
+		return 1;
+	}
+	case OP_TUPLE:
+	case OP_EMPTY_TUPLE:
+	case OP_EMPTY_LIST:
+	case OP_EMPTY_DICT:
+	case OP_APPEND:
+	case OP_APPENDS:
+	case OP_SETITEM:
+	case OP_SETITEMS:
+	case OP_POP: {
+		struct pk_arg none;
+
+		fast_begin(r, code, op_start, 1);
+		none.kind = BW_PICKLE_ARG_NONE;
+		exec_op(r, code, &pk_ops[code], &none);
+		return 1;
+	}
+	default:
+		return 0;
+	}
+}
+
 /*
  * Decode one pickle stream starting at absolute offset start, up to its STOP
  * or its first failure (recorded in out->err). Returns BW_ERR_NOMEM only.
  */
 static enum bw_err run_stream(struct pk_ctx *c, size_t start, int nested, struct pk_run *r)
 {
+	/* the listing sees every opcode through the general path */
+	int fast = c->trace == NULL || c->trace->op == NULL || c->plain;
+
 	memset(r, 0, sizeof *r);
 	r->c = c;
 	r->nested = nested;
@@ -1979,18 +2396,15 @@ static enum bw_err run_stream(struct pk_ctx *c, size_t start, int nested, struct
 		r->scap = c->stk_cap;
 		r->marks = c->mk;
 		r->mcap = c->mk_cap;
-		if (c->memo_cap <= 4096) {
-			r->memo = c->memo;
-			r->memo_cap = c->memo_cap;
-			if (r->memo_cap)
-				memset(r->memo, 0, r->memo_cap * sizeof *r->memo);
-		}
-		if (c->dense_cap <= 4096) {
-			r->dense = c->dense;
-			r->dense_cap = c->dense_cap;
-			if (r->dense_cap)
-				memset(r->dense, 0, r->dense_cap * sizeof *r->dense);
-		}
+		/* a big hash is dropped rather than cleared; the dense part clears itself (dense_n) */
+		if (c->memo_cap > 4096)
+			drop_buf(c, (void **)&c->memo, &c->memo_cap, sizeof *c->memo);
+		r->memo = c->memo;
+		r->memo_cap = c->memo_cap;
+		if (r->memo_cap)
+			memset(r->memo, 0, r->memo_cap * sizeof *r->memo);
+		r->dense = c->dense;
+		r->dense_cap = c->dense_cap;
 	}
 	for (;;) {
 		const struct pk_opinfo *op;
@@ -2008,6 +2422,13 @@ static enum bw_err run_stream(struct pk_ctx *c, size_t start, int nested, struct
 			fail(r, BW_ERR_TRUNCATED, NULL, "%s",
 			     r->n_ops == 0 ? "Ran out of input" : "pickle data was truncated (no STOP)");
 			break;
+		}
+		if (fast && fast_op(r, r->rd.p[r->rd.pos], op_start)) {
+			if (r->err != BW_OK)
+				break;
+			if (c->detect && (r->n_ops >= PK_DETECT_OPS || bw_rd_off(&r->rd) - start >= PK_DETECT_BYTES))
+				break;
+			continue;
 		}
 		code = bw_rd_u8(&r->rd);
 		op = pk_op(code);
@@ -2079,6 +2500,11 @@ static enum bw_err run_stream(struct pk_ctx *c, size_t start, int nested, struct
 		c->memo_cap = r->memo_cap;
 		c->dense = r->dense;
 		c->dense_cap = r->dense_cap;
+	} else {
+		drop_buf(c, (void **)&r->stack, &r->scap, sizeof *r->stack);
+		drop_buf(c, (void **)&r->marks, &r->mcap, sizeof *r->marks);
+		drop_buf(c, (void **)&r->memo, &r->memo_cap, sizeof *r->memo);
+		dense_drop(c, &r->dense, &r->dense_cap);
 	}
 	return c->nomem ? BW_ERR_NOMEM : BW_OK;
 }
@@ -2097,20 +2523,16 @@ static void ctx_init(struct pk_ctx *c, const uint8_t *data, size_t len, const st
 	c->max_string = lim != NULL && lim->max_string ? lim->max_string : PK_DEF_STRING;
 	c->max_nesting = lim != NULL && lim->max_nesting ? lim->max_nesting : PK_DEF_NESTING;
 	bw_arena_init(&c->arena, lim != NULL && lim->mem_budget ? (size_t)lim->mem_budget : PK_DEF_MEM);
-	{
-		int i;
+	c->detect = detect;
+}
 
-		c->v_none.kind = PK_NONE;
-		c->v_bool[0].kind = c->v_bool[1].kind = PK_BOOL;
-		c->v_bool[1].i = 1;
-		c->detect = detect;
-		/* detect runs once per concatenated stream: no up-front allocation there */
-		c->v_small = detect ? NULL : bw_arena_array(&c->arena, 256, sizeof *c->v_small);
-		for (i = 0; c->v_small != NULL && i < 256; i++) {
-			c->v_small[i].kind = PK_INT;
-			c->v_small[i].i = i;
-		}
-	}
+static void ctx_release(struct pk_ctx *c)
+{
+	drop_buf(c, (void **)&c->stk, &c->stk_cap, sizeof *c->stk);
+	drop_buf(c, (void **)&c->mk, &c->mk_cap, sizeof *c->mk);
+	drop_buf(c, (void **)&c->memo, &c->memo_cap, sizeof *c->memo);
+	dense_drop(c, &c->dense, &c->dense_cap);
+	bw_arena_release(&c->arena);
 }
 
 int bw_pickle_detect(const uint8_t *data, size_t len)
@@ -2148,13 +2570,15 @@ int bw_pickle_detect(const uint8_t *data, size_t len)
 		else if (data[0] == OP_PROTO && data[1] >= 2 && data[1] <= 5)
 			score = BW_DETECT_WEAK;
 	}
-	bw_arena_release(&c.arena);
+	ctx_release(&c);
 	return score;
 }
 
 /* The legacy torch.save magic number 0x1950a86a20f9469cfc6c as LONG1 payload. */
-static int is_torch_magic(const struct pk_val *v)
+static int is_torch_magic(pk_ref x)
 {
+	const struct pk_val *v = pk_ref_ptr(x);
+
 	return v != NULL && v->kind == PK_INT && v->big && streq(v->text, "119547037146038801333356");
 }
 
@@ -2251,7 +2675,7 @@ enum bw_err bw_pickle_scan_trace(const uint8_t *data, size_t len, const struct b
 		sink->incomplete(sink->user, BW_ERR_TRUNCATED, pos,
 		                 "legacy torch file ends before its 5 pickles");
 	}
-	bw_arena_release(&c.arena);
+	ctx_release(&c);
 	return e;
 }
 

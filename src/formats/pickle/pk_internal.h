@@ -51,8 +51,14 @@ struct pk_opinfo {
 	uint8_t proto;
 };
 
-/* Table indexed by opcode byte (256 entries). */
-const struct pk_opinfo *pk_op(uint8_t code);
+/* Table indexed by opcode byte (256 entries; name NULL: not an opcode). */
+extern const struct pk_opinfo pk_ops[256];
+
+/* The opcode's entry, NULL when code is not an opcode. */
+static inline const struct pk_opinfo *pk_op(uint8_t code)
+{
+	return pk_ops[code].name != NULL ? &pk_ops[code] : NULL;
+}
 
 /*
  * Python 2 -> 3 mapping (_compat_pickle NAME_MAPPING first, then
@@ -73,6 +79,37 @@ enum pk_kind {
 	PK_CALL,        /* result of calling callee with args */
 	PK_ATTRGETTER,  /* operator.attrgetter(attr) result */
 	PK_METHODCALLER /* operator.methodcaller(name, *args) result */
+};
+
+/*
+ * A reference to a symbolic value, one machine word: what the stack, the memo
+ * and container items hold. Scalars and immutable small values are encoded in
+ * the word itself (no allocation, no page touched per opcode); everything else
+ * points to a struct pk_val. The low 3 bits are the tag:
+ *   PK_T_PTR   struct pk_val * (8-aligned; 0 is "no value")
+ *   PK_T_INT   PK_INT, signed value in bits 3..63 (|v| < 2^60)
+ *   PK_T_CONST None (0), False (1), True (2) in bits 3..
+ *   PK_T_VIEW  PK_STR/PK_BYTES/PK_BYTEARRAY: kind in bits 3-4, length (< 4096) in
+ *              bits 5..16, address of the bytes (< 2^47: the input or the arena)
+ *              in bits 17..63
+ *   PK_T_F8    PK_FLOAT: address of its 8 big-endian bytes (BINFLOAT operand)
+ *   PK_T_TUPLE PK_TUPLE: address of a struct pk_tup (tuples are immutable)
+ * Values that do not fit (long strings, big ints, text floats, ...) are heap
+ * nodes; both encodings read the same through pk_ref_val().
+ */
+typedef uint64_t pk_ref;
+
+enum pk_tag { PK_T_PTR = 0, PK_T_INT = 1, PK_T_CONST = 2, PK_T_VIEW = 3, PK_T_F8 = 4, PK_T_TUPLE = 5 };
+
+#define PK_REF_NONE ((pk_ref)PK_T_CONST)
+#define PK_REF_BOOL(b) ((pk_ref)(((uint64_t)1 + ((b) != 0)) << 3 | PK_T_CONST))
+#define PK_VIEW_MAXLEN 4096u
+#define PK_INT_INLINE_MAX ((int64_t)1 << 59)
+
+/* An immutable tuple: its items follow the count (one allocation). */
+struct pk_tup {
+	size_t n;
+	pk_ref items[];
 };
 
 /*
@@ -97,7 +134,7 @@ struct pk_val {
 			const char *name;        /* NULL: the module object itself */
 		};
 		struct {
-			struct pk_val **items;   /* containers (dict: key, value pairs) */
+			pk_ref *items;           /* containers (dict: key, value pairs) */
 			size_t n_items, cap_items;
 		};
 		struct {
@@ -110,12 +147,48 @@ struct pk_val {
 	struct pk_val *state;    /* last BUILD state applied */
 };
 
+static inline enum pk_tag pk_ref_tag(pk_ref x)
+{
+	return (enum pk_tag)(x & 7u);
+}
+
+/* The heap node of x, or NULL when x is encoded inline (or is no value). */
+static inline struct pk_val *pk_ref_ptr(pk_ref x)
+{
+	return pk_ref_tag(x) == PK_T_PTR ? (struct pk_val *)(uintptr_t)x : NULL;
+}
+
+static inline pk_ref pk_ref_of(const struct pk_val *v)
+{
+	return (pk_ref)(uintptr_t)v;
+}
+
+/*
+ * The value x refers to: its heap node, or tmp filled with the decoded inline
+ * value (a read-only view; tmp must outlive the use). NULL for no value.
+ */
+const struct pk_val *pk_ref_val(pk_ref x, struct pk_val *tmp);
+
+/* Kind of the value x refers to (PK_UNKNOWN for no value). */
+enum pk_kind pk_ref_kind(pk_ref x);
+
 /* A new value of kind k in a (NULL on budget). */
 struct pk_val *pk_val_new(struct bw_arena *a, enum pk_kind k);
-/* Append k values to container c (grows in a). 0 ok, -1 on budget. */
-int pk_val_extend(struct bw_arena *a, struct pk_val *c, struct pk_val *const *v, size_t k);
+/*
+ * Items a list, dict, set or frozenset keeps (a dict: 512 pairs). Nothing in
+ * the machine reads further: no opcode takes an item out of a container (a
+ * value stays reachable through the stack or the memo, which are complete),
+ * and the readers of items stop earlier (repr at PK_REPR_CAP characters, a
+ * constant check at 256 nodes, dict_get at 128, dtype fields at 1024, call
+ * arguments at 64). Tuples keep every item (a joblib shape is read whole).
+ * Bounded memory and work for pickles holding millions of objects in one list.
+ */
+#define PK_KEEP_ITEMS 1024u
+
+/* Append k values to container c (grows in a; items past PK_KEEP_ITEMS are dropped). 0 ok, -1 on budget. */
+int pk_val_extend(struct bw_arena *a, struct pk_val *c, const pk_ref *v, size_t k);
 /* Append v to container c (grows in a). 0 ok, -1 on budget. */
-int pk_val_push(struct bw_arena *a, struct pk_val *c, struct pk_val *v);
+int pk_val_push(struct bw_arena *a, struct pk_val *c, pk_ref v);
 /*
  * 1 when v is a constant (no unknown, no call result) up to depth 16; values
  * with more than 256 nodes count as not constant (bounded work).

@@ -7,7 +7,7 @@
 
 #define OP(code, nm, arg, pr) [code] = {nm, arg, pr}
 
-static const struct pk_opinfo ops[256] = {
+const struct pk_opinfo pk_ops[256] = {
 	OP(OP_MARK, "MARK", PK_A_NONE, 0),
 	OP(OP_STOP, "STOP", PK_A_NONE, 0),
 	OP(OP_POP, "POP", PK_A_NONE, 0),
@@ -77,8 +77,3 @@ static const struct pk_opinfo ops[256] = {
 	OP(OP_NEXT_BUFFER, "NEXT_BUFFER", PK_A_NONE, 5),
 	OP(OP_READONLY_BUFFER, "READONLY_BUFFER", PK_A_NONE, 5),
 };
-
-const struct pk_opinfo *pk_op(uint8_t code)
-{
-	return ops[code].name != NULL ? &ops[code] : NULL;
-}

@@ -10,6 +10,73 @@
 
 #define PK_REPR_DEPTH 16
 
+const struct pk_val *pk_ref_val(pk_ref x, struct pk_val *tmp)
+{
+	uint64_t hi;
+
+	switch (pk_ref_tag(x)) {
+	case PK_T_PTR:
+		return (const struct pk_val *)(uintptr_t)x;
+	case PK_T_INT:
+		memset(tmp, 0, sizeof *tmp);
+		tmp->kind = PK_INT;
+		/* exact: the low 3 bits of v * 8 are the tag */
+		tmp->i = (int64_t)(x & ~(uint64_t)7) / 8;
+		return tmp;
+	case PK_T_CONST:
+		memset(tmp, 0, sizeof *tmp);
+		tmp->kind = (x >> 3) == 0 ? PK_NONE : PK_BOOL;
+		tmp->i = (x >> 3) == 2;
+		return tmp;
+	case PK_T_VIEW:
+		memset(tmp, 0, sizeof *tmp);
+		hi = (x >> 3) & 3u;
+		tmp->kind = hi == 0 ? PK_STR : hi == 1 ? PK_BYTES : PK_BYTEARRAY;
+		tmp->n = (size_t)((x >> 5) & (PK_VIEW_MAXLEN - 1));
+		tmp->s = (const uint8_t *)(uintptr_t)(x >> 17);
+		return tmp;
+	case PK_T_F8: {
+		const uint8_t *p = (const uint8_t *)(uintptr_t)(x >> 3);
+		uint64_t u = 0;
+		int i;
+
+		memset(tmp, 0, sizeof *tmp);
+		tmp->kind = PK_FLOAT;
+		for (i = 0; i < 8; i++)
+			u = (u << 8) | p[i];
+		memcpy(&tmp->f, &u, sizeof tmp->f);
+		return tmp;
+	}
+	case PK_T_TUPLE: {
+		const struct pk_tup *t = (const struct pk_tup *)(uintptr_t)(x & ~(uint64_t)7);
+
+		memset(tmp, 0, sizeof *tmp);
+		tmp->kind = PK_TUPLE;
+		tmp->items = (pk_ref *)(uintptr_t)t->items; /* read-only: tuples are never extended in place */
+		tmp->n_items = tmp->cap_items = t->n;
+		return tmp;
+	}
+	}
+	return NULL;
+}
+
+enum pk_kind pk_ref_kind(pk_ref x)
+{
+	struct pk_val tmp;
+	const struct pk_val *v;
+
+	switch (pk_ref_tag(x)) {
+	case PK_T_PTR:
+		return x == 0 ? PK_UNKNOWN : ((const struct pk_val *)(uintptr_t)x)->kind;
+	case PK_T_INT: return PK_INT;
+	case PK_T_F8: return PK_FLOAT;
+	case PK_T_TUPLE: return PK_TUPLE;
+	default:
+		v = pk_ref_val(x, &tmp);
+		return v != NULL ? v->kind : PK_UNKNOWN;
+	}
+}
+
 struct pk_val *pk_val_new(struct bw_arena *a, enum pk_kind k)
 {
 	struct pk_val *v = bw_arena_alloc(a, sizeof *v);
@@ -19,10 +86,15 @@ struct pk_val *pk_val_new(struct bw_arena *a, enum pk_kind k)
 	return v;
 }
 
-int pk_val_extend(struct bw_arena *a, struct pk_val *c, struct pk_val *const *v, size_t k)
+int pk_val_extend(struct bw_arena *a, struct pk_val *c, const pk_ref *v, size_t k)
 {
 	size_t need;
 
+	/* items past PK_KEEP_ITEMS are dropped (see pk_internal.h) */
+	if (c->n_items >= PK_KEEP_ITEMS)
+		return 0;
+	if (k > PK_KEEP_ITEMS - c->n_items)
+		k = PK_KEEP_ITEMS - c->n_items;
 	if (k == 0)
 		return 0;
 	if (__builtin_add_overflow(c->n_items, k, &need))
@@ -30,7 +102,7 @@ int pk_val_extend(struct bw_arena *a, struct pk_val *c, struct pk_val *const *v,
 	if (need > c->cap_items) {
 		/* exact size for a new container (tuples, lists built at once), doubling after */
 		size_t ncap = c->cap_items == 0 ? need : c->cap_items * 2;
-		struct pk_val **ni;
+		pk_ref *ni;
 
 		if (ncap < need)
 			ncap = need;
@@ -47,11 +119,11 @@ int pk_val_extend(struct bw_arena *a, struct pk_val *c, struct pk_val *const *v,
 	return 0;
 }
 
-int pk_val_push(struct bw_arena *a, struct pk_val *c, struct pk_val *v)
+int pk_val_push(struct bw_arena *a, struct pk_val *c, pk_ref v)
 {
 	if (c->n_items == c->cap_items && c->cap_items > 0 && c->cap_items < 4) {
 		/* small containers grow to 4 first */
-		struct pk_val **ni = bw_arena_array(a, 4, sizeof *ni);
+		pk_ref *ni = bw_arena_array(a, 4, sizeof *ni);
 
 		if (ni == NULL)
 			return -1;
@@ -83,9 +155,12 @@ static int is_const_d(const struct pk_val *v, int depth, unsigned *budget)
 	case PK_DICT:
 	case PK_SET:
 	case PK_FROZENSET:
-		for (i = 0; i < v->n_items; i++)
-			if (!is_const_d(v->items[i], depth + 1, budget))
+		for (i = 0; i < v->n_items; i++) {
+			struct pk_val tmp;
+
+			if (!is_const_d(pk_ref_val(v->items[i], &tmp), depth + 1, budget))
 				return 0;
+		}
 		return 1;
 	default:
 		return 1;
@@ -235,9 +310,11 @@ static void repr_items(struct pk_out *o, const struct pk_val *v, int depth, cons
 
 	pk_out_str(o, open);
 	for (i = 0; i < v->n_items && !o->full; i++) {
+		struct pk_val tmp;
+
 		if (i > 0)
 			pk_out_str(o, pairs && (i % 2) == 1 ? ": " : ", ");
-		repr_d(o, v->items[i], depth + 1);
+		repr_d(o, pk_ref_val(v->items[i], &tmp), depth + 1);
 	}
 	if (v->kind == PK_TUPLE && v->n_items == 1)
 		pk_out_str(o, ",");

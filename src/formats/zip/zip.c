@@ -12,7 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
+#include <isa-l/crc.h>
 
 #include "core/alloc.h"
 #include "core/reader.h"
@@ -576,9 +576,15 @@ long bw_zip_find(const struct bw_zip *z, const char *name)
 	return -1;
 }
 
+/*
+ * CRC-32 (APPNOTE 4.4.7: the gzip/IEEE reflected polynomial) of a member's
+ * bytes. ISA-L's folding implementation: every stored tensor of a model zip
+ * goes through here, and zlib's table-driven crc32 ran at about a quarter of
+ * the speed of reading the file.
+ */
 static uint32_t crc_of(const uint8_t *p, size_t n)
 {
-	return (uint32_t)crc32_z(crc32_z(0, Z_NULL, 0), p, n);
+	return crc32_gzip_refl(0, p, (uint64_t)n);
 }
 
 static enum bw_err extract(const struct bw_zip *z, size_t i, uint64_t max_out, uint32_t max_ratio,
