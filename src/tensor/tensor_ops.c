@@ -580,7 +580,8 @@ enum bw_err bw_t_unary(struct bw_graph *g, enum bw_op op, struct bw_tensor *x,
 	return BW_OK;
 }
 
-enum bw_err bw_t_relu_inplace(struct bw_graph *g, struct bw_tensor *x, struct bw_tensor **out)
+enum bw_err bw_t_relu_inplace(struct bw_graph *g, struct bw_tensor *x, int applied,
+                              struct bw_tensor **out)
 {
 	struct bw_tensor *y;
 	int i;
@@ -589,7 +590,7 @@ enum bw_err bw_t_relu_inplace(struct bw_graph *g, struct bw_tensor *x, struct bw
 	y = bw_g_alloc(g, sizeof *y, 1);
 	if (y == NULL)
 		return BW_ERR_NOMEM;
-	for (i = 0; i < x->numel; i++)
+	for (i = 0; !applied && i < x->numel; i++)
 		x->data[i] = x->data[i] > 0.0f ? x->data[i] : 0.0f;
 	y->ndim = x->ndim;
 	memcpy(y->shape, x->shape, sizeof y->shape);
@@ -616,6 +617,23 @@ static enum bw_err unary_backward(struct bw_graph *g, struct bw_tape_ent *e)
 
 	if (!(x->flags & BW_T_REQ_GRAD))
 		return BW_OK;
+	/*
+	 * A view (reshape, flatten, identity, in-place ReLU) whose input has no gradient
+	 * yet: y's gradient is complete (y's readers all ran) and nothing reads it again,
+	 * so it becomes x's gradient, masked in place for ReLU (x > 0 there equals
+	 * relu(x) > 0). Saves a zeroed buffer and a pass per view.
+	 */
+	if (x->grad == NULL && y->data == x->data && y->grad != NULL && !(x->flags & BW_T_PARAM) &&
+	    (e->op == BW_OP_RELU || e->op == BW_OP_IDENTITY || e->op == BW_OP_FLATTEN ||
+	     e->op == BW_OP_RESHAPE)) {
+		float *gw = y->grad;
+
+		if (e->op == BW_OP_RELU)
+			for (i = 0; i < n; i++)
+				gw[i] = x->data[i] > 0.0f ? gw[i] : 0.0f;
+		x->grad = gw;
+		return BW_OK;
+	}
 	dx = bw_g_grad(g, x);
 	if (dx == NULL)
 		return BW_ERR_NOMEM;
