@@ -258,14 +258,135 @@ static void col2im(const struct conv_geom *q, const float *col, int n0, int nb, 
 			}
 }
 
+/*
+ * Stride-1 rows: with sh = dh = 1, output row oy reads input rows oy+ki-pt, so
+ * a matrix lowered over (ci, kj) only -- rows ci*kw+kj, columns r*ow+ox for
+ * every padded input row r in [0, oh+kh-1) -- serves all kh kernel rows: kernel
+ * row ki reads its columns from offset ki*ow on. The product becomes kh
+ * products of depth cg*kw over the same lowered matrix, kh times smaller than
+ * im2col's, and so are the lowering and its adjoint. Weights are used reordered
+ * as wr[gi][ki][oc][ci*kw+kj].
+ */
+static int rows_ok(const struct conv_geom *q, int chunk)
+{
+	return q->sh == 1 && q->dh == 1 && q->kh > 1 && chunk == 1;
+}
+
+static int rows_r(const struct conv_geom *q)
+{
+	return q->oh + q->kh - 1;
+}
+
+/* w (oc, cg, kh, kw) -> wr, or back (adding) when to_w. */
+static void rows_reorder(const struct conv_geom *q, const float *src, float *dst, int to_w)
+{
+	int kp = q->cg * q->kw, gi, ki, oc, ci, kj;
+
+	for (gi = 0; gi < q->groups; gi++)
+		for (ki = 0; ki < q->kh; ki++)
+			for (oc = 0; oc < q->ocg; oc++)
+				for (ci = 0; ci < q->cg; ci++)
+					for (kj = 0; kj < q->kw; kj++) {
+						size_t r = ((size_t)(gi * q->kh + ki) * (size_t)q->ocg + (size_t)oc) *
+						               (size_t)kp + (size_t)(ci * q->kw + kj);
+						size_t o = (((size_t)(gi * q->ocg + oc) * (size_t)q->cg + (size_t)ci) *
+						                (size_t)q->kh + (size_t)ki) * (size_t)q->kw + (size_t)kj;
+
+						if (to_w)
+							dst[o] += src[r];
+						else
+							dst[r] = src[o];
+					}
+}
+
+static void rows_lower(const struct conv_geom *q, const float *x, int n, int gi, float *col)
+{
+	int rr = rows_r(q), cols = rr * q->ow, ci, kj, r, ox, lo, hi;
+
+	for (ci = 0; ci < q->cg; ci++) {
+		const float *xc = x + ((size_t)n * (size_t)q->c + (size_t)(gi * q->cg + ci)) *
+		                          (size_t)(q->h * q->w);
+
+		for (kj = 0; kj < q->kw; kj++) {
+			float *row = col + (size_t)(ci * q->kw + kj) * (size_t)cols;
+			int offx = kj * q->dw - q->pl;
+
+			col_range(q, offx, &lo, &hi);
+			for (r = 0; r < rr; r++, row += q->ow) {
+				int iy = r - q->pt;
+				const float *xr;
+
+				if (iy < 0 || iy >= q->h) {
+					zero_run(row, q->ow);
+					continue;
+				}
+				xr = xc + (size_t)iy * (size_t)q->w + offx;
+				for (ox = 0; ox < lo; ox++)
+					row[ox] = 0.0f;
+				if (q->sw == 1) {
+					copy_run(row + lo, xr + lo, hi - lo);
+				} else {
+					for (ox = lo; ox < hi; ox++)
+						row[ox] = xr[ox * q->sw];
+				}
+				for (ox = hi; ox < q->ow; ox++)
+					row[ox] = 0.0f;
+			}
+		}
+	}
+}
+
+static void rows_raise(const struct conv_geom *q, const float *col, int n, int gi, float *dx)
+{
+	int rr = rows_r(q), cols = rr * q->ow, ci, kj, r, ox, lo, hi;
+
+	for (ci = 0; ci < q->cg; ci++) {
+		float *xc = dx + ((size_t)n * (size_t)q->c + (size_t)(gi * q->cg + ci)) *
+		                     (size_t)(q->h * q->w);
+
+		for (kj = 0; kj < q->kw; kj++) {
+			const float *row = col + (size_t)(ci * q->kw + kj) * (size_t)cols;
+			int offx = kj * q->dw - q->pl;
+
+			col_range(q, offx, &lo, &hi);
+			for (r = 0; r < rr; r++, row += q->ow) {
+				int iy = r - q->pt;
+				float *xr;
+
+				if (iy < 0 || iy >= q->h)
+					continue;
+				xr = xc + (size_t)iy * (size_t)q->w + offx;
+				if (q->sw == 1) {
+					add_run(xr + lo, row + lo, hi - lo);
+				} else {
+					for (ox = lo; ox < hi; ox++)
+						xr[ox * q->sw] += row[ox];
+				}
+			}
+		}
+	}
+}
+
+/* y (ocg, ohw) of image n, group gi = sum over ki of wr[gi][ki] x col[:, ki*ow...]. */
+static void rows_fwd(const struct conv_geom *q, const float *wr, const float *col, float *y)
+{
+	int kp = q->cg * q->kw, ld = rows_r(q) * q->ow, ki;
+
+	for (ki = 0; ki < q->kh; ki++)
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, q->ocg, q->ohw, kp, 1.0f,
+		            wr + (size_t)ki * (size_t)q->ocg * (size_t)kp, kp, col + (size_t)ki * (size_t)q->ow,
+		            ld, ki == 0 ? 0.0f : 1.0f, y, q->ohw);
+}
+
 /* What the workers of one convolution share; each has `per_worker` floats of scratch. */
 struct conv_job {
 	const struct conv_geom *q;
 	const float *x, *w, *b, *gy;
+	const float *wr;      /* reordered weights when the stride-1 rows form is used */
 	float *y, *dx, *dw, *db;
 	float *scratch;
 	size_t per_worker, col_n, tmp_n;
-	int chunk, relu;
+	int chunk, relu, rows;
 };
 
 /* Scratch floats per worker, rounded to whole cache lines. */
@@ -274,7 +395,8 @@ static size_t conv_scratch(const struct conv_geom *q, int chunk, int backward, s
 {
 	size_t per;
 
-	*col_n = (size_t)q->kg * (size_t)chunk * (size_t)q->ohw;
+	*col_n = rows_ok(q, chunk) ? (size_t)q->cg * (size_t)q->kw * (size_t)rows_r(q) * (size_t)q->ow
+	                           : (size_t)q->kg * (size_t)chunk * (size_t)q->ohw;
 	*tmp_n = chunk > 1 ? (size_t)q->ocg * (size_t)chunk * (size_t)q->ohw : 0;
 	per = *col_n + *tmp_n;
 	if (backward)
@@ -306,13 +428,18 @@ static void conv_fwd_worker(void *ctx, int wi, int nw)
 			const float *wg = j->w + (size_t)gi * (size_t)q->ocg * (size_t)q->kg;
 			int cols = nb * q->ohw;
 
-			im2col(q, j->x, n0, nb, gi, col);
 			if (nb == 1) {
 				float *yo = j->y + ((size_t)n0 * (size_t)q->oc + (size_t)gi * (size_t)q->ocg) *
 				                       (size_t)q->ohw;
 
-				cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, q->ocg, cols, q->kg, 1.0f,
-				            wg, q->kg, col, cols, 0.0f, yo, cols);
+				if (j->rows) {
+					rows_lower(q, j->x, n0, gi, col);
+					rows_fwd(q, j->wr + (size_t)gi * (size_t)q->ocg * (size_t)q->kg, col, yo);
+				} else {
+					im2col(q, j->x, n0, nb, gi, col);
+					cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, q->ocg, cols, q->kg,
+					            1.0f, wg, q->kg, col, cols, 0.0f, yo, cols);
+				}
 				if (j->b != NULL || j->relu)
 					for (oc = 0; oc < q->ocg; oc++) {
 						float *r = yo + (size_t)oc * (size_t)q->ohw;
@@ -322,6 +449,7 @@ static void conv_fwd_worker(void *ctx, int wi, int nw)
 					}
 				continue;
 			}
+			im2col(q, j->x, n0, nb, gi, col);
 			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, q->ocg, cols, q->kg, 1.0f, wg,
 			            q->kg, col, cols, 0.0f, tmp, cols);
 			/* Scatter (ocg, nb*ohw) into NCHW, adding the bias on the way. */
@@ -347,6 +475,7 @@ enum bw_err bw_t_conv2d_ex(struct bw_graph *g, struct bw_tensor *x, struct bw_te
 	struct bw_tensor *y;
 	struct bw_tensor *ins[3];
 	int shape[4], nw;
+	size_t wr_n;
 
 	*out = NULL;
 	if (conv_geom(x, w, a, &q) != 0)
@@ -365,9 +494,16 @@ enum bw_err bw_t_conv2d_ex(struct bw_graph *g, struct bw_tensor *x, struct bw_te
 		j.relu = relu;
 		j.chunk = conv_chunk(&q, (q.n + nw - 1) / nw);
 		j.per_worker = conv_scratch(&q, j.chunk, 0, &j.col_n, &j.tmp_n);
-		j.scratch = bw_g_scratch(g, j.per_worker * (size_t)nw);
+		wr_n = rows_ok(&q, j.chunk) ? ((size_t)q.oc * (size_t)q.kg + 15) & ~(size_t)15 : 0;
+		j.scratch = bw_g_scratch(g, wr_n + j.per_worker * (size_t)nw);
 		if (j.scratch == NULL)
 			return BW_ERR_NOMEM;
+		if (wr_n != 0) {
+			rows_reorder(&q, w->data, j.scratch, 0);
+			j.wr = j.scratch;
+			j.rows = 1;
+			j.scratch += wr_n;
+		}
 		bw_t_par(nw, conv_fwd_worker, &j);
 	}
 	ins[0] = x; ins[1] = w; ins[2] = b;
@@ -386,6 +522,40 @@ enum bw_err bw_t_conv2d(struct bw_graph *g, struct bw_tensor *x, struct bw_tenso
                         struct bw_tensor *b, const struct bw_op_attr *a, struct bw_tensor **out)
 {
 	return bw_t_conv2d_ex(g, x, w, b, a, 0, out);
+}
+
+/* Backward of images [lo, hi) in the stride-1 rows form; dwr: this worker's reordered dW sum. */
+static void rows_bwd(const struct conv_job *j, float *col, float *dwr, int lo, int hi)
+{
+	const struct conv_geom *q = j->q;
+	int kp = q->cg * q->kw, ld = rows_r(q) * q->ow, n, gi, ki, r;
+
+	if (j->dw != NULL)
+		memset(dwr, 0, sizeof(float) * (size_t)q->oc * (size_t)q->kg);
+	for (n = lo; n < hi; n++)
+		for (gi = 0; gi < q->groups; gi++) {
+			const float *gy = j->gy + ((size_t)n * (size_t)q->oc + (size_t)gi * (size_t)q->ocg) *
+			                              (size_t)q->ohw;
+			size_t wo = (size_t)gi * (size_t)q->ocg * (size_t)q->kg;
+
+			if (j->dw != NULL) {
+				rows_lower(q, j->x, n, gi, col);
+				for (ki = 0; ki < q->kh; ki++)
+					cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, q->ocg, kp, q->ohw, 1.0f,
+					            gy, q->ohw, col + (size_t)ki * (size_t)q->ow, ld, 1.0f,
+					            dwr + wo + (size_t)ki * (size_t)q->ocg * (size_t)kp, kp);
+			}
+			if (j->dx != NULL) {
+				/* Kernel row 0 writes columns [0, ohw) of each row; zero the rest first. */
+				for (r = 0; r < kp; r++)
+					zero_run(col + (size_t)r * (size_t)ld + (size_t)q->ohw, ld - q->ohw);
+				for (ki = 0; ki < q->kh; ki++)
+					cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, kp, q->ohw, q->ocg, 1.0f,
+					            j->wr + wo + (size_t)ki * (size_t)q->ocg * (size_t)kp, kp, gy,
+					            q->ohw, ki == 0 ? 0.0f : 1.0f, col + (size_t)ki * (size_t)q->ow, ld);
+				rows_raise(q, col, n, gi, j->dx);
+			}
+		}
 }
 
 static void conv_bwd_worker(void *ctx, int wi, int nw)
@@ -414,6 +584,10 @@ static void conv_bwd_worker(void *ctx, int wi, int nw)
 				                               (size_t)q->ohw, q->ohw);
 	if (j->dw == NULL && j->dx == NULL)
 		return;
+	if (j->rows) {
+		rows_bwd(j, col, tmp + j->tmp_n, lo, hi);
+		return;
+	}
 	for (n0 = lo; n0 < hi; n0 += nb) {
 		nb = hi - n0 < j->chunk ? hi - n0 : j->chunk;
 		for (gi = 0; gi < q->groups; gi++) {
@@ -455,6 +629,7 @@ enum bw_err bw_t_backward_conv(struct bw_graph *g, struct bw_tape_ent *e)
 	struct conv_geom q;
 	struct conv_job j;
 	int nw, i;
+	size_t wr_n;
 
 	if (conv_geom(x, w, &e->a, &q) != 0)
 		return BW_ERR_INTERNAL;
@@ -472,15 +647,26 @@ enum bw_err bw_t_backward_conv(struct bw_graph *g, struct bw_tape_ent *e)
 	j.x = x->data; j.w = w->data; j.gy = y->grad;
 	j.chunk = conv_chunk(&q, (q.n + nw - 1) / nw);
 	j.per_worker = conv_scratch(&q, j.chunk, 1, &j.col_n, &j.tmp_n);
-	j.scratch = bw_g_scratch(g, j.per_worker * (size_t)nw);
+	j.rows = rows_ok(&q, j.chunk);
+	wr_n = j.rows ? ((size_t)q.oc * (size_t)q.kg + 15) & ~(size_t)15 : 0;
+	j.scratch = bw_g_scratch(g, wr_n + j.per_worker * (size_t)nw);
 	if (j.scratch == NULL)
 		return BW_ERR_NOMEM;
+	if (j.rows) {
+		rows_reorder(&q, w->data, j.scratch, 0);
+		j.wr = j.scratch;
+		j.scratch += wr_n;
+	}
 	bw_t_par(nw, conv_bwd_worker, &j);
-	/* Add the other workers' sums in worker order. */
-	for (i = 1; i < nw; i++) {
+	/* Add the workers' sums in worker order (worker 0 wrote dW itself unless in rows form). */
+	for (i = 0; i < nw; i++) {
 		const float *dwp = j.scratch + (size_t)i * j.per_worker + j.col_n + j.tmp_n;
 
-		if (j.dw != NULL)
+		if (j.rows && j.dw != NULL)
+			rows_reorder(&q, dwp, j.dw, 1);
+		if (i == 0)
+			continue;
+		if (j.dw != NULL && !j.rows)
 			add_run(j.dw, dwp, q.oc * q.kg);
 		if (j.db != NULL)
 			add_run(j.db, dwp + (size_t)q.oc * (size_t)q.kg, q.oc);
