@@ -21,6 +21,8 @@ struct bw_tape_ent {
 	struct bw_tensor *out;
 	struct bw_op_attr a;
 	void *aux;            /* op-specific saved state (argmax, mask, stats, log-probs) */
+	int sole_reader;      /* in-place ReLU whose result has exactly one reader (set by the model) */
+	int masked;           /* in-place ReLU: that reader's backward already applied the mask */
 	const int32_t *labels;
 };
 

@@ -196,6 +196,14 @@ out:
 
 /* ---- forward ---- */
 
+/* Tell an in-place ReLU's backward that value v (its result y) has one reader. */
+static void mark_sole_reader(const struct bw_model *m, struct bw_graph *g, int v,
+                             const struct bw_tensor *y)
+{
+	if (m->uses[v] == 1 && v != m->output && y->tape_id >= 0 && y->tape_id < g->n_tape)
+		g->tape[y->tape_id].sole_reader = 1;
+}
+
 enum bw_err bw_model_forward(struct bw_model *m, struct bw_graph *g, int n_in,
                              struct bw_tensor *const *in, int training, struct bw_tensor **out)
 {
@@ -235,6 +243,7 @@ enum bw_err bw_model_forward(struct bw_model *m, struct bw_graph *g, int n_in,
 			err = bw_t_relu_inplace(g, x[0], 0, &y);
 			if (err != BW_OK)
 				return err;
+			mark_sole_reader(m, g, nd->out, y);
 			m->vals[nd->out] = y;
 			continue;
 		}
@@ -249,6 +258,7 @@ enum bw_err bw_model_forward(struct bw_model *m, struct bw_graph *g, int n_in,
 			if (err != BW_OK)
 				return err;
 			m->vals[nd->out] = c;
+			mark_sole_reader(m, g, m->nodes[i + 1].out, y);
 			m->producer[m->nodes[i + 1].out] = (int)BW_OP_RELU;
 			m->vals[m->nodes[i + 1].out] = y;
 			i++;
