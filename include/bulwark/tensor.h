@@ -18,7 +18,8 @@
  * What this must not do: evaluate anything from a file beyond the fixed set of
  * operations below; every size read from a file is checked against a limit
  * before memory is taken. Thread safety: one graph and one model per thread;
- * matrix products use OpenBLAS threads internally.
+ * convolution and linear layers split each batch between the engine's own
+ * threads (bw_tensor_set_threads), with OpenBLAS single-threaded inside them.
  */
 #ifndef BULWARK_TENSOR_H
 #define BULWARK_TENSOR_H
@@ -320,8 +321,11 @@ void bw_data_release(struct bw_dataset *ds);
 /* ---- running models on datasets (tensor_run.c) ---- */
 
 /*
- * Threads OpenBLAS may use (0 = its default: every core). Also runs
- * bw_tensor_blas_init(). Not thread-safe with running matrix products.
+ * Threads the layers may split a batch between (0 = every online core); OpenBLAS
+ * itself runs single-threaded inside each. Results are bit-identical from run to
+ * run for a given count; weight gradients are summed per thread, so different
+ * counts can differ in the last bits. Also runs bw_tensor_blas_init(). Process-wide;
+ * not thread-safe with running layers.
  */
 void bw_tensor_set_threads(int n);
 /*

@@ -21,6 +21,8 @@ struct bw_tape_ent {
 	struct bw_tensor *out;
 	struct bw_op_attr a;
 	void *aux;            /* op-specific saved state (argmax, mask, stats, log-probs) */
+	int sole_reader;      /* in-place ReLU whose result has exactly one reader (set by the model) */
+	int masked;           /* in-place ReLU: that reader's backward already applied the mask */
 	const int32_t *labels;
 };
 
@@ -63,7 +65,27 @@ int bw_t_any_grad(int n, struct bw_tensor *const *t);
  * other operation reads and whose producer's backward does not need its own output
  * (conv2d, linear, batchnorm, add): ReLU's backward mask x > 0 equals relu(x) > 0.
  */
-enum bw_err bw_t_relu_inplace(struct bw_graph *g, struct bw_tensor *x, struct bw_tensor **out);
+enum bw_err bw_t_relu_inplace(struct bw_graph *g, struct bw_tensor *x, int applied,
+                              struct bw_tensor **out);
+/*
+ * bw_t_conv2d, and when relu != 0 also ReLU applied to the result in the same
+ * pass (the caller then records the ReLU with bw_t_relu_inplace(applied = 1)).
+ */
+enum bw_err bw_t_conv2d_ex(struct bw_graph *g, struct bw_tensor *x, struct bw_tensor *w,
+                           struct bw_tensor *b, const struct bw_op_attr *a, int relu,
+                           struct bw_tensor **out);
+
+/* ---- the engine's threads (tensor_par.c) ---- */
+
+/* Worker i of n; every worker of one bw_t_par call gets the same ctx. */
+typedef void (*bw_t_par_fn)(void *ctx, int i, int n);
+/* Threads the layers may use (0: every online core). */
+void bw_t_set_threads(int n);
+int bw_t_threads(void);
+/* Run fn on n workers (the caller is worker 0) and wait for all of them. */
+void bw_t_par(int n, bw_t_par_fn fn, void *ctx);
+/* Worker i's share [lo, hi) of total items split as evenly as possible between n. */
+void bw_t_split(int total, int i, int n, int *lo, int *hi);
 
 /* Backward of one tape entry; grads accumulate into inputs that need them. */
 enum bw_err bw_t_backward_conv(struct bw_graph *g, struct bw_tape_ent *e);

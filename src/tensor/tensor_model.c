@@ -196,6 +196,14 @@ out:
 
 /* ---- forward ---- */
 
+/* Tell an in-place ReLU's backward that value v (its result y) has one reader. */
+static void mark_sole_reader(const struct bw_model *m, struct bw_graph *g, int v,
+                             const struct bw_tensor *y)
+{
+	if (m->uses[v] == 1 && v != m->output && y->tape_id >= 0 && y->tape_id < g->n_tape)
+		g->tape[y->tape_id].sole_reader = 1;
+}
+
 enum bw_err bw_model_forward(struct bw_model *m, struct bw_graph *g, int n_in,
                              struct bw_tensor *const *in, int training, struct bw_tensor **out)
 {
@@ -232,10 +240,28 @@ enum bw_err bw_model_forward(struct bw_model *m, struct bw_graph *g, int n_in,
 		if (nd->op == BW_OP_RELU && m->uses[nd->in[0]] == 1 && nd->in[0] != m->output &&
 		    (pop == BW_OP_CONV2D || pop == BW_OP_LINEAR || pop == BW_OP_BATCHNORM ||
 		     pop == BW_OP_ADD)) {
-			err = bw_t_relu_inplace(g, x[0], &y);
+			err = bw_t_relu_inplace(g, x[0], 0, &y);
 			if (err != BW_OK)
 				return err;
+			mark_sole_reader(m, g, nd->out, y);
 			m->vals[nd->out] = y;
+			continue;
+		}
+		/* Convolution whose only reader is the ReLU that follows: one pass for both. */
+		if (nd->op == BW_OP_CONV2D && i + 1 < m->n_nodes && m->nodes[i + 1].op == BW_OP_RELU &&
+		    m->nodes[i + 1].in[0] == nd->out && m->uses[nd->out] == 1 && nd->out != m->output) {
+			struct bw_tensor *c = NULL;
+
+			err = bw_t_conv2d_ex(g, x[0], x[1], nd->n_in > 2 ? x[2] : NULL, &nd->a, 1, &c);
+			if (err == BW_OK)
+				err = bw_t_relu_inplace(g, c, 1, &y);
+			if (err != BW_OK)
+				return err;
+			m->vals[nd->out] = c;
+			mark_sole_reader(m, g, m->nodes[i + 1].out, y);
+			m->producer[m->nodes[i + 1].out] = (int)BW_OP_RELU;
+			m->vals[m->nodes[i + 1].out] = y;
+			i++;
 			continue;
 		}
 		switch (nd->op) {

@@ -52,9 +52,17 @@ static void blas_fix_core(void)
 	gotoblas_dynamic_init();
 }
 
+static void blas_once_init(void)
+{
+	blas_fix_core();
+	/* The engine splits batches between its own threads (tensor_par.c); OpenBLAS
+	 * threads inside them would only oversubscribe the cores. */
+	openblas_set_num_threads(1);
+}
+
 void bw_tensor_blas_init(void)
 {
-	pthread_once(&blas_once, blas_fix_core);
+	pthread_once(&blas_once, blas_once_init);
 }
 
 const char *bw_tensor_blas_core(void)
@@ -66,8 +74,7 @@ const char *bw_tensor_blas_core(void)
 void bw_tensor_set_threads(int n)
 {
 	bw_tensor_blas_init();
-	if (n > 0)
-		openblas_set_num_threads(n);
+	bw_t_set_threads(n);
 }
 
 static enum bw_err batch_input(struct bw_graph *g, const struct bw_dataset *ds, const int *idx,

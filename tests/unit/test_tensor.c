@@ -372,9 +372,7 @@ static void test_forward_values(void)
 	CHECK(bw_t_conv2d(g, x, w, NULL, &a, &y) == BW_ERR_ARG);
 	bw_graph_free(g);
 
-	/* Chunked lowering (several images per sgemm, a 1-image remainder) gives the same
-	 * result as one image at a time. 8x85x85 images with 3x3 kernels lower to 520,200
-	 * floats each, so three images run as a chunk of two plus a remainder of one. */
+	/* A batch gives the same result as its images one at a time. */
 	{
 		int s3[4] = {3, 8, 85, 85}, s1[4] = {1, 8, 85, 85}, sk[4] = {4, 8, 3, 3}, sb = 4, k;
 		struct bw_tensor *x3, *x1, *wk, *bk, *y3, *y1;
@@ -405,6 +403,140 @@ static void test_forward_values(void)
 		CHECK(same);
 		bw_graph_free(g);
 	}
+}
+
+/* ---- convolution against a direct loop, every lowering form, 1 and 2 threads ---- */
+
+struct convcase {
+	const char *name;
+	int n, c, oc, h, w, kh, kw, groups;
+	int stride[2], dil[2], pad[4];
+};
+
+static float x_at(const float *x, const struct convcase *k, int n, int ci, int iy, int ix)
+{
+	if (iy < 0 || iy >= k->h || ix < 0 || ix >= k->w)
+		return 0.0f;
+	return x[(((size_t)n * (size_t)k->c + (size_t)ci) * (size_t)k->h + (size_t)iy) * (size_t)k->w +
+	         (size_t)ix];
+}
+
+/* y, dx, dw, db by the definition, in double. */
+static void conv_ref(const struct convcase *k, int oh, int ow, const float *x, const float *w,
+                     const float *b, const float *gy, double *y, double *dx, double *dw, double *db)
+{
+	int cg = k->c / k->groups, ocg = k->oc / k->groups, n, oc, oy, ox, ci, ki, kj;
+
+	for (n = 0; n < k->n; n++)
+		for (oc = 0; oc < k->oc; oc++)
+			for (oy = 0; oy < oh; oy++)
+				for (ox = 0; ox < ow; ox++) {
+					size_t yi = (((size_t)n * (size_t)k->oc + (size_t)oc) * (size_t)oh + (size_t)oy) *
+					                (size_t)ow + (size_t)ox;
+					double acc = b[oc], gv = gy[yi];
+					int g0 = (oc / ocg) * cg;
+
+					db[oc] += gv;
+					for (ci = 0; ci < cg; ci++)
+						for (ki = 0; ki < k->kh; ki++)
+							for (kj = 0; kj < k->kw; kj++) {
+								int iy = oy * k->stride[0] + ki * k->dil[0] - k->pad[0];
+								int ix = ox * k->stride[1] + kj * k->dil[1] - k->pad[1];
+								size_t wi = (((size_t)oc * (size_t)cg + (size_t)ci) * (size_t)k->kh +
+								             (size_t)ki) * (size_t)k->kw + (size_t)kj;
+								double xv = x_at(x, k, n, g0 + ci, iy, ix);
+
+								acc += (double)w[wi] * xv;
+								dw[wi] += gv * xv;
+								if (iy >= 0 && iy < k->h && ix >= 0 && ix < k->w)
+									dx[(((size_t)n * (size_t)k->c + (size_t)(g0 + ci)) *
+									        (size_t)k->h + (size_t)iy) * (size_t)k->w + (size_t)ix] +=
+									    gv * (double)w[wi];
+							}
+					y[yi] = acc;
+				}
+}
+
+static int close_all(const float *got, const double *want, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (!(fabs((double)got[i] - want[i]) <= 1e-3 * (1.0 + fabs(want[i]))))
+			return 0;
+	return 1;
+}
+
+static void test_conv_forms(void)
+{
+	/* Sizes pick each form: one image per product in the stride-1 rows form (a and b),
+	 * one image by full lowering (c: vertical stride), several images per product (d). */
+	static const struct convcase cases[] = {
+		{"rows 5x5", 3, 16, 8, 24, 24, 5, 5, 1, {1, 1}, {1, 1}, {2, 2, 2, 2}},
+		{"rows groups/stride-w/dil-w/asym pad", 2, 32, 8, 60, 60, 3, 3, 2, {1, 2}, {1, 2},
+		 {1, 2, 0, 1}},
+		{"one image, stride 2", 2, 16, 8, 48, 48, 5, 5, 1, {2, 2}, {1, 1}, {2, 2, 2, 2}},
+		{"chunked", 8, 8, 16, 20, 20, 3, 3, 1, {1, 1}, {1, 1}, {1, 1, 1, 1}},
+	};
+	size_t ci;
+	int th;
+
+	for (ci = 0; ci < sizeof cases / sizeof cases[0]; ci++)
+		for (th = 1; th <= 2; th++) {
+			const struct convcase *k = &cases[ci];
+			struct bw_graph *g = NULL;
+			struct bw_tensor *x, *w, *b, *y;
+			struct bw_op_attr a;
+			int sx[4] = {k->n, k->c, k->h, k->w}, sw[4] = {k->oc, k->c / k->groups, k->kh, k->kw};
+			int oh, ow, i;
+			float *gy = NULL;
+			double *ry = NULL, *rdx = NULL, *rdw = NULL, *rdb = NULL;
+
+			bw_t_set_threads(th);
+			bw_op_attr_default(&a, BW_OP_CONV2D);
+			a.kernel[0] = k->kh; a.kernel[1] = k->kw;
+			a.stride[0] = k->stride[0]; a.stride[1] = k->stride[1];
+			a.dilation[0] = k->dil[0]; a.dilation[1] = k->dil[1];
+			memcpy(a.pad, k->pad, sizeof a.pad);
+			a.groups = k->groups;
+			CHECK(bw_graph_new(1, &g) == BW_OK);
+			CHECK(bw_graph_tensor(g, 4, sx, 1, &x) == BW_OK);
+			CHECK(bw_graph_tensor(g, 4, sw, 1, &w) == BW_OK);
+			CHECK(bw_graph_tensor(g, 1, &k->oc, 1, &b) == BW_OK);
+			for (i = 0; i < x->numel; i++)
+				x->data[i] = urand();
+			for (i = 0; i < w->numel; i++)
+				w->data[i] = urand();
+			for (i = 0; i < b->numel; i++)
+				b->data[i] = urand();
+			CHECKF(bw_t_conv2d(g, x, w, b, &a, &y) == BW_OK, "%s forward", k->name);
+			oh = y->shape[2];
+			ow = y->shape[3];
+			gy = bw_calloc((size_t)y->numel, sizeof *gy);
+			ry = bw_calloc((size_t)y->numel, sizeof *ry);
+			rdx = bw_calloc((size_t)x->numel, sizeof *rdx);
+			rdw = bw_calloc((size_t)w->numel, sizeof *rdw);
+			rdb = bw_calloc((size_t)k->oc, sizeof *rdb);
+			CHECK(gy != NULL && ry != NULL && rdx != NULL && rdw != NULL && rdb != NULL);
+			for (i = 0; i < y->numel; i++)
+				gy[i] = urand();
+			CHECKF(bw_graph_backward(g, y, gy) == BW_OK, "%s backward", k->name);
+			conv_ref(k, oh, ow, x->data, w->data, b->data, gy, ry, rdx, rdw, rdb);
+			CHECKF(close_all(y->data, ry, y->numel), "%s y, %d threads", k->name, th);
+			CHECKF(x->grad != NULL && close_all(x->grad, rdx, x->numel), "%s dx, %d threads",
+			       k->name, th);
+			CHECKF(w->grad != NULL && close_all(w->grad, rdw, w->numel), "%s dw, %d threads",
+			       k->name, th);
+			CHECKF(b->grad != NULL && close_all(b->grad, rdb, k->oc), "%s db, %d threads", k->name,
+			       th);
+			bw_free(gy);
+			bw_free(ry);
+			bw_free(rdx);
+			bw_free(rdw);
+			bw_free(rdb);
+			bw_graph_free(g);
+		}
+	bw_t_set_threads(0);
 }
 
 static void make_toy(struct bw_dataset *ds, int n)
@@ -576,6 +708,7 @@ static void test_arch_json(void)
 int main(void)
 {
 	test_forward_values();
+	test_conv_forms();
 	test_gradients();
 	test_arch_json();
 	test_training();
