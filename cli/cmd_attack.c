@@ -43,7 +43,7 @@ const char attack_help[] =
 	"  --kappa X           CW confidence (default 0)\n"
 	"  --batch N           images per batch (default 100)\n"
 	"  --seed N            random starts (default 1)\n"
-	"  --threads N         OpenBLAS threads (default: all cores)\n"
+	"  --threads N         engine threads (default: all cores)\n"
 	"  -o, --output DIR    write adv.npy (float32 n,c,h,w), results.csv (one line per\n"
 	"                      image), summary.json and grid.svg (first 8 images) into DIR\n"
 	"  --fail-under P      exit 1 when accuracy under attack is below P percent\n"

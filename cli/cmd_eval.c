@@ -35,7 +35,7 @@ const char eval_help[] =
 	"  --param-grads FILE  write the parameter gradients of the same loss (safetensors)\n"
 	"  --train-mode        compute those gradients in training mode (batch-norm batch\n"
 	"                      statistics, active dropout)\n"
-	"  --threads N         OpenBLAS threads (default: all cores)\n"
+	"  --threads N         engine threads (default: all cores)\n"
 	"  --format text|json\n"
 	"\n"
 	"exit: 0 evaluated, 2 usage, 3 model or data could not be read\n";

@@ -35,7 +35,7 @@ const char robustness_help[] =
 	"  --headline X        eps the summary and the image grid use (default 0.1)\n"
 	"  --batch N           default 100\n"
 	"  --seed N            PGD random starts (default 1)\n"
-	"  --threads N         OpenBLAS threads (default: all cores)\n"
+	"  --threads N         engine threads (default: all cores)\n"
 	"  -o, --output DIR    write robustness.json, robustness.md (model-card section),\n"
 	"                      robustness.svg (accuracy against eps) and grid.svg into DIR\n"
 	"  --fail-under P      exit 1 when the (hardened, if given) model's PGD accuracy at\n"

@@ -38,7 +38,7 @@ const char train_help[] =
 	"  --step-every N      default 1\n"
 	"  --seed N            initialisation, shuffling and dropout (default 1)\n"
 	"  --limit N           use only the first N training images\n"
-	"  --threads N         OpenBLAS threads (default: all cores)\n"
+	"  --threads N         engine threads (default: all cores)\n"
 	"  --format text|json  summary format on stdout\n"
 	"  -o, --output FILE   where to save the model (required)\n"
 	"\n"

@@ -8,6 +8,7 @@
  * the AVX-512/AVX2 ones the CPU has. When that happens and the user has not
  * chosen a core (OPENBLAS_CORETYPE), the core the CPU's feature flags support
  * is set and OpenBLAS's own selection is re-run (gotoblas_dynamic_quit/init).
+ * Loading sets OPENBLAS_NUM_THREADS=1 in the environment unless it is set.
  * Must not: be called before main (it reads the environment once).
  */
 #include <dlfcn.h>
@@ -60,9 +61,14 @@ static void fix_core(void)
 
 static void load(void)
 {
-	void *lib = dlopen(BW_OPENBLAS_SONAME, RTLD_NOW | RTLD_LOCAL);
+	void *lib;
 	void *p;
 
+	/* The engine runs OpenBLAS single-threaded inside its own threads
+	 * (tensor_par.c): without this OpenBLAS would start a thread pool that
+	 * spins at start-up. A value the user set is kept. */
+	setenv("OPENBLAS_NUM_THREADS", "1", 0);
+	lib = dlopen(BW_OPENBLAS_SONAME, RTLD_NOW | RTLD_LOCAL);
 	if (lib == NULL)
 		return;
 	p = sym(lib, "cblas_sgemm");

@@ -14,9 +14,9 @@
  */
 #include <string.h>
 
-#include <cblas.h>
 
 #include "core/alloc.h"
+#include "tensor/blas.h"
 #include "tensor/tensor_int.h"
 
 /* Floats in one worker's lowered chunk (1 MiB: an L2 cache). */

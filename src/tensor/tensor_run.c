@@ -11,53 +11,19 @@
 #include <string.h>
 #include <strings.h>
 
-#include <cblas.h>
 
 #include "core/alloc.h"
+#include "tensor/blas.h"
 #include "tensor/tensor_int.h"
-
-/*
- * OpenBLAS's DYNAMIC_ARCH build (Debian's) picks its kernels from the CPU
- * model number. Virtual CPUs that report an unknown model ("Intel Xeon
- * Processor") fall back to the SSE3 "Prescott" kernels, 3-4x slower than the
- * AVX-512/AVX2 ones the CPU actually has. When that happened and the user has
- * not chosen a core (OPENBLAS_CORETYPE), re-run OpenBLAS's own core selection
- * with the core the CPU's feature flags support. The hooks are weak: with a
- * BLAS that lacks them (another alternative) nothing changes.
- */
-extern void gotoblas_dynamic_init(void) __attribute__((weak));
-extern void gotoblas_dynamic_quit(void) __attribute__((weak));
-extern char *openblas_get_corename(void) __attribute__((weak));
 
 static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
 
-static void blas_fix_core(void)
-{
-	const char *core;
-
-	if (getenv("OPENBLAS_CORETYPE") != NULL || gotoblas_dynamic_init == NULL ||
-	    gotoblas_dynamic_quit == NULL || openblas_get_corename == NULL)
-		return;
-	core = openblas_get_corename();
-	if (core == NULL || strcasecmp(core, "prescott") != 0)
-		return;
-	__builtin_cpu_init();
-	if (__builtin_cpu_supports("avx512f"))
-		setenv("OPENBLAS_CORETYPE", "SkylakeX", 0);
-	else if (__builtin_cpu_supports("avx2"))
-		setenv("OPENBLAS_CORETYPE", "Haswell", 0);
-	else
-		return;
-	gotoblas_dynamic_quit();
-	gotoblas_dynamic_init();
-}
-
 static void blas_once_init(void)
 {
-	blas_fix_core();
 	/* The engine splits batches between its own threads (tensor_par.c); OpenBLAS
-	 * threads inside them would only oversubscribe the cores. */
-	openblas_set_num_threads(1);
+	 * threads inside them would only oversubscribe the cores. Loading OpenBLAS
+	 * (tensor_blas.c) happens here, on the first use of the engine. */
+	bw_blas_set_num_threads(1);
 }
 
 void bw_tensor_blas_init(void)
@@ -68,7 +34,7 @@ void bw_tensor_blas_init(void)
 const char *bw_tensor_blas_core(void)
 {
 	bw_tensor_blas_init();
-	return openblas_get_corename != NULL ? openblas_get_corename() : "unknown";
+	return bw_blas_corename();
 }
 
 void bw_tensor_set_threads(int n)

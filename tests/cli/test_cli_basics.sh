@@ -68,4 +68,7 @@ for c in $(sed -n 's/^BW_CMD(\([a-z]*\),.*/\1/p' "$BW_SRC/cli/commands.def"); do
   run "$BW" help "$c"; expect_rc 0 "help $c"; expect_out_has "usage: bulwark $c" "help $c usage line"
   grep -qx ".B $c" "$BW_SRC/docs/bulwark.1" && ok || bad "man page lacks command $c"
 done
+
+# libhdf5 and OpenBLAS are loaded on demand (worker / tensor engine), never at start-up.
+if ldd "$BW" | grep -E 'libhdf5|libopenblas' >/dev/null; then bad "bulwark links libhdf5 or libopenblas at start-up"; else ok; fi
 finish
