@@ -49,7 +49,8 @@ for run in "pgd:--adversarial pgd --adv-steps 2" "sgd:--optim sgd --momentum 0.9
     -o "$t/$name-part.safetensors"
   # shellcheck disable=SC2086
   expect_rc 0 "$name: --resume to epoch 3" tr $opts --epochs 3 --checkpoint "$t/$name.ck" --resume \
-    -o "$t/$name-resumed.safetensors"
+    --format json -o "$t/$name-resumed.safetensors"
+  grep -q '"resumed_after_epoch":1,"optimizer_steps":12,' "$t/out"; ok $? "$name: JSON summary says resumed after epoch 1, 12 steps"
   grep -q "resuming from .* after epoch 1 (optimiser step 4)" "$t/err" && ! grep -q "note:" "$t/err"
   ok $? "$name: resumed at step 4 without notes"
   cmp -s "$t/$name-whole.safetensors" "$t/$name-resumed.safetensors"

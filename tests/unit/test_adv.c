@@ -131,7 +131,11 @@ static void test_attacks(struct bw_model *m, struct bw_graph *g, struct bw_datas
 		{"pgd-linf no start", BW_ADV_PGD, BW_ADV_LINF, 0.15f, 10, 1, 0, 0},
 		{"pgd-l2", BW_ADV_PGD, BW_ADV_L2, 1.2f, 10, 1, 1, 0},
 		{"pgd-linf targeted", BW_ADV_PGD, BW_ADV_LINF, 0.15f, 10, 1, 1, 1},
+		{"pgd-l2 restarts", BW_ADV_PGD, BW_ADV_L2, 1.2f, 5, 3, 1, 0},
+		{"pgd-l2 targeted", BW_ADV_PGD, BW_ADV_L2, 1.2f, 10, 1, 1, 1},
+		{"pgd-l2 targeted restarts", BW_ADV_PGD, BW_ADV_L2, 1.2f, 5, 2, 1, 1},
 		{"cw", BW_ADV_CW, BW_ADV_L2, 0.0f, 0, 1, 0, 0},
+		{"cw targeted", BW_ADV_CW, BW_ADV_L2, 0.0f, 0, 1, 0, 1},
 	};
 	struct run r;
 	int32_t *tg = bw_calloc((size_t)n, sizeof(int32_t));
@@ -196,6 +200,38 @@ static void test_attacks(struct bw_model *m, struct bw_graph *g, struct bw_datas
 		}
 	}
 	CHECKF(pgd_ok <= fgsm_ok, "PGD (%d correct) weaker than FGSM (%d)", pgd_ok, fgsm_ok);
+
+	/* CW confidence: every changed example wins by at least kappa on the logits. */
+	{
+		struct bw_adv_cfg c;
+		struct bw_dataset adv = *ds;
+		float *lg = bw_calloc((size_t)n * 2, sizeof(float));
+		int32_t *pr = bw_calloc((size_t)n, sizeof(int32_t));
+		int k = 0, changed = 0, margin_ok = 1;
+		const float kappa = 2.0f;
+
+		bw_adv_cfg_default(&c, BW_ADV_CW, BW_ADV_L2, 0.0f);
+		c.cw_iters = 80;
+		c.cw_search = 4;
+		c.cw_c0 = 0.1f;
+		c.cw_lr = 0.05f;
+		c.cw_kappa = kappa;
+		CHECK(attack(m, g, ds, n, &c, NULL, &r) == BW_OK);
+		adv.x = r.x;
+		CHECK(bw_model_predict(m, g, &adv, n, 16, pr, lg, &k) == BW_OK && k == 2);
+		for (i = 0; i < n; i++) {
+			int y = ds->y[i];
+
+			if (r.l2[i] == 0.0f)
+				continue;
+			changed++;
+			margin_ok &= lg[2 * i + (1 - y)] - lg[2 * i + y] >= kappa - 1e-3f;
+		}
+		CHECKF(changed > n / 4, "cw kappa %.1f: only %d/%d examples found", (double)kappa, changed, n);
+		CHECKF(margin_ok, "cw kappa %.1f: a returned example wins by less than kappa", (double)kappa);
+		bw_free(lg);
+		bw_free(pr);
+	}
 
 	/* FGSM equals x + eps * sign of the engine's own input gradient */
 	{
