@@ -2,6 +2,9 @@
  * cmd_train.c - bulwark train: train a built-in architecture on a dataset
  * with the tensor engine and save it as safetensors + architecture JSON.
  * Progress (loss, accuracy, images/s) goes to stderr; the summary to stdout.
+ * --checkpoint keeps three files per epoch (model, optimiser state, progress
+ * JSON binding the two by SHA-256) so --resume continues exactly; the
+ * progress JSON is untrusted input on resume and read with a size cap.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -12,8 +15,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "bulwark/adv.h"
 #include "bulwark/tensor.h"
+#include "bulwark/translog.h"
 #include "cli.h"
 
 const char train_help[] =
@@ -49,12 +55,19 @@ const char train_help[] =
 	"  --adv-eps X         radius (default 0.1)\n"
 	"  --adv-steps N       PGD steps during training (default 10)\n"
 	"  --adv-alpha X       step size (default: as above)\n"
-	"  --checkpoint FILE   save the model to FILE and progress to FILE.state.json after\n"
-	"                      every epoch\n"
-	"  --resume            continue from --checkpoint FILE at the epoch after the last one\n"
-	"                      completed (model weights restored; optimiser moments restart)\n"
 	"\n"
-	"exit: 0 trained and saved, 2 usage, 3 data or model could not be read/written\n";
+	"Checkpoints (any training):\n"
+	"  --checkpoint FILE   after every epoch save the model to FILE, the optimiser state\n"
+	"                      (Adam moments and step count, SGD momentum) to\n"
+	"                      FILE.optim.safetensors, and the progress to FILE.state.json\n"
+	"  --resume            continue from --checkpoint FILE after the last finished epoch,\n"
+	"                      exactly: with the same options and --threads the final model\n"
+	"                      is byte-identical to an uninterrupted run (no state file: start\n"
+	"                      at epoch 1)\n"
+	"\n"
+	"exit: 0 trained and saved, 2 usage, 3 data, model or checkpoint could not be\n"
+	"read/written, or the checkpoint does not fit this run (other architecture or\n"
+	"optimiser, files that do not belong together)\n";
 
 struct progress {
 	int epoch, epochs, tty;
@@ -79,27 +92,256 @@ static void on_progress(void *ctx, int done, int total, double loss, double acc)
 	fflush(stderr);
 }
 
-/* Checkpoint progress: {"epochs_done":N,"epochs":M} next to the checkpoint. */
-static int write_state(const char *path, int done, int epochs)
-{
-	FILE *f = fopen(path, "w");
+/*
+ * The options that decide the training trajectory, recorded in the checkpoint so a
+ * resume can say which ones changed (the result then differs from one run).
+ */
+struct run_cfg {
+	const char *arch, *optim, *sched, *adv;
+	double lr, mom, wd, adv_eps, adv_alpha;
+	int step_every, batch, seed, limit, threads, adv_steps, n_train;
+};
 
-	if (f == NULL)
-		return -1;
-	fprintf(f, "{\"epochs_done\":%d,\"epochs\":%d}\n", done, epochs);
-	return fclose(f) == 0 ? 0 : -1;
+static json_t *run_cfg_json(const struct run_cfg *r)
+{
+	return json_pack("{s:s,s:s,s:f,s:f,s:f,s:s,s:i,s:i,s:i,s:i,s:i,s:i,s:s,s:f,s:i,s:f}",
+	                 "arch", r->arch, "optim", r->optim, "lr", r->lr, "momentum", r->mom,
+	                 "weight_decay", r->wd, "schedule", r->sched, "step_every", r->step_every,
+	                 "batch", r->batch, "seed", r->seed, "limit", r->limit, "train_images",
+	                 r->n_train, "threads", r->threads, "adversarial", r->adv != NULL ? r->adv : "none",
+	                 "adv_eps", r->adv_eps, "adv_steps", r->adv_steps, "adv_alpha", r->adv_alpha);
 }
 
-static int read_state(const char *path, int *done)
+/* Paths of the checkpoint's companion files. */
+struct ckpt {
+	const char *model;
+	char optim[4096], state[4096], tmp[4096];
+};
+
+#define STATE_MAX_BYTES 65536
+#define CKPT_FORMAT "bulwark-train-checkpoint"
+
+/*
+ * FILE.state.json, written last and atomically (temporary file, rename): the epoch
+ * count, the optimiser's step count and the graph's generator state, the SHA-256
+ * of the model and optimiser files it belongs to, and the run's options.
+ */
+static int write_state(const struct ckpt *ck, int done, int epochs, long long step, uint64_t rng,
+                       const struct run_cfg *rc)
 {
-	FILE *f = fopen(path, "r");
+	char mh[65], oh[65], rs[17];
+	struct bw_diag d;
+	json_t *j;
+	FILE *f;
 	int r;
 
-	if (f == NULL)
+	bw_diag_clear(&d);
+	if (bw_tlog_file_digest(ck->model, mh, &d) != BW_OK ||
+	    bw_tlog_file_digest(ck->optim, oh, &d) != BW_OK)
 		return -1;
-	r = fscanf(f, "{\"epochs_done\":%d", done);
+	snprintf(rs, sizeof rs, "%016llx", (unsigned long long)rng);
+	j = json_pack("{s:s,s:i,s:i,s:i,s:I,s:s,s:s,s:s,s:o}", "format", CKPT_FORMAT, "version", 2,
+	              "epochs_done", done, "epochs", epochs, "optim_step", (json_int_t)step,
+	              "graph_rng", rs, "model_sha256", mh, "optim_sha256", oh, "settings",
+	              run_cfg_json(rc));
+	if (j == NULL)
+		return -1;
+	f = fopen(ck->tmp, "w");
+	if (f == NULL) {
+		json_decref(j);
+		return -1;
+	}
+	r = json_dumpf(j, f, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(j);
+	if (fputc('\n', f) == EOF)
+		r = -1;
+	if (fclose(f) != 0 || r != 0 || rename(ck->tmp, ck->state) != 0) {
+		remove(ck->tmp);
+		return -1;
+	}
+	return 0;
+}
+
+struct resume {
+	int done, epochs;
+	long long step;
+	uint64_t rng;
+	char model_sha[65], optim_sha[65];
+	json_t *settings;
+};
+
+static int is_hex(const char *s, size_t n)
+{
+	size_t i;
+
+	if (s == NULL || strlen(s) != n)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return 0;
+	return 1;
+}
+
+/*
+ * Read FILE.state.json (untrusted: at most STATE_MAX_BYTES, every field checked).
+ * 1 when it does not exist, 0 when read into *rs, -1 after printing why not.
+ */
+static int read_state(const struct ckpt *ck, struct resume *rs)
+{
+	char *buf = NULL;
+	size_t n;
+	json_t *j = NULL, *v;
+	json_error_t je;
+	const char *why = NULL;
+	FILE *f = fopen(ck->state, "rb");
+	json_int_t step;
+	int r = -1;
+
+	memset(rs, 0, sizeof *rs);
+	if (f == NULL && errno == ENOENT)
+		return 1;
+	if (f == NULL) {
+		cli_err("train", "cannot read %s: %s", ck->state, strerror(errno));
+		return -1;
+	}
+	buf = malloc(STATE_MAX_BYTES + 1);
+	if (buf == NULL) {
+		fclose(f);
+		return -1;
+	}
+	n = fread(buf, 1, STATE_MAX_BYTES + 1, f);
 	fclose(f);
-	return r == 1 && *done >= 0 && *done <= 10000 ? 0 : -1;
+	if (n > STATE_MAX_BYTES) {
+		why = "over 64 KiB";
+		goto out;
+	}
+	j = json_loadb(buf, n, JSON_REJECT_DUPLICATES, &je);
+	if (j == NULL) {
+		cli_err("train", "checkpoint state %s: byte %d: %s", ck->state, je.position, je.text);
+		goto out_quiet;
+	}
+	if (!json_is_object(j)) {
+		why = "not a JSON object";
+		goto out;
+	}
+	if (json_object_get(j, "format") == NULL && json_object_get(j, "epochs_done") != NULL) {
+		why = "written by an older bulwark without the optimiser state, so it cannot resume "
+		      "exactly; remove it to train from epoch 1";
+		goto out;
+	}
+	v = json_object_get(j, "format");
+	if (!json_is_string(v) || strcmp(json_string_value(v), CKPT_FORMAT) != 0 ||
+	    json_integer_value(json_object_get(j, "version")) != 2) {
+		why = "not a bulwark training checkpoint (format " CKPT_FORMAT ", version 2)";
+		goto out;
+	}
+	v = json_object_get(j, "epochs_done");
+	if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 10000) {
+		why = "epochs_done is not an integer in [0, 10000]";
+		goto out;
+	}
+	rs->done = (int)json_integer_value(v);
+	v = json_object_get(j, "epochs");
+	if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 10000) {
+		why = "epochs is not an integer in [1, 10000]";
+		goto out;
+	}
+	rs->epochs = (int)json_integer_value(v);
+	v = json_object_get(j, "optim_step");
+	step = json_integer_value(v);
+	if (!json_is_integer(v) || step < 0 || step > 1000000000000000LL) {
+		why = "optim_step is not an integer in [0, 1e15]";
+		goto out;
+	}
+	rs->step = (long long)step;
+	v = json_object_get(j, "graph_rng");
+	if (!is_hex(json_string_value(v), 16)) {
+		why = "graph_rng is not 16 hex digits";
+		goto out;
+	}
+	rs->rng = strtoull(json_string_value(v), NULL, 16);
+	if (!is_hex(json_string_value(json_object_get(j, "model_sha256")), 64) ||
+	    !is_hex(json_string_value(json_object_get(j, "optim_sha256")), 64)) {
+		why = "model_sha256 or optim_sha256 is not a SHA-256 in hex";
+		goto out;
+	}
+	memcpy(rs->model_sha, json_string_value(json_object_get(j, "model_sha256")), 65);
+	memcpy(rs->optim_sha, json_string_value(json_object_get(j, "optim_sha256")), 65);
+	v = json_object_get(j, "settings");
+	if (!json_is_object(v) || !json_is_string(json_object_get(v, "arch")) ||
+	    !json_is_string(json_object_get(v, "optim"))) {
+		why = "settings (arch, optim) missing";
+		goto out;
+	}
+	rs->settings = json_incref(v);
+	r = 0;
+out:
+	if (why != NULL)
+		cli_err("train", "checkpoint state %s: %s", ck->state, why);
+out_quiet:
+	json_decref(j);
+	free(buf);
+	return r;
+}
+
+/*
+ * Options of this run that differ from the checkpoint's: a note each (the run goes
+ * on, as a user may mean to change the learning rate, but it is no longer one run).
+ */
+static void note_changes(const struct resume *rs, const struct run_cfg *now, int epochs)
+{
+	const json_t *was = rs->settings;
+	json_t *cur = run_cfg_json(now);
+	const char *key;
+	json_t *v;
+
+	json_object_foreach(cur, key, v) {
+		const json_t *o = json_object_get(was, key);
+
+		if (strcmp(key, "arch") == 0 || strcmp(key, "optim") == 0)
+			continue; /* refused before: they decide what the state means */
+		if (o == NULL || !json_equal(o, v)) {
+			char *a = o != NULL ? json_dumps(o, JSON_ENCODE_ANY) : NULL, *b = json_dumps(v, JSON_ENCODE_ANY);
+
+			fprintf(stderr,
+			        "bulwark train: note: %s was %s in the checkpoint and is %s now; the "
+			        "result will differ from an uninterrupted run\n",
+			        key, a != NULL ? a : "absent", b != NULL ? b : "?");
+			free(a);
+			free(b);
+		}
+	}
+	json_decref(cur);
+	if (strcmp(now->sched, "cosine") == 0 && rs->epochs != epochs)
+		fprintf(stderr,
+		        "bulwark train: note: the cosine schedule spans --epochs, %d in the checkpoint "
+		        "and %d now; the result will differ from an uninterrupted run\n",
+		        rs->epochs, epochs);
+}
+
+/* The model and optimiser files are the ones the state was written with. */
+static int check_digests(const struct ckpt *ck, const struct resume *rs)
+{
+	char h[65];
+	struct bw_diag d;
+	const char *paths[2] = {ck->model, ck->optim}, *want[2] = {rs->model_sha, rs->optim_sha};
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		bw_diag_clear(&d);
+		if (bw_tlog_file_digest(paths[i], h, &d) != BW_OK) {
+			cli_err("train", "cannot resume: %s: %s", paths[i], d.what);
+			return -1;
+		}
+		if (strcmp(h, want[i]) != 0) {
+			cli_err("train",
+			        "cannot resume: %s is not the file %s was written with (SHA-256 differs); "
+			        "the checkpoint was changed or its writing was interrupted",
+			        paths[i], ck->state);
+			return -1;
+		}
+	}
+	return 0;
 }
 
 static double accuracy(struct bw_model *m, struct bw_graph *g, const struct bw_dataset *ds,
@@ -153,8 +395,14 @@ int cmd_train(int argc, char **argv)
 	int adv_steps = 10, resume = 0, ep0 = 0;
 	struct bw_adv_cfg acfg;
 	struct bw_adv *av = NULL;
-	char ckst[4096];
+	struct ckpt ck;
+	struct resume rsm;
+	struct run_cfg rcfg;
+	int have_state = 0;
 
+	memset(&ck, 0, sizeof ck);
+	memset(&acfg, 0, sizeof acfg);
+	memset(&rsm, 0, sizeof rsm);
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
 		switch (c) {
@@ -221,8 +469,13 @@ int cmd_train(int argc, char **argv)
 	if ((adv != NULL && strcmp(adv, "pgd") != 0 && strcmp(adv, "fgsm-rs") != 0) ||
 	    (resume && ckpt == NULL))
 		goto usage;
-	if (ckpt != NULL && snprintf(ckst, sizeof ckst, "%s.state.json", ckpt) >= (int)sizeof ckst)
-		goto usage;
+	if (ckpt != NULL) {
+		ck.model = ckpt;
+		if (snprintf(ck.optim, sizeof ck.optim, "%s.optim.safetensors", ckpt) >= (int)sizeof ck.optim ||
+		    snprintf(ck.state, sizeof ck.state, "%s.state.json", ckpt) >= (int)sizeof ck.state ||
+		    snprintf(ck.tmp, sizeof ck.tmp, "%s.state.json.tmp", ckpt) >= (int)sizeof ck.tmp)
+			goto usage;
+	}
 	if (test == NULL && strcmp(data, "fashion-mnist") == 0)
 		test = "fashion-mnist";
 	if (test != NULL && strcmp(test, "none") == 0)
@@ -252,16 +505,35 @@ int cmd_train(int argc, char **argv)
 			goto out;
 		}
 	}
-	if (resume && read_state(ckst, &ep0) == 0) {
+	if (resume) {
+		int r = read_state(&ck, &rsm);
+
+		if (r < 0)
+			goto out;
+		have_state = r == 0;
+	}
+	if (have_state) {
+		const char *was_arch = json_string_value(json_object_get(rsm.settings, "arch"));
+		const char *was_optim = json_string_value(json_object_get(rsm.settings, "optim"));
+
+		/* The optimiser state only means something for the same parameters and update rule. */
+		if (strcmp(was_arch, arch) != 0 || strcmp(was_optim, optim) != 0) {
+			cli_err("train", "cannot resume: %s was trained as --arch %.64s --optim %.16s, this run "
+			        "asks for --arch %s --optim %s", ckpt, was_arch, was_optim, arch, optim);
+			goto out;
+		}
+		if (check_digests(&ck, &rsm) != 0)
+			goto out;
+		ep0 = rsm.done;
+		bw_diag_clear(&d);
 		err = bw_model_load(ckpt, &m, &d);
 		if (err != BW_OK) {
 			cli_err("train", "cannot resume from %s: %s (%s)", ckpt, d.what, bw_err_str(err));
 			goto out;
 		}
-		fprintf(stderr, "resuming from %s after epoch %d\n", ckpt, ep0);
 	} else {
 		if (resume)
-			fprintf(stderr, "no checkpoint state in %s: starting from epoch 1\n", ckst);
+			fprintf(stderr, "no checkpoint state in %s: starting from epoch 1\n", ck.state);
 		err = bw_model_builtin(arch, tr.c, tr.h, tr.w,
 		                       te.n_classes > tr.n_classes ? te.n_classes : tr.n_classes,
 		                       (uint64_t)seed, &m);
@@ -306,6 +578,39 @@ int cmd_train(int argc, char **argv)
 			cli_err("train", "cannot set up adversarial training: %s", bw_err_str(err));
 			goto out;
 		}
+	}
+	rcfg.arch = arch;
+	rcfg.optim = optim;
+	rcfg.sched = sched;
+	rcfg.adv = adv;
+	rcfg.lr = (double)cfg.lr;
+	rcfg.mom = (double)cfg.momentum;
+	rcfg.wd = (double)cfg.weight_decay;
+	rcfg.step_every = step_every;
+	rcfg.batch = batch;
+	rcfg.seed = seed;
+	rcfg.limit = limit;
+	rcfg.threads = threads;
+	rcfg.n_train = limit > 0 && limit < tr.n ? limit : tr.n;
+	rcfg.adv_eps = adv != NULL ? (double)acfg.eps : 0.0;
+	rcfg.adv_steps = adv != NULL ? acfg.steps : 0;
+	rcfg.adv_alpha = adv != NULL ? (double)acfg.alpha : 0.0;
+	if (have_state) {
+		bw_diag_clear(&d);
+		err = bw_optim_load(o, ck.optim, &d);
+		if (err != BW_OK) {
+			cli_err("train", "cannot resume: %s: %s (%s)", ck.optim, d.what, bw_err_str(err));
+			goto out;
+		}
+		if (bw_optim_steps(o) != rsm.step) {
+			cli_err("train", "cannot resume: %s holds step %lld, %s says %lld", ck.optim,
+			        bw_optim_steps(o), ck.state, rsm.step);
+			goto out;
+		}
+		bw_graph_set_rng_state(g, rsm.rng);
+		note_changes(&rsm, &rcfg, epochs);
+		fprintf(stderr, "resuming from %s after epoch %d (optimiser step %lld)\n", ckpt, ep0,
+		        rsm.step);
 	}
 	pred = calloc((size_t)(te.n > 0 ? te.n : 1), sizeof *pred);
 	if (pred == NULL)
@@ -356,7 +661,9 @@ int cmd_train(int argc, char **argv)
 			        (limit > 0 && limit < tr.n ? limit : tr.n) / (el > 0 ? el : 1.0),
 			        (double)bw_optim_lr(o));
 		}
-		if (ckpt != NULL && (bw_model_save(m, ckpt) != BW_OK || write_state(ckst, ep + 1, epochs) != 0)) {
+		if (ckpt != NULL && (bw_model_save(m, ckpt) != BW_OK || bw_optim_save(o, ck.optim) != BW_OK ||
+		                     write_state(&ck, ep + 1, epochs, bw_optim_steps(o),
+		                                 bw_graph_rng_state(g), &rcfg) != 0)) {
 			cli_err("train", "cannot write checkpoint %s", ckpt);
 			goto out;
 		}
@@ -370,12 +677,12 @@ int cmd_train(int argc, char **argv)
 		printf("{\"arch\":\"%s\",\"adversarial\":\"%s\",\"adv_eps\":%g,\"epochs\":%d,"
 		       "\"train_loss\":%.6f,\"train_accuracy\":%.6f,"
 		       "\"test_accuracy\":%.6f,\"images_per_second\":%.1f,\"train_seconds\":%.3f,"
-		       "\"train_cpu_seconds\":%.3f,\"seconds\":%.2f,"
-		       "\"blas_core\":\"%s\",\"output\":\"%s\"}\n",
+		       "\"train_cpu_seconds\":%.3f,\"seconds\":%.2f,\"resumed_after_epoch\":%d,"
+		       "\"optimizer_steps\":%lld,\"blas_core\":\"%s\",\"output\":\"%s\"}\n",
 		       arch, adv != NULL ? adv : "none", adv != NULL ? (double)adv_eps : 0.0, epochs, loss,
 		       acc, te.n > 0 ? tacc : -1.0,
 		       t_train > 0 ? (double)images / t_train : 0.0, t_train, c_train, cli_now_s() - t_start,
-		       bw_tensor_blas_core(), outp);
+		       have_state ? ep0 : 0, bw_optim_steps(o), bw_tensor_blas_core(), outp);
 	else if (te.n > 0)
 		printf("trained %s for %d epochs: loss %.4f, train accuracy %.2f%%, test accuracy "
 		       "%.2f%%, %.0f images/s; saved %s\n",
@@ -391,6 +698,7 @@ usage:
 	fputs(train_help, stderr);
 	rc = BW_EXIT_USAGE;
 out:
+	json_decref(rsm.settings);
 	free(pred);
 	bw_adv_free(av);
 	bw_optim_free(o);

@@ -10,6 +10,11 @@
 #   ADV_ADV_EPOCHS (10) adversarial epochs, ADV_TRAIN_STEPS (7) PGD steps in training,
 #   ADV_EVAL_N (1000) test images attacked, ADV_EVAL_STEPS (20), ADV_THREADS (2),
 #   ADV_SWEEP_N (= ADV_EVAL_N) images of the robustness sweep.
+# Training uses --checkpoint WORK/{plain,pgd}.ckpt --resume, so an interrupted run
+# continues exactly where it stopped (the .ckpt, .ckpt.optim.safetensors and
+# .ckpt.state.json files; docs/adversarial.md). A WORK_DIR left by a bulwark older than
+# exact resumption holds state without the optimiser and is refused (exit 3): use a
+# fresh WORK_DIR, or remove its *.ckpt.state.json to train from epoch 1.
 set -euo pipefail
 build=$1; work=$2
 src=$(cd "$(dirname "$0")/.." && pwd)

@@ -121,6 +121,13 @@ void bw_graph_set_budget(struct bw_graph *g, size_t bytes);
 size_t bw_graph_arena_bytes(const struct bw_graph *g);
 /* Number of heap allocations the graph made since creation (tests). */
 uint64_t bw_graph_n_allocs(const struct bw_graph *g);
+/*
+ * The state of the graph's random generator (dropout masks; it starts as the
+ * seed of bw_graph_new). A training checkpoint saves it and a resumed run sets
+ * it back, so dropout draws the same masks as an uninterrupted run. g non-NULL.
+ */
+uint64_t bw_graph_rng_state(const struct bw_graph *g);
+void bw_graph_set_rng_state(struct bw_graph *g, uint64_t state);
 
 /*
  * New tensor in the graph, zeroed; ndim 1..4. requires_grad makes it a leaf
@@ -269,6 +276,13 @@ struct bw_optim_cfg {
 struct bw_optim;
 
 void bw_optim_cfg_default(struct bw_optim_cfg *c, enum bw_optim_kind kind);
+/*
+ * An optimiser for m's trainable parameters. Its state buffers (SGD momentum,
+ * Adam's first and second moments) are kept with the parameters inside m and
+ * start at zero, also when an earlier optimiser used m: one optimiser per model
+ * at a time, and m must outlive it. Errors: BW_ERR_ARG (NULL, kind, lr <= 0,
+ * negative momentum or weight decay), BW_ERR_NOMEM.
+ */
 enum bw_err bw_optim_new(struct bw_model *m, const struct bw_optim_cfg *c,
                          struct bw_optim **out) BW_MUST_CHECK;
 /* Clear every parameter gradient. */
@@ -278,6 +292,38 @@ void bw_optim_step(struct bw_optim *o);
 /* Set the learning rate for an epoch from the schedule (epoch from 0). */
 void bw_optim_epoch(struct bw_optim *o, int epoch);
 float bw_optim_lr(const struct bw_optim *o);
+/* Updates taken so far (bw_optim_step calls, plus the count restored by bw_optim_load). */
+long long bw_optim_steps(const struct bw_optim *o);
+/*
+ * Optimiser state for exact resumption (docs/adversarial.md, "Checkpoints").
+ *
+ * bw_optim_save writes o's state as a safetensors file, atomically (temporary
+ * file and rename): for every trainable parameter NAME of the model, in model
+ * order, F32 tensors of the parameter's shape named as PyTorch's state_dict
+ * calls them, "exp_avg/NAME" and "exp_avg_sq/NAME" (Adam) or
+ * "momentum_buffer/NAME" (SGD), and __metadata__ {"bulwark.content":
+ * "optimizer", "bulwark.optim": "adam"|"sgd", "bulwark.step": decimal update
+ * count}. The learning rate is not stored: bw_optim_epoch derives it from the
+ * configuration and the epoch. Neither argument may be NULL (BW_ERR_ARG).
+ * Errors: BW_ERR_ARG, BW_ERR_UNSUPPORTED (a buffer name over 299 bytes or two
+ * equal names), BW_ERR_IO, BW_ERR_NOMEM.
+ *
+ * bw_optim_load reads such a file into o, which bw_optim_new made for a model
+ * of the same architecture with the same kind. The file is untrusted: read
+ * with the bounded reader of bw_model_load (header at most 16 MiB, F32 only,
+ * offsets inside the file, no overlap), it must hold exactly the tensors above
+ * with exactly the parameters' shapes, finite values (Adam's exp_avg_sq also
+ * non-negative) and a step count in [0, 1e15]. On any error o is unchanged.
+ * The path is only read during the call. Not thread-safe with bw_optim_step
+ * on the same o. Errors: BW_ERR_ARG (NULL), BW_ERR_IO and BW_ERR_NOTFOUND (as
+ * bw_file_map), BW_ERR_TRUNCATED, BW_ERR_LIMIT, BW_ERR_UNSUPPORTED (not an
+ * optimiser state file), BW_ERR_MALFORMED (bad header, or state that does not
+ * fit o: other kind, missing, extra or differently shaped tensors, bad
+ * values or step), BW_ERR_NOMEM; d (may be NULL) names the failed check.
+ */
+enum bw_err bw_optim_save(const struct bw_optim *o, const char *path) BW_MUST_CHECK;
+enum bw_err bw_optim_load(struct bw_optim *o, const char *path,
+                          struct bw_diag *d) BW_MUST_CHECK;
 void bw_optim_free(struct bw_optim *o);
 
 /* ---- datasets ---- */

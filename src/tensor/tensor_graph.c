@@ -260,6 +260,16 @@ float *bw_g_grad(struct bw_graph *g, struct bw_tensor *t)
 	return t->grad;
 }
 
+uint64_t bw_graph_rng_state(const struct bw_graph *g)
+{
+	return g->rng;
+}
+
+void bw_graph_set_rng_state(struct bw_graph *g, uint64_t state)
+{
+	g->rng = state;
+}
+
 float bw_g_uniform(struct bw_graph *g)
 {
 	return bw_u01(&g->rng);

@@ -75,6 +75,41 @@ enum bw_err bw_t_conv2d_ex(struct bw_graph *g, struct bw_tensor *x, struct bw_te
                            struct bw_tensor *b, const struct bw_op_attr *a, int relu,
                            struct bw_tensor **out);
 
+/* ---- safetensors files (tensor_io.c): models, gradients, optimiser state ---- */
+
+/* One tensor of a file: its name, shape (ndim, shape, numel of *shape) and data. */
+struct bw_st_item {
+	const char *name;
+	const struct bw_tensor *shape;
+	const float *data;
+};
+/*
+ * Write a safetensors file atomically: n_meta string pairs (meta_kv[2i] key,
+ * meta_kv[2i+1] value) in __metadata__, then the n tensors as F32 in order.
+ * Errors: BW_ERR_ARG, BW_ERR_UNSUPPORTED (two tensors with one name, or a
+ * tensor named __metadata__), BW_ERR_IO, BW_ERR_NOMEM.
+ */
+enum bw_err bw_st_write(const char *path, int n_meta, const char *const *meta_kv, int n,
+                        const struct bw_st_item *it);
+/*
+ * Bounded reader: bw_st_open maps the file (at most 4 GiB), checks the header
+ * length against the file and a 16 MiB cap and parses the header JSON
+ * (duplicate keys refused). bw_st_read_f32 copies one named tensor into dst
+ * after checking dtype F32, the exact shape of t and the data offsets against
+ * the data section; bw_st_check_overlap then refuses overlapping tensors.
+ * bw_st_meta returns a __metadata__ string (NULL when absent), valid until
+ * bw_st_close. Errors carry the failed check in d.
+ */
+struct bw_st;
+enum bw_err bw_st_open(const char *path, struct bw_st **out, struct bw_diag *d);
+const char *bw_st_meta(const struct bw_st *s, const char *key);
+size_t bw_st_n_tensors(const struct bw_st *s);
+uint64_t bw_st_data_len(const struct bw_st *s);
+enum bw_err bw_st_read_f32(struct bw_st *s, const char *name, const struct bw_tensor *t,
+                           float *dst, struct bw_diag *d);
+enum bw_err bw_st_check_overlap(struct bw_st *s, struct bw_diag *d);
+void bw_st_close(struct bw_st *s); /* NULL allowed */
+
 /* ---- the engine's threads (tensor_par.c) ---- */
 
 /* Worker i of n; every worker of one bw_t_par call gets the same ctx. */

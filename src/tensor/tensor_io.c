@@ -400,44 +400,47 @@ enum bw_err bw_model_from_arch(const char *json, size_t len, struct bw_model **o
 
 /* ---- safetensors ---- */
 
-static enum bw_err st_write(const struct bw_model *m, const char *path, int grads)
+/*
+ * The writer shared by model, gradient and optimiser-state files: metadata
+ * string pairs, then the tensors in the given order, data 8-byte aligned after
+ * a space-padded header. Two items with one name are refused (the JSON header
+ * would silently keep one of them).
+ */
+enum bw_err bw_st_write(const char *path, int n_meta, const char *const *meta_kv, int n,
+                        const struct bw_st_item *it)
 {
-	json_t *hdr = NULL, *arch = NULL, *meta = NULL;
-	char *arch_s = NULL, *hdr_s = NULL;
+	json_t *hdr = NULL, *meta = NULL;
+	char *hdr_s = NULL;
 	unsigned char *buf = NULL;
 	size_t hlen = 0, padded, total, off = 0, data_len = 0;
 	enum bw_err err = BW_ERR_NOMEM;
 	int i;
 
-	if (m == NULL || path == NULL)
+	if (path == NULL || n < 0 || n_meta < 0 || (n > 0 && it == NULL) ||
+	    (n_meta > 0 && meta_kv == NULL))
 		return BW_ERR_ARG;
-	for (i = 0; i < m->n_params; i++)
-		if (strcmp(m->params[i].name, "__metadata__") == 0)
-			return BW_ERR_UNSUPPORTED; /* the one key safetensors reserves */
-	arch = arch_json(m);
-	if (arch == NULL)
-		goto out;
-	arch_s = dump_json(arch, NULL);
 	hdr = json_object();
 	meta = json_object();
-	if (arch_s == NULL || hdr == NULL || meta == NULL)
+	if (hdr == NULL || meta == NULL)
 		goto out;
-	json_object_set_new(meta, "format", json_string("pt"));
-	if (!grads)
-		json_object_set_new(meta, "bulwark.arch", json_string(arch_s));
-	else
-		json_object_set_new(meta, "bulwark.content", json_string("gradients"));
+	for (i = 0; i < n_meta; i++)
+		if (json_object_set_new(meta, meta_kv[2 * i], json_string(meta_kv[2 * i + 1])) != 0)
+			goto out;
 	json_object_set_new(hdr, "__metadata__", meta);
 	meta = NULL;
-	for (i = 0; i < m->n_params; i++) {
-		const struct bw_tensor *t = &m->params[i].t;
-		size_t n = (size_t)t->numel * sizeof(float);
+	for (i = 0; i < n; i++) {
+		const struct bw_tensor *t = it[i].shape;
+		size_t nb = (size_t)t->numel * sizeof(float);
 
-		json_object_set_new(hdr, m->params[i].name,
+		if (json_object_get(hdr, it[i].name) != NULL) {
+			err = BW_ERR_UNSUPPORTED; /* duplicate name, or "__metadata__" */
+			goto out;
+		}
+		json_object_set_new(hdr, it[i].name,
 		                    json_pack("{s:s,s:o,s:[II]}", "dtype", "F32", "shape",
 		                              int_array(t->shape, t->ndim), "data_offsets",
-		                              (json_int_t)data_len, (json_int_t)(data_len + n)));
-		data_len += n;
+		                              (json_int_t)data_len, (json_int_t)(data_len + nb)));
+		data_len += nb;
 	}
 	hdr_s = dump_json(hdr, &hlen);
 	if (hdr_s == NULL)
@@ -452,21 +455,56 @@ static enum bw_err st_write(const struct bw_model *m, const char *path, int grad
 	memcpy(buf + 8, hdr_s, hlen);
 	memset(buf + 8 + hlen, ' ', padded - hlen);
 	off = 8 + padded;
-	for (i = 0; i < m->n_params; i++) {
-		const struct bw_tensor *t = &m->params[i].t;
+	for (i = 0; i < n; i++) {
+		size_t nb = (size_t)it[i].shape->numel * sizeof(float);
 
 		/* little-endian float32 is the in-memory layout on every target we build for */
-		memcpy(buf + off, grads ? t->grad : t->data, (size_t)t->numel * sizeof(float));
-		off += (size_t)t->numel * sizeof(float);
+		if (nb > 0)
+			memcpy(buf + off, it[i].data, nb);
+		off += nb;
 	}
 	err = bw_file_write_atomic(path, buf, total, 0, NULL);
 out:
-	json_decref(arch);
 	json_decref(hdr);
 	json_decref(meta);
-	bw_free(arch_s);
 	bw_free(hdr_s);
 	bw_free(buf);
+	return err;
+}
+
+static enum bw_err st_write(const struct bw_model *m, const char *path, int grads)
+{
+	json_t *arch = NULL;
+	char *arch_s = NULL;
+	struct bw_st_item *it = NULL;
+	const char *meta[4];
+	enum bw_err err = BW_ERR_NOMEM;
+	int i;
+
+	if (m == NULL || path == NULL)
+		return BW_ERR_ARG;
+	if (!grads) {
+		arch = arch_json(m);
+		if (arch == NULL || (arch_s = dump_json(arch, NULL)) == NULL)
+			goto out;
+	}
+	it = bw_calloc((size_t)m->n_params + 1, sizeof *it);
+	if (it == NULL)
+		goto out;
+	for (i = 0; i < m->n_params; i++) {
+		it[i].name = m->params[i].name;
+		it[i].shape = &m->params[i].t;
+		it[i].data = grads ? m->params[i].t.grad : m->params[i].t.data;
+	}
+	meta[0] = "format";
+	meta[1] = "pt";
+	meta[2] = grads ? "bulwark.content" : "bulwark.arch";
+	meta[3] = grads ? "gradients" : arch_s;
+	err = bw_st_write(path, 2, meta, m->n_params, it);
+out:
+	json_decref(arch);
+	bw_free(arch_s);
+	bw_free(it);
 	return err;
 }
 
@@ -484,6 +522,14 @@ struct range {
 	uint64_t b, e;
 };
 
+struct bw_st {
+	struct bw_file_map fm;
+	json_t *hdr;
+	uint64_t hlen, data_len;
+	struct range *rs; /* one per tensor read so far */
+	size_t n_rs, cap_rs;
+};
+
 static int range_cmp(const void *a, const void *b)
 {
 	const struct range *x = a, *y = b;
@@ -491,118 +537,159 @@ static int range_cmp(const void *a, const void *b)
 	return x->b < y->b ? -1 : x->b > y->b ? 1 : 0;
 }
 
-enum bw_err bw_model_load(const char *path, struct bw_model **out, struct bw_diag *d)
+void bw_st_close(struct bw_st *s)
 {
-	struct bw_file_map fm = {0};
-	json_t *hdr = NULL;
+	if (s == NULL)
+		return;
+	json_decref(s->hdr);
+	bw_file_unmap(&s->fm);
+	bw_free(s->rs);
+	bw_free(s);
+}
+
+enum bw_err bw_st_open(const char *path, struct bw_st **out, struct bw_diag *d)
+{
+	struct bw_st *s;
 	json_error_t je;
-	struct bw_model *m = NULL;
-	struct range *rs = NULL;
-	const char *arch_s;
-	const json_t *meta;
-	uint64_t hlen = 0, data_len;
 	enum bw_err err;
 	int i;
 
 	*out = NULL;
-	err = bw_file_map(path, ST_MAX_FILE, &fm, d);
+	s = bw_calloc(1, sizeof *s);
+	if (s == NULL)
+		return BW_ERR_NOMEM;
+	err = bw_file_map(path, ST_MAX_FILE, &s->fm, d);
 	if (err != BW_OK)
-		return err;
-	if (fm.len < 8) {
+		goto out;
+	if (s->fm.len < 8) {
 		err = bw_diag_set(d, BW_ERR_TRUNCATED, 0, "file shorter than the 8-byte header length");
 		goto out;
 	}
 	for (i = 7; i >= 0; i--)
-		hlen = (hlen << 8) | fm.data[i];
-	if (hlen > ST_MAX_HEADER) {
+		s->hlen = (s->hlen << 8) | s->fm.data[i];
+	if (s->hlen > ST_MAX_HEADER) {
 		err = bw_diag_set(d, BW_ERR_LIMIT, 0, "header length %llu over %zu",
-		                  (unsigned long long)hlen, ST_MAX_HEADER);
+		                  (unsigned long long)s->hlen, ST_MAX_HEADER);
 		goto out;
 	}
-	if (hlen > fm.len - 8) {
+	if (s->hlen > s->fm.len - 8) {
 		err = bw_diag_set(d, BW_ERR_TRUNCATED, 0, "header runs past the end of the file");
 		goto out;
 	}
-	data_len = fm.len - 8 - hlen;
-	hdr = json_loadb((const char *)fm.data + 8, (size_t)hlen, JSON_REJECT_DUPLICATES, &je);
-	if (hdr == NULL || !json_is_object(hdr)) {
+	s->data_len = s->fm.len - 8 - s->hlen;
+	s->hdr = json_loadb((const char *)s->fm.data + 8, (size_t)s->hlen, JSON_REJECT_DUPLICATES, &je);
+	if (s->hdr == NULL || !json_is_object(s->hdr)) {
 		err = bw_diag_set(d, BW_ERR_MALFORMED, 8 + (uint64_t)je.position, "header JSON: %.100s",
-		                  hdr == NULL ? je.text : "not an object");
+		                  s->hdr == NULL ? je.text : "not an object");
 		goto out;
 	}
-	meta = json_object_get(hdr, "__metadata__");
-	arch_s = json_string_value(json_object_get(meta, "bulwark.arch"));
+	s->cap_rs = json_object_size(s->hdr);
+	s->rs = bw_calloc(s->cap_rs + 1, sizeof *s->rs);
+	if (s->rs == NULL)
+		err = BW_ERR_NOMEM;
+out:
+	if (err != BW_OK)
+		bw_st_close(s);
+	else
+		*out = s;
+	return err;
+}
+
+const char *bw_st_meta(const struct bw_st *s, const char *key)
+{
+	return json_string_value(json_object_get(json_object_get(s->hdr, "__metadata__"), key));
+}
+
+size_t bw_st_n_tensors(const struct bw_st *s)
+{
+	return json_object_size(s->hdr) - (json_object_get(s->hdr, "__metadata__") != NULL);
+}
+
+uint64_t bw_st_data_len(const struct bw_st *s)
+{
+	return s->data_len;
+}
+
+enum bw_err bw_st_read_f32(struct bw_st *s, const char *name, const struct bw_tensor *t,
+                           float *dst, struct bw_diag *d)
+{
+	const json_t *e = json_object_get(s->hdr, name);
+	const json_t *sh = json_object_get(e, "shape"), *offs = json_object_get(e, "data_offsets");
+	const char *dt = json_string_value(json_object_get(e, "dtype"));
+	json_int_t b, en;
+	size_t k;
+
+	if (e == NULL || dt == NULL || !json_is_array(sh) || !json_is_array(offs) ||
+	    json_array_size(offs) != 2)
+		return bw_diag_set(d, BW_ERR_MALFORMED, 8, "tensor '%.64s' missing or incomplete", name);
+	if (strcmp(dt, "F32") != 0)
+		return bw_diag_set(d, BW_ERR_UNSUPPORTED, 8, "tensor '%.64s' has dtype %.16s (F32 only)",
+		                   name, dt);
+	if (json_array_size(sh) != (size_t)t->ndim)
+		return bw_diag_set(d, BW_ERR_MALFORMED, 8, "tensor '%.64s' rank differs", name);
+	for (k = 0; k < json_array_size(sh); k++)
+		if (!json_is_integer(json_array_get(sh, k)) ||
+		    json_integer_value(json_array_get(sh, k)) != t->shape[k])
+			return bw_diag_set(d, BW_ERR_MALFORMED, 8, "tensor '%.64s' shape differs", name);
+	b = json_integer_value(json_array_get(offs, 0));
+	en = json_integer_value(json_array_get(offs, 1));
+	if (!json_is_integer(json_array_get(offs, 0)) || !json_is_integer(json_array_get(offs, 1)) ||
+	    b < 0 || en < b || (uint64_t)en > s->data_len ||
+	    (uint64_t)(en - b) != (uint64_t)t->numel * sizeof(float))
+		return bw_diag_set(d, BW_ERR_MALFORMED, 8, "tensor '%.64s' has bad data_offsets", name);
+	if (s->n_rs >= s->cap_rs)
+		return bw_diag_set(d, BW_ERR_MALFORMED, 8, "tensor '%.64s' read twice", name);
+	s->rs[s->n_rs].b = (uint64_t)b;
+	s->rs[s->n_rs].e = (uint64_t)en;
+	s->n_rs++;
+	if (en > b)
+		memcpy(dst, s->fm.data + 8 + s->hlen + (uint64_t)b, (size_t)(en - b));
+	return BW_OK;
+}
+
+enum bw_err bw_st_check_overlap(struct bw_st *s, struct bw_diag *d)
+{
+	size_t i;
+
+	qsort(s->rs, s->n_rs, sizeof *s->rs, range_cmp);
+	for (i = 1; i < s->n_rs; i++)
+		if (s->rs[i].b < s->rs[i - 1].e)
+			return bw_diag_set(d, BW_ERR_MALFORMED, 8, "tensor data ranges overlap");
+	return BW_OK;
+}
+
+enum bw_err bw_model_load(const char *path, struct bw_model **out, struct bw_diag *d)
+{
+	struct bw_st *s = NULL;
+	struct bw_model *m = NULL;
+	const char *arch_s;
+	enum bw_err err;
+	int i;
+
+	*out = NULL;
+	err = bw_st_open(path, &s, d);
+	if (err != BW_OK)
+		return err;
+	arch_s = bw_st_meta(s, "bulwark.arch");
 	if (arch_s == NULL) {
 		err = bw_diag_set(d, BW_ERR_UNSUPPORTED, 8,
 		                  "no __metadata__[\"bulwark.arch\"]: not a bulwark model file");
 		goto out;
 	}
 	/* the parameters must fit in the data section that follows the header */
-	err = from_arch(arch_s, strlen(arch_s), &m, d, (long long)data_len);
+	err = from_arch(arch_s, strlen(arch_s), &m, d, (long long)bw_st_data_len(s));
 	if (err != BW_OK)
 		goto out;
-	if (json_object_size(hdr) != (size_t)m->n_params + 1) {
+	if (bw_st_n_tensors(s) != (size_t)m->n_params) {
 		err = bw_diag_set(d, BW_ERR_MALFORMED, 8, "tensor entries do not match the architecture");
 		goto out;
 	}
-	rs = bw_calloc((size_t)m->n_params + 1, sizeof *rs);
-	if (rs == NULL) {
-		err = BW_ERR_NOMEM;
-		goto out;
-	}
-	for (i = 0; i < m->n_params; i++) {
-		struct bw_tensor *t = &m->params[i].t;
-		const json_t *e = json_object_get(hdr, m->params[i].name);
-		const json_t *sh = json_object_get(e, "shape"), *offs = json_object_get(e, "data_offsets");
-		const char *dt = json_string_value(json_object_get(e, "dtype"));
-		json_int_t b, en;
-		size_t k;
-
-		if (e == NULL || dt == NULL || !json_is_array(sh) || !json_is_array(offs) ||
-		    json_array_size(offs) != 2) {
-			err = bw_diag_set(d, BW_ERR_MALFORMED, 8, "tensor '%.64s' missing or incomplete",
-			                  m->params[i].name);
-			goto out;
-		}
-		if (strcmp(dt, "F32") != 0) {
-			err = bw_diag_set(d, BW_ERR_UNSUPPORTED, 8, "tensor '%.64s' has dtype %.16s (F32 only)",
-			                  m->params[i].name, dt);
-			goto out;
-		}
-		if (json_array_size(sh) != (size_t)t->ndim) {
-			err = bw_diag_set(d, BW_ERR_MALFORMED, 8, "tensor '%.64s' rank differs", m->params[i].name);
-			goto out;
-		}
-		for (k = 0; k < json_array_size(sh); k++)
-			if (json_integer_value(json_array_get(sh, k)) != t->shape[k]) {
-				err = bw_diag_set(d, BW_ERR_MALFORMED, 8, "tensor '%.64s' shape differs",
-				                  m->params[i].name);
-				goto out;
-			}
-		b = json_integer_value(json_array_get(offs, 0));
-		en = json_integer_value(json_array_get(offs, 1));
-		if (!json_is_integer(json_array_get(offs, 0)) || !json_is_integer(json_array_get(offs, 1)) ||
-		    b < 0 || en < b || (uint64_t)en > data_len ||
-		    (uint64_t)(en - b) != (uint64_t)t->numel * sizeof(float)) {
-			err = bw_diag_set(d, BW_ERR_MALFORMED, 8, "tensor '%.64s' has bad data_offsets",
-			                  m->params[i].name);
-			goto out;
-		}
-		rs[i].b = (uint64_t)b;
-		rs[i].e = (uint64_t)en;
-		memcpy(t->data, fm.data + 8 + hlen + (uint64_t)b, (size_t)(en - b));
-	}
-	qsort(rs, (size_t)m->n_params, sizeof *rs, range_cmp);
-	for (i = 1; i < m->n_params; i++)
-		if (rs[i].b < rs[i - 1].e) {
-			err = bw_diag_set(d, BW_ERR_MALFORMED, 8, "tensor data ranges overlap");
-			goto out;
-		}
-	err = BW_OK;
+	for (i = 0; i < m->n_params && err == BW_OK; i++)
+		err = bw_st_read_f32(s, m->params[i].name, &m->params[i].t, m->params[i].t.data, d);
+	if (err == BW_OK)
+		err = bw_st_check_overlap(s, d);
 out:
-	bw_free(rs);
-	json_decref(hdr);
-	bw_file_unmap(&fm);
+	bw_st_close(s);
 	if (err != BW_OK)
 		bw_model_free(m);
 	else

@@ -3,8 +3,15 @@
  * decay added to the gradient (PyTorch's torch.optim.SGD/Adam semantics),
  * and a per-epoch learning-rate schedule (constant, step, cosine).
  * Optimiser state is allocated once in bw_optim_new; steps allocate nothing.
+ * bw_optim_save/bw_optim_load keep that state (and the step count Adam's bias
+ * correction needs) in a safetensors file beside a checkpoint, so a resumed
+ * run continues exactly where the interrupted one stopped.
+ * Must not: accept a state file that does not fit the model parameter for
+ * parameter, or change the optimiser when loading fails.
  */
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #if defined(__SSE2__)
@@ -65,6 +72,11 @@ enum bw_err bw_optim_new(struct bw_model *m, const struct bw_optim_cfg *c, struc
 			bw_free(o);
 			return BW_ERR_NOMEM;
 		}
+		/* Buffers left by an earlier optimiser on this model: a new one starts at zero, as
+		 * a new torch.optim object does. */
+		memset(p->state1, 0, n * sizeof(float));
+		if (p->state2 != NULL)
+			memset(p->state2, 0, n * sizeof(float));
 	}
 	*out = o;
 	return BW_OK;
@@ -163,6 +175,214 @@ void bw_optim_epoch(struct bw_optim *o, int epoch)
 float bw_optim_lr(const struct bw_optim *o)
 {
 	return o->lr;
+}
+
+long long bw_optim_steps(const struct bw_optim *o)
+{
+	return o->t;
+}
+
+/* ---- state files ---- */
+
+#define OPT_MAX_STEP 1000000000000000LL /* 1e15 updates: far past any real run */
+#define OPT_NAME_MAX 300
+
+static const char *kind_name(enum bw_optim_kind k)
+{
+	return k == BW_OPTIM_ADAM ? "adam" : "sgd";
+}
+
+/* Buffers of one kind, in PyTorch's state_dict names: SGD momentum_buffer, Adam exp_avg and exp_avg_sq. */
+static int n_bufs(enum bw_optim_kind k)
+{
+	return k == BW_OPTIM_ADAM ? 2 : 1;
+}
+
+static const char *buf_name(enum bw_optim_kind k, int b)
+{
+	return k == BW_OPTIM_ADAM ? (b == 0 ? "exp_avg" : "exp_avg_sq") : "momentum_buffer";
+}
+
+/* Count of the file's tensors: one per buffer of every trainable parameter. */
+static int n_items(const struct bw_optim *o)
+{
+	int i, n = 0;
+
+	for (i = 0; i < o->m->n_params; i++)
+		n += o->m->params[i].trainable ? n_bufs(o->cfg.kind) : 0;
+	return n;
+}
+
+/* "<buffer>/<parameter>" into a names table of OPT_NAME_MAX-byte rows; -1 when too long. */
+static int item_name(char *dst, enum bw_optim_kind k, int b, const char *param)
+{
+	int r = snprintf(dst, OPT_NAME_MAX, "%s/%s", buf_name(k, b), param);
+
+	return r < 0 || r >= OPT_NAME_MAX ? -1 : 0;
+}
+
+enum bw_err bw_optim_save(const struct bw_optim *o, const char *path)
+{
+	struct bw_st_item *it = NULL;
+	char *names = NULL, step[32];
+	const char *meta[6];
+	enum bw_err err = BW_ERR_NOMEM;
+	int i, b, k = 0, n;
+
+	if (o == NULL || path == NULL)
+		return BW_ERR_ARG;
+	n = n_items(o);
+	it = bw_calloc((size_t)n + 1, sizeof *it);
+	names = bw_calloc((size_t)n + 1, OPT_NAME_MAX);
+	if (it == NULL || names == NULL)
+		goto out;
+	for (i = 0; i < o->m->n_params; i++) {
+		const struct bw_param *p = &o->m->params[i];
+
+		if (!p->trainable)
+			continue;
+		for (b = 0; b < n_bufs(o->cfg.kind); b++, k++) {
+			if (item_name(names + (size_t)k * OPT_NAME_MAX, o->cfg.kind, b, p->name) != 0) {
+				err = BW_ERR_UNSUPPORTED;
+				goto out;
+			}
+			it[k].name = names + (size_t)k * OPT_NAME_MAX;
+			it[k].shape = &p->t;
+			it[k].data = b == 0 ? p->state1 : p->state2;
+		}
+	}
+	snprintf(step, sizeof step, "%lld", o->t);
+	meta[0] = "bulwark.content";
+	meta[1] = "optimizer";
+	meta[2] = "bulwark.optim";
+	meta[3] = kind_name(o->cfg.kind);
+	meta[4] = "bulwark.step";
+	meta[5] = step;
+	err = bw_st_write(path, 3, meta, n, it);
+out:
+	bw_free(it);
+	bw_free(names);
+	return err;
+}
+
+/* A decimal step count: digits only, no sign or spaces, at most OPT_MAX_STEP. */
+static int parse_step(const char *s, long long *out)
+{
+	long long v = 0;
+	size_t i;
+
+	if (s == NULL || s[0] == '\0' || strlen(s) > 16)
+		return -1;
+	for (i = 0; s[i] != '\0'; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	if (v > OPT_MAX_STEP)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* Moments are finite; Adam's second moment (a mean of squares) is also never negative. */
+static int check_values(const float *v, int n, int nonneg)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (!isfinite(v[i]) || (nonneg && v[i] < 0.0f))
+			return -1;
+	return 0;
+}
+
+enum bw_err bw_optim_load(struct bw_optim *o, const char *path, struct bw_diag *d)
+{
+	struct bw_st *s = NULL;
+	const char *content, *kind;
+	char name[OPT_NAME_MAX];
+	float *stage = NULL;
+	size_t total = 0, off = 0;
+	long long step = 0;
+	enum bw_err err;
+	int i, b;
+
+	if (o == NULL || path == NULL)
+		return BW_ERR_ARG;
+	err = bw_st_open(path, &s, d);
+	if (err != BW_OK)
+		return err;
+	content = bw_st_meta(s, "bulwark.content");
+	kind = bw_st_meta(s, "bulwark.optim");
+	if (content == NULL || strcmp(content, "optimizer") != 0) {
+		err = bw_diag_set(d, BW_ERR_UNSUPPORTED, 8,
+		                  "no __metadata__[\"bulwark.content\"] \"optimizer\": not an optimiser state file");
+		goto out;
+	}
+	if (kind == NULL || strcmp(kind, kind_name(o->cfg.kind)) != 0) {
+		err = bw_diag_set(d, BW_ERR_MALFORMED, 8, "optimiser state is for '%.16s', this optimiser is %s",
+		                  kind != NULL ? kind : "(none)", kind_name(o->cfg.kind));
+		goto out;
+	}
+	if (parse_step(bw_st_meta(s, "bulwark.step"), &step) != 0) {
+		err = bw_diag_set(d, BW_ERR_MALFORMED, 8,
+		                  "__metadata__[\"bulwark.step\"] is not a step count in [0, 1e15]");
+		goto out;
+	}
+	if (bw_st_n_tensors(s) != (size_t)n_items(o)) {
+		err = bw_diag_set(d, BW_ERR_MALFORMED, 8,
+		                  "optimiser state holds %zu tensors, the model's trainable parameters need %d",
+		                  bw_st_n_tensors(s), n_items(o));
+		goto out;
+	}
+	/* Stage everything first: o stays as it was unless the whole file fits. */
+	for (i = 0; i < o->m->n_params; i++)
+		if (o->m->params[i].trainable)
+			total += (size_t)n_bufs(o->cfg.kind) * (size_t)o->m->params[i].t.numel;
+	stage = bw_calloc(total + 1, sizeof(float));
+	if (stage == NULL) {
+		err = BW_ERR_NOMEM;
+		goto out;
+	}
+	for (i = 0; i < o->m->n_params && err == BW_OK; i++) {
+		const struct bw_param *p = &o->m->params[i];
+
+		if (!p->trainable)
+			continue;
+		for (b = 0; b < n_bufs(o->cfg.kind) && err == BW_OK; b++) {
+			if (item_name(name, o->cfg.kind, b, p->name) != 0) {
+				err = bw_diag_set(d, BW_ERR_UNSUPPORTED, 8, "parameter name '%.64s' too long", p->name);
+				break;
+			}
+			err = bw_st_read_f32(s, name, &p->t, stage + off, d);
+			if (err == BW_OK && check_values(stage + off, p->t.numel, b == 1) != 0)
+				err = bw_diag_set(d, BW_ERR_MALFORMED, 8, "tensor '%.64s' holds %s", name,
+				                  b == 1 ? "a negative or non-finite value" : "a non-finite value");
+			off += (size_t)p->t.numel;
+		}
+	}
+	if (err == BW_OK)
+		err = bw_st_check_overlap(s, d);
+	if (err != BW_OK)
+		goto out;
+	off = 0;
+	for (i = 0; i < o->m->n_params; i++) {
+		struct bw_param *p = &o->m->params[i];
+		size_t nb = sizeof(float) * (size_t)p->t.numel;
+
+		if (!p->trainable)
+			continue;
+		memcpy(p->state1, stage + off, nb);
+		off += (size_t)p->t.numel;
+		if (n_bufs(o->cfg.kind) == 2) {
+			memcpy(p->state2, stage + off, nb);
+			off += (size_t)p->t.numel;
+		}
+	}
+	o->t = step;
+out:
+	bw_free(stage);
+	bw_st_close(s);
+	return err;
 }
 
 void bw_optim_free(struct bw_optim *o)

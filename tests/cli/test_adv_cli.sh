@@ -27,6 +27,92 @@ expect_rc 0 "train --resume continues at epoch 2" "$BW" train --arch mlp --data 
   --checkpoint "$t/ck.safetensors" --resume -o "$t/m2.safetensors"
 grep -q "resuming from .* after epoch 1" "$t/err" && grep -q "epoch 2/2" "$t/err" && ! grep -q "epoch 1/2" "$t/err"
 ok $? "resume skipped the finished epoch"
+grep -q "note: adversarial was \"fgsm-rs\" in the checkpoint and is \"pgd\" now" "$t/err"
+ok $? "resume notes the option that changed"
+
+# Exact resumption: E epochs straight == k epochs, stop, --resume to E (byte for byte).
+# 256 test-split images as .npy: loading them costs nothing, unlike the whole training split.
+$PY - "$t" "$FM" <<'PYEOF'
+import gzip, sys, numpy as np
+t, fm = sys.argv[1:3]
+x = np.frombuffer(gzip.open(f"{fm}/t10k-images-idx3-ubyte.gz").read(), np.uint8, offset=16)
+y = np.frombuffer(gzip.open(f"{fm}/t10k-labels-idx1-ubyte.gz").read(), np.uint8, offset=8)
+np.save(f"{t}/sx.npy", x.reshape(-1, 28, 28)[:256]); np.save(f"{t}/sy.npy", y[:256])
+PYEOF
+tr() { "$BW" train --arch mlp --data "npy:$t/sx.npy,$t/sy.npy" --batch 64 --threads 1 "$@"; }
+for run in "pgd:--adversarial pgd --adv-steps 2" "sgd:--optim sgd --momentum 0.9 --weight-decay 0.001"; do
+  name=${run%%:*}; opts=${run#*:}
+  # shellcheck disable=SC2086
+  expect_rc 0 "$name: 3 epochs straight" tr $opts --epochs 3 -o "$t/$name-whole.safetensors"
+  # shellcheck disable=SC2086
+  expect_rc 0 "$name: 1 epoch with a checkpoint" tr $opts --epochs 1 --checkpoint "$t/$name.ck" \
+    -o "$t/$name-part.safetensors"
+  # shellcheck disable=SC2086
+  expect_rc 0 "$name: --resume to epoch 3" tr $opts --epochs 3 --checkpoint "$t/$name.ck" --resume \
+    --format json -o "$t/$name-resumed.safetensors"
+  grep -q '"resumed_after_epoch":1,"optimizer_steps":12,' "$t/out"; ok $? "$name: JSON summary says resumed after epoch 1, 12 steps"
+  grep -q "resuming from .* after epoch 1 (optimiser step 4)" "$t/err" && ! grep -q "note:" "$t/err"
+  ok $? "$name: resumed at step 4 without notes"
+  cmp -s "$t/$name-whole.safetensors" "$t/$name-resumed.safetensors"
+  ok $? "$name: the resumed model is byte-identical to the uninterrupted one"
+done
+$PY - "$t" <<'PYEOF'
+import hashlib, json, struct, sys
+t = sys.argv[1]
+s = json.load(open(f"{t}/pgd.ck.state.json"))
+sha = lambda p: hashlib.sha256(open(p, "rb").read()).hexdigest()
+assert s["format"] == "bulwark-train-checkpoint" and s["version"] == 2, s
+assert s["epochs_done"] == 3 and s["optim_step"] == 12 and len(s["graph_rng"]) == 16, s
+assert s["model_sha256"] == sha(f"{t}/pgd.ck") and s["optim_sha256"] == sha(f"{t}/pgd.ck.optim.safetensors")
+assert s["settings"]["adversarial"] == "pgd" and s["settings"]["adv_steps"] == 2 and s["settings"]["optim"] == "adam"
+raw = open(f"{t}/pgd.ck.optim.safetensors", "rb").read()
+n = struct.unpack("<Q", raw[:8])[0]
+h = json.loads(raw[8:8 + n])
+meta = h.pop("__metadata__")
+assert meta == {"bulwark.content": "optimizer", "bulwark.optim": "adam", "bulwark.step": "12"}, meta
+assert sorted(h) == sorted(f"{b}/{p}" for b in ("exp_avg", "exp_avg_sq") for p in ("fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias")), sorted(h)
+PYEOF
+ok $? "checkpoint state JSON and optimiser file (PyTorch state names, step, SHA-256 binding)"
+
+# Checkpoints that do not fit: refused with the reason and exit 3.
+cp "$t/pgd.ck.optim.safetensors" "$t/pgd.optim.bak"; cp "$t/pgd.ck.state.json" "$t/pgd.state.bak"
+expect_rc 0 "a lenet checkpoint" "$BW" train --arch lenet --data "npy:$t/sx.npy,$t/sy.npy" \
+  --limit 128 --batch 64 --epochs 1 --threads 1 --checkpoint "$t/lenet.ck" -o "$t/lenet.safetensors"
+cp "$t/lenet.ck.optim.safetensors" "$t/pgd.ck.optim.safetensors"
+expect_rc 3 "resume with a swapped optimiser file" tr --adversarial pgd --adv-steps 2 --epochs 4 \
+  --checkpoint "$t/pgd.ck" --resume -o "$t/x.safetensors"
+grep -q "pgd.ck.optim.safetensors is not the file .*state.json was written with (SHA-256 differs)" "$t/err"
+ok $? "swapped file: SHA-256 message"
+$PY - "$t" <<'PYEOF'
+import hashlib, json, sys
+t = sys.argv[1]
+s = json.load(open(f"{t}/pgd.ck.state.json"))
+s["optim_sha256"] = hashlib.sha256(open(f"{t}/pgd.ck.optim.safetensors", "rb").read()).hexdigest()
+json.dump(s, open(f"{t}/pgd.ck.state.json", "w"))
+PYEOF
+expect_rc 3 "resume with another model's optimiser state (digest updated)" tr --adversarial pgd \
+  --adv-steps 2 --epochs 4 --checkpoint "$t/pgd.ck" --resume -o "$t/x.safetensors"
+grep -q "^bulwark train: cannot resume: .*pgd.ck.optim.safetensors: optimiser state holds 20 tensors, the model's trainable parameters need 8 (malformed)" "$t/err"
+ok $? "mismatched state: which check failed"
+test ! -e "$t/x.safetensors"; ok $? "no model written after a refused resume"
+cp "$t/pgd.optim.bak" "$t/pgd.ck.optim.safetensors"; cp "$t/pgd.state.bak" "$t/pgd.ck.state.json"
+expect_rc 3 "resume an adam checkpoint with --optim sgd" tr --optim sgd --adversarial pgd --adv-steps 2 \
+  --epochs 4 --checkpoint "$t/pgd.ck" --resume -o "$t/x.safetensors"
+grep -q "was trained as --arch mlp --optim adam, this run asks for --arch mlp --optim sgd" "$t/err"
+ok $? "other optimiser: message"
+printf '{"epochs_done":1,"epochs":2}\n' >"$t/old.ck.state.json"; cp "$t/pgd.ck" "$t/old.ck"
+expect_rc 3 "resume a checkpoint without optimiser state (older format)" tr --epochs 2 \
+  --checkpoint "$t/old.ck" --resume -o "$t/x.safetensors"
+grep -q "older bulwark without the optimiser state" "$t/err"; ok $? "older format: message"
+head -c 30 "$t/pgd.state.bak" >"$t/pgd.ck.state.json"
+expect_rc 3 "resume with a truncated state file" tr --adversarial pgd --adv-steps 2 --epochs 4 \
+  --checkpoint "$t/pgd.ck" --resume -o "$t/x.safetensors"
+grep -q "^bulwark train: checkpoint state .*pgd.ck.state.json: byte" "$t/err"; ok $? "truncated state: message"
+cp "$t/pgd.state.bak" "$t/pgd.ck.state.json"
+expect_rc 0 "resume with a changed --lr runs" tr --adversarial pgd --adv-steps 2 --epochs 4 --lr 0.01 \
+  --checkpoint "$t/pgd.ck" --resume -o "$t/x.safetensors"
+grep -q "note: lr was 0.0010000000474974513 in the checkpoint and is 0.0099999997764825821 now" "$t/err"
+ok $? "changed --lr: note"
 expect_rc 2 "train --adversarial with an unknown kind" "$BW" train --arch mlp --data fashion-mnist \
   --adversarial bim -o "$t/x"
 

@@ -2,8 +2,9 @@
  * test_adv.c - unit tests of src/adv: attack defaults and argument checks,
  * the norm, range and success properties of every attack on a small trained
  * model, FGSM against the engine's own input gradient, determinism per seed,
- * no allocation in the steady-state attack loop, adversarial training, and
- * the .npy / SVG writers. Differential tests against PyTorch are in
+ * no allocation in the steady-state attack loop, adversarial training, exact
+ * resumption from optimiser state files (and their refusal when they do not
+ * fit), and the .npy / SVG writers. Differential tests against PyTorch are in
  * tests/py/test_adv_torch.py.
  */
 #include <math.h>
@@ -130,7 +131,11 @@ static void test_attacks(struct bw_model *m, struct bw_graph *g, struct bw_datas
 		{"pgd-linf no start", BW_ADV_PGD, BW_ADV_LINF, 0.15f, 10, 1, 0, 0},
 		{"pgd-l2", BW_ADV_PGD, BW_ADV_L2, 1.2f, 10, 1, 1, 0},
 		{"pgd-linf targeted", BW_ADV_PGD, BW_ADV_LINF, 0.15f, 10, 1, 1, 1},
+		{"pgd-l2 restarts", BW_ADV_PGD, BW_ADV_L2, 1.2f, 5, 3, 1, 0},
+		{"pgd-l2 targeted", BW_ADV_PGD, BW_ADV_L2, 1.2f, 10, 1, 1, 1},
+		{"pgd-l2 targeted restarts", BW_ADV_PGD, BW_ADV_L2, 1.2f, 5, 2, 1, 1},
 		{"cw", BW_ADV_CW, BW_ADV_L2, 0.0f, 0, 1, 0, 0},
+		{"cw targeted", BW_ADV_CW, BW_ADV_L2, 0.0f, 0, 1, 0, 1},
 	};
 	struct run r;
 	int32_t *tg = bw_calloc((size_t)n, sizeof(int32_t));
@@ -195,6 +200,38 @@ static void test_attacks(struct bw_model *m, struct bw_graph *g, struct bw_datas
 		}
 	}
 	CHECKF(pgd_ok <= fgsm_ok, "PGD (%d correct) weaker than FGSM (%d)", pgd_ok, fgsm_ok);
+
+	/* CW confidence: every changed example wins by at least kappa on the logits. */
+	{
+		struct bw_adv_cfg c;
+		struct bw_dataset adv = *ds;
+		float *lg = bw_calloc((size_t)n * 2, sizeof(float));
+		int32_t *pr = bw_calloc((size_t)n, sizeof(int32_t));
+		int k = 0, changed = 0, margin_ok = 1;
+		const float kappa = 2.0f;
+
+		bw_adv_cfg_default(&c, BW_ADV_CW, BW_ADV_L2, 0.0f);
+		c.cw_iters = 80;
+		c.cw_search = 4;
+		c.cw_c0 = 0.1f;
+		c.cw_lr = 0.05f;
+		c.cw_kappa = kappa;
+		CHECK(attack(m, g, ds, n, &c, NULL, &r) == BW_OK);
+		adv.x = r.x;
+		CHECK(bw_model_predict(m, g, &adv, n, 16, pr, lg, &k) == BW_OK && k == 2);
+		for (i = 0; i < n; i++) {
+			int y = ds->y[i];
+
+			if (r.l2[i] == 0.0f)
+				continue;
+			changed++;
+			margin_ok &= lg[2 * i + (1 - y)] - lg[2 * i + y] >= kappa - 1e-3f;
+		}
+		CHECKF(changed > n / 4, "cw kappa %.1f: only %d/%d examples found", (double)kappa, changed, n);
+		CHECKF(margin_ok, "cw kappa %.1f: a returned example wins by less than kappa", (double)kappa);
+		bw_free(lg);
+		bw_free(pr);
+	}
 
 	/* FGSM equals x + eps * sign of the engine's own input gradient */
 	{
@@ -434,6 +471,301 @@ static void test_writers(void)
 	unlink(path);
 }
 
+/* ---- exact resumption: optimiser state files (bw_optim_save / bw_optim_load) ---- */
+
+enum run_kind { RUN_ADAM, RUN_SGD_COSINE, RUN_PGD_ADAM };
+#define RES_EPOCHS 4
+
+static void run_cfg_for(enum run_kind k, struct bw_optim_cfg *oc)
+{
+	bw_optim_cfg_default(oc, k == RUN_SGD_COSINE ? BW_OPTIM_SGD : BW_OPTIM_ADAM);
+	oc->lr = k == RUN_SGD_COSINE ? 0.05f : 0.01f;
+	oc->weight_decay = k == RUN_SGD_COSINE ? 1e-3f : 0.0f;
+	oc->sched = k == RUN_SGD_COSINE ? BW_LR_COSINE : BW_LR_CONST;
+	oc->total_epochs = RES_EPOCHS;
+}
+
+/* Epochs [from, to) of one training run, as cmd_train does them. */
+static void run_epochs(enum run_kind k, struct bw_model *m, struct bw_optim *o, struct bw_graph *g,
+                       struct bw_dataset *ds, int from, int to)
+{
+	struct bw_adv *a = NULL;
+	struct bw_adv_cfg c;
+	double loss, acc;
+	int ep;
+
+	bw_adv_cfg_default(&c, BW_ADV_PGD, BW_ADV_LINF, 0.1f);
+	c.steps = 3;
+	c.alpha = 2.5f * 0.1f / 3.0f;
+	CHECK(bw_adv_new(16, 1, HW, HW, 2, &a) == BW_OK);
+	for (ep = from; ep < to; ep++) {
+		bw_optim_epoch(o, ep);
+		if (k == RUN_PGD_ADAM)
+			CHECK(bw_adv_train_epoch(m, o, g, a, &c, ds, 0, 16, 100u + (uint64_t)ep, NULL, NULL,
+			                         &loss, &acc) == BW_OK);
+		else
+			CHECK(bw_train_epoch(m, o, g, ds, 0, 16, 100u + (uint64_t)ep, NULL, NULL, &loss, &acc) ==
+			      BW_OK);
+	}
+	bw_adv_free(a);
+}
+
+/* Train RES_EPOCHS straight into `whole`; then stop after `k` epochs, save the model and optimiser
+ * state, start again from the files (with load_state 0: from the model file only), finish, save to
+ * `resumed`. */
+static void train_split(enum run_kind k, struct bw_dataset *ds, const char *dir, int split,
+                        int load_state, const char *whole, const char *resumed)
+{
+	char ck[512], opt[512];
+	struct bw_model *m = NULL;
+	struct bw_optim *o = NULL;
+	struct bw_optim_cfg oc;
+	struct bw_graph *g = NULL;
+	struct bw_diag d;
+	uint64_t rng;
+	long long steps;
+
+	snprintf(ck, sizeof ck, "%s/ck.safetensors", dir);
+	snprintf(opt, sizeof opt, "%s/ck.optim.safetensors", dir);
+	run_cfg_for(k, &oc);
+	CHECK(bw_model_builtin("mlp", 1, HW, HW, 2, 7, &m) == BW_OK);
+	CHECK(bw_optim_new(m, &oc, &o) == BW_OK);
+	CHECK(bw_graph_new(11, &g) == BW_OK);
+	if (whole != NULL) {
+		run_epochs(k, m, o, g, ds, 0, RES_EPOCHS);
+		CHECK(bw_model_save(m, whole) == BW_OK);
+		goto done;
+	}
+	run_epochs(k, m, o, g, ds, 0, split);
+	CHECK(bw_model_save(m, ck) == BW_OK);
+	CHECK(bw_optim_save(o, opt) == BW_OK);
+	steps = bw_optim_steps(o);
+	CHECK_EQ_INT(steps, split * (ds->n / 16));
+	rng = bw_graph_rng_state(g);
+	bw_graph_free(g);
+	bw_optim_free(o);
+	bw_model_free(m);
+	g = NULL;
+	o = NULL;
+	m = NULL;
+	/* A new process: everything from the files, a graph made with another seed. */
+	bw_diag_clear(&d);
+	CHECK(bw_model_load(ck, &m, &d) == BW_OK);
+	CHECK(bw_optim_new(m, &oc, &o) == BW_OK);
+	CHECK(bw_graph_new(999, &g) == BW_OK);
+	if (load_state) {
+		CHECKF(bw_optim_load(o, opt, &d) == BW_OK, "bw_optim_load: %s", d.what);
+		CHECK_EQ_INT(bw_optim_steps(o), steps);
+		bw_graph_set_rng_state(g, rng);
+	}
+	run_epochs(k, m, o, g, ds, split, RES_EPOCHS);
+	CHECK(bw_model_save(m, resumed) == BW_OK);
+done:
+	bw_graph_free(g);
+	bw_optim_free(o);
+	bw_model_free(m);
+}
+
+static int files_equal(const char *a, const char *b)
+{
+	size_t la = 0, lb = 0;
+	char *pa = slurp(a, &la), *pb = slurp(b, &lb);
+	int eq = pa != NULL && pb != NULL && la == lb && memcmp(pa, pb, la) == 0;
+
+	bw_free(pa);
+	bw_free(pb);
+	return eq;
+}
+
+/* Overwrite n bytes at the first occurrence of `what` in the file (same length). */
+static int patch_file(const char *path, const char *what, const char *with)
+{
+	size_t len, i, n = strlen(what);
+	char *p = slurp(path, &len);
+	FILE *f;
+	int r = -1;
+
+	for (i = 0; p != NULL && i + n <= len; i++)
+		if (memcmp(p + i, what, n) == 0) {
+			memcpy(p + i, with, n);
+			f = fopen(path, "wb");
+			r = f != NULL && fwrite(p, 1, len, f) == len ? 0 : -1;
+			if (f != NULL)
+				fclose(f);
+			break;
+		}
+	bw_free(p);
+	return r;
+}
+
+/* Overwrite float `idx` of the data section (after the 8-byte length and the header). */
+static int patch_float(const char *path, size_t idx, float v)
+{
+	size_t len, hl = 0;
+	char *p = slurp(path, &len);
+	FILE *f;
+	int i, r = -1;
+
+	if (p == NULL || len < 8)
+		goto out;
+	for (i = 7; i >= 0; i--)
+		hl = (hl << 8) | (unsigned char)p[i];
+	if (8 + hl + (idx + 1) * sizeof v > len)
+		goto out;
+	memcpy(p + 8 + hl + idx * sizeof v, &v, sizeof v);
+	f = fopen(path, "wb");
+	r = f != NULL && fwrite(p, 1, len, f) == len ? 0 : -1;
+	if (f != NULL)
+		fclose(f);
+out:
+	bw_free(p);
+	return r;
+}
+
+/* Every refused state file: a clear reason in d, and the optimiser untouched. */
+static void test_optim_load_refusals(const char *dir)
+{
+	char opt[512], sgd[512], other[512], model[512], before[512], after[512];
+	struct bw_model *m = NULL, *m2 = NULL;
+	struct bw_optim *o = NULL, *o2 = NULL;
+	struct bw_optim_cfg oc;
+	struct bw_dataset ds = {0};
+	struct bw_graph *g = NULL;
+	struct bw_diag d;
+	double loss, acc;
+	size_t n0;
+	int i;
+	static const char *const bad_step[] = {"\"bulwark.step\":\"x\"", "\"bulwark.step\":\"-\""};
+
+	snprintf(opt, sizeof opt, "%s/a.optim", dir);
+	snprintf(sgd, sizeof sgd, "%s/s.optim", dir);
+	snprintf(other, sizeof other, "%s/o.optim", dir);
+	snprintf(model, sizeof model, "%s/m.safetensors", dir);
+	snprintf(before, sizeof before, "%s/before.optim", dir);
+	snprintf(after, sizeof after, "%s/after.optim", dir);
+	make_toy(&ds, 32);
+	bw_optim_cfg_default(&oc, BW_OPTIM_ADAM);
+	CHECK(bw_model_builtin("mlp", 1, HW, HW, 2, 3, &m) == BW_OK);
+	CHECK(bw_optim_new(m, &oc, &o) == BW_OK);
+	CHECK(bw_graph_new(1, &g) == BW_OK);
+	CHECK(bw_train_epoch(m, o, g, &ds, 0, 16, 1, NULL, NULL, &loss, &acc) == BW_OK);
+	CHECK(bw_optim_save(o, opt) == BW_OK);
+	CHECK(bw_optim_save(o, before) == BW_OK);
+	CHECK(bw_model_save(m, model) == BW_OK);
+	/* Same kind, same tensor count, other shapes: an mlp for 6x6 images. */
+	CHECK(bw_model_builtin("mlp", 1, 6, 6, 2, 3, &m2) == BW_OK);
+	CHECK(bw_optim_new(m2, &oc, &o2) == BW_OK);
+	CHECK(bw_optim_save(o2, other) == BW_OK);
+	bw_optim_free(o2);
+	oc.kind = BW_OPTIM_SGD;
+	CHECK(bw_optim_new(m2, &oc, &o2) == BW_OK);
+	CHECK(bw_optim_save(o2, sgd) == BW_OK);
+	bw_optim_free(o2);
+	bw_model_free(m2);
+
+	CHECK(bw_optim_load(NULL, opt, NULL) == BW_ERR_ARG && bw_optim_load(o, NULL, NULL) == BW_ERR_ARG);
+	CHECK(bw_optim_save(NULL, opt) == BW_ERR_ARG && bw_optim_save(o, NULL) == BW_ERR_ARG);
+	bw_diag_clear(&d);
+	CHECK(bw_optim_load(o, other, &d) == BW_ERR_MALFORMED);
+	CHECKF(strstr(d.what, "shape differs") != NULL, "other shapes: %s", d.what);
+	bw_diag_clear(&d);
+	CHECK(bw_optim_load(o, sgd, &d) == BW_ERR_MALFORMED);
+	CHECKF(strstr(d.what, "is for 'sgd'") != NULL, "other kind: %s", d.what);
+	bw_diag_clear(&d);
+	CHECK(bw_optim_load(o, model, &d) == BW_ERR_UNSUPPORTED);
+	CHECKF(strstr(d.what, "not an optimiser state file") != NULL, "model file: %s", d.what);
+	bw_diag_clear(&d);
+	CHECK(bw_optim_load(o, "/nonexistent-dir/x.optim", &d) == BW_ERR_NOTFOUND);
+	for (i = 0; i < 2; i++) {
+		CHECK(bw_optim_save(o, opt) == BW_OK);
+		CHECK(patch_file(opt, "\"bulwark.step\":\"2\"", bad_step[i]) == 0);
+		bw_diag_clear(&d);
+		CHECK(bw_optim_load(o, opt, &d) == BW_ERR_MALFORMED);
+		CHECKF(strstr(d.what, "bulwark.step") != NULL, "bad step: %s", d.what);
+	}
+	n0 = (size_t)bw_model_param(m, 0, NULL)->numel;
+	CHECK(bw_optim_save(o, opt) == BW_OK);
+	CHECK(patch_float(opt, 5, NAN) == 0); /* exp_avg of the first parameter */
+	bw_diag_clear(&d);
+	CHECK(bw_optim_load(o, opt, &d) == BW_ERR_MALFORMED);
+	CHECKF(strstr(d.what, "non-finite") != NULL, "NaN: %s", d.what);
+	CHECK(bw_optim_save(o, opt) == BW_OK);
+	CHECK(patch_float(opt, n0 + 5, -1.0f) == 0); /* exp_avg_sq of the first parameter */
+	bw_diag_clear(&d);
+	CHECK(bw_optim_load(o, opt, &d) == BW_ERR_MALFORMED);
+	CHECKF(strstr(d.what, "negative") != NULL, "negative second moment: %s", d.what);
+	CHECK(bw_optim_save(o, opt) == BW_OK);
+	CHECK(truncate(opt, 100) == 0);
+	bw_diag_clear(&d);
+	CHECK(bw_optim_load(o, opt, &d) != BW_OK && d.what[0] != '\0');
+	/* None of the refusals changed the optimiser. */
+	CHECK_EQ_INT(bw_optim_steps(o), 2);
+	CHECK(bw_optim_save(o, after) == BW_OK);
+	CHECK(files_equal(before, after));
+	/* A state file loads back into an optimiser that has taken other steps. */
+	CHECK(bw_train_epoch(m, o, g, &ds, 0, 16, 2, NULL, NULL, &loss, &acc) == BW_OK);
+	CHECK(bw_optim_load(o, before, &d) == BW_OK && bw_optim_steps(o) == 2);
+	CHECK(bw_optim_save(o, after) == BW_OK);
+	CHECK(files_equal(before, after));
+	bw_graph_free(g);
+	bw_optim_free(o);
+	bw_model_free(m);
+	bw_data_release(&ds);
+	remove(opt); remove(sgd); remove(other); remove(model); remove(before); remove(after);
+}
+
+static void test_resume(struct bw_dataset *ds)
+{
+	char dir[] = "/tmp/bw_test_resume_XXXXXX", whole[512], resumed[512];
+	struct bw_graph *g = NULL;
+	struct bw_tensor *x = NULL, *y1 = NULL, *y2 = NULL;
+	struct bw_op_attr at;
+	int k, split, shape[2] = {4, 64};
+	static const char *const names[] = {"adam", "sgd+cosine", "pgd+adam"};
+
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(whole, sizeof whole, "%s/whole.safetensors", dir);
+	snprintf(resumed, sizeof resumed, "%s/resumed.safetensors", dir);
+	for (k = RUN_ADAM; k <= RUN_PGD_ADAM; k++) {
+		train_split((enum run_kind)k, ds, dir, 0, 1, whole, NULL);
+		for (split = 1; split < RES_EPOCHS; split += 2) {
+			train_split((enum run_kind)k, ds, dir, split, 1, NULL, resumed);
+			CHECKF(files_equal(whole, resumed), "%s: %d epochs, resume, %d more: not byte-identical",
+			       names[k], split, RES_EPOCHS - split);
+		}
+		/* The control: without the optimiser state the resumed run differs. */
+		train_split((enum run_kind)k, ds, dir, 1, 0, NULL, resumed);
+		CHECKF(!files_equal(whole, resumed), "%s: resuming without the state file changed nothing",
+		       names[k]);
+	}
+	/* The graph generator (dropout masks) restarts where it was set. */
+	CHECK(bw_graph_new(5, &g) == BW_OK);
+	CHECK(bw_graph_tensor(g, 2, shape, 0, &x) == BW_OK);
+	for (k = 0; k < x->numel; k++)
+		x->data[k] = 1.0f;
+	bw_op_attr_default(&at, BW_OP_DROPOUT);
+	bw_graph_set_rng_state(g, 42);
+	CHECK(bw_t_unary(g, BW_OP_DROPOUT, x, &at, 1, &y1) == BW_OK);
+	CHECK(bw_graph_rng_state(g) != 42);
+	bw_graph_set_rng_state(g, 42);
+	CHECK(bw_t_unary(g, BW_OP_DROPOUT, x, &at, 1, &y2) == BW_OK);
+	CHECK(memcmp(y1->data, y2->data, sizeof(float) * (size_t)x->numel) == 0);
+	bw_graph_free(g);
+	test_optim_load_refusals(dir);
+	remove(whole);
+	remove(resumed);
+	{
+		char p[600];
+
+		snprintf(p, sizeof p, "%s/ck.safetensors", dir);
+		remove(p);
+		snprintf(p, sizeof p, "%s/ck.optim.safetensors", dir);
+		remove(p);
+	}
+	CHECK(rmdir(dir) == 0);
+}
+
+
 int main(void)
 {
 	struct bw_dataset ds = {0};
@@ -459,6 +791,7 @@ int main(void)
 	test_determinism(m, g, &ds, n);
 	test_steady_state(m, g, &ds);
 	test_adv_training(&ds, n);
+	test_resume(&ds);
 	bw_graph_free(g);
 	bw_optim_free(o);
 	bw_model_free(m);
