@@ -21,6 +21,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import urllib.parse
 
 BW = os.environ.get("BW")
 TD = os.environ.get("BW_TESTDATA")
@@ -195,17 +196,72 @@ for ver in ("1.5", "1.6"):
         want = 0 if name.startswith("valid") else 1
         check(p.returncode == want, "--check %s: rc %d want %d (%s%s)" % (name, p.returncode, want, p.stdout.strip(), p.stderr.strip()))
 
-# audit --sbom reads every upstream document without failing hard (valid or not)
+# audit --sbom reads every upstream document (and the two ML-BOM skeletons)
+# as an independent reading of the same JSON says it should: every pkg:pypi
+# purl of metadata.component and of components at any depth is audited, a
+# library without a purl is reported (exit 3), a document that is not
+# CycloneDX is refused (exit 3).
 osvdb = tempfile.mkdtemp()  # a two-advisory database keeps this part fast
 for adv in ("jinja2/PYSEC-2021-66.yaml", "torch/PYSEC-2022-43015.yaml"):
     with open(os.path.join(TD, "osv-pypi", "vulns", adv), "rb") as f, \
             open(os.path.join(osvdb, os.path.basename(adv)), "wb") as g:
         g.write(f.read())
-for ver in ("1.5", "1.6"):
-    for path in sorted(glob.glob(os.path.join(SD, "examples", ver, "*.json"))):
-        p = bw("audit", "-q", "--db", osvdb, "--sbom", path)
-        check(p.returncode in (0, 1, 2, 3) and "Sanitizer" not in p.stderr,
-              "audit --sbom %s: rc %d %s" % (os.path.basename(path), p.returncode, p.stderr[-200:]))
+
+
+def cdx_reading(doc):
+    """(pypi purls in document order, libraries without purl) or None when not CycloneDX."""
+    if not isinstance(doc, dict) or doc.get("bomFormat") != "CycloneDX":
+        return None
+    purls, nopurl = [], 0
+
+    def walk(c):
+        nonlocal nopurl
+        if not isinstance(c, dict):
+            return
+        p = c.get("purl")
+        if isinstance(p, str) and p.startswith("pkg:pypi/"):
+            purls.append(p)
+        elif p is None and c.get("type") == "library" and isinstance(c.get("name"), str):
+            nopurl += 1
+        for sub in c.get("components", []) if isinstance(c.get("components"), list) else []:
+            walk(sub)
+    md = doc.get("metadata")
+    if isinstance(md, dict):
+        walk(md.get("component"))
+    for c in doc.get("components", []) if isinstance(doc.get("components"), list) else []:
+        walk(c)
+    return purls, nopurl
+
+
+n_sbom_docs = n_sbom_purls = 0
+for path in sorted(glob.glob(os.path.join(SD, "examples", "1.*", "*.json"))) + \
+        sorted(glob.glob(os.path.join(SD, "examples", "*.json"))):
+    name = os.path.basename(path)
+    with open(path) as f:
+        want = cdx_reading(json.load(f))
+    p = bw("audit", "-q", "--db", osvdb, "--format", "json", "--sbom", path)
+    n_sbom_docs += 1
+    if want is None:
+        check(p.returncode == 3 and "not a CycloneDX document" in p.stderr, "audit --sbom %s: refused, rc %d" % (name, p.returncode))
+        continue
+    purls, nopurl = want
+    n_sbom_purls += len(purls)
+    try:
+        got = json.loads(p.stdout)["packages"]
+    except (ValueError, KeyError):
+        got = None
+    check(got is not None, "audit --sbom %s: JSON report (rc %d, %s)" % (name, p.returncode, p.stderr[-200:]))
+    if got is None:
+        continue
+    wanted = [(urllib.parse.unquote(u[9:].split("@")[0].split("?")[0]),
+               urllib.parse.unquote(u[9:].split("@")[1].split("?")[0].split("#")[0]) if "@" in u else None) for u in purls]
+    check([(x["name"], x["version"]) for x in got] == wanted, "audit --sbom %s: packages %s, want %s" % (name, got, wanted))
+    vulnerable = any(x["vulnerabilities"] for x in got)
+    want_rc = 1 if vulnerable else 3 if nopurl else 0
+    check(p.returncode == want_rc, "audit --sbom %s: rc %d want %d" % (name, p.returncode, want_rc))
+    check(p.stderr.count("has no purl: not audited") == nopurl, "audit --sbom %s: %d libraries without purl reported" % (name, nopurl))
+check(n_sbom_purls >= 4, "some documents name PyPI packages (%d)" % n_sbom_purls)
+print("audit --sbom: %d documents, %d pypi purls" % (n_sbom_docs, n_sbom_purls))
 
 for fn in os.listdir(osvdb):
     os.unlink(os.path.join(osvdb, fn))
