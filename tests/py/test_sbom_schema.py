@@ -178,15 +178,70 @@ with tempfile.TemporaryDirectory() as tmp:
           "SpdxDocument" in types, "spdx element types %s" % sorted(set(types)))
     doc = [e for e in els if e["type"] == "SpdxDocument"][0]
     check({"ai", "dataset", "core", "software"} <= set(doc["profileConformance"]), "profiles")
+    NOASSERTION = "expandedlicensing_NoAssertionLicense"  # an SPDX individual, not a graph element
+    rels = [e for e in els if e["type"] == "Relationship"]
+    for e in rels:
+        check(e["from"] in byid and all(t in byid or t == NOASSERTION for t in e["to"]), "relationship ends exist")
+    # AI and Dataset profile conformance: every AI/dataset package has exactly one declared and
+    # one concluded licence relationship, each to a licence element or NoAssertionLicense
+    lic_types = ("simplelicensing_LicenseExpression", "simplelicensing_SimpleLicensingText")
     for e in els:
-        if e["type"] == "Relationship":
-            check(e["from"] in byid and all(t in byid for t in e["to"]), "relationship ends exist")
+        if e["type"] in ("ai_AIPackage", "dataset_DatasetPackage"):
+            for rt in ("hasDeclaredLicense", "hasConcludedLicense"):
+                rs = [r for r in rels if r["from"] == e["spdxId"] and r["relationshipType"] == rt]
+                check(len(rs) == 1 and len(rs[0]["to"]) == 1 and
+                      (rs[0]["to"][0] == NOASSERTION or byid.get(rs[0]["to"][0], {}).get("type") in lic_types),
+                      "%s %s: exactly one %s (%s)" % (e["type"], e["name"], rt, rs))
     ai = [e for e in els if e["type"] == "ai_AIPackage" and e["name"] == "acme/tiny-bert"][0]
     check(any(h["hashValue"] == hashlib.sha256(files["model.safetensors"]).hexdigest() for h in ai["verifiedUsing"]), "ai hash")
     lic = [e for e in els if e["type"] == "simplelicensing_LicenseExpression"]
     check(lic and lic[0]["simplelicensing_licenseExpression"] == "MIT", "spdx licence")
     rel = {(e["relationshipType"]) for e in els if e["type"] == "Relationship"}
-    check({"trainedOn", "dependsOn", "contains", "hasDeclaredLicense", "ancestorOf"} <= rel, "relationships %s" % rel)
+    check({"trainedOn", "dependsOn", "contains", "hasDeclaredLicense", "hasConcludedLicense", "ancestorOf"} <= rel,
+          "relationships %s" % rel)
+    declared = [r["to"][0] for r in rels if r["from"] == ai["spdxId"] and r["relationshipType"] == "hasDeclaredLicense"]
+    check(declared == [lic[0]["spdxId"]], "model declares the MIT licence element: %s" % declared)
+    # the model card in the AI profile: task, architecture, hyperparameters, datasets, base model
+    check(ai.get("ai_domain") == ["text-classification"], "ai_domain from pipeline_tag: %s" % ai.get("ai_domain"))
+    check(ai.get("ai_typeOfModel") == ["bert", "BertForSequenceClassification"], "ai_typeOfModel %s" % ai.get("ai_typeOfModel"))
+    hp = {h["key"]: h["value"] for h in ai.get("ai_hyperparameter", [])}
+    check(hp.get("hidden_size") == "128" and hp.get("num_hidden_layers") == "2" and hp.get("hidden_dropout_prob") == "0.1"
+          and "transformers_version" not in hp and "_name_or_path" not in hp, "ai_hyperparameter %s" % hp)
+    ds_el = [e for e in els if e["type"] == "dataset_DatasetPackage"]
+    check([e["name"] for e in ds_el] == ["imdb"] and ds_el[0]["dataset_datasetType"], "dataset package imdb")
+    trained = [r["to"] for r in rels if r["from"] == ai["spdxId"] and r["relationshipType"] == "trainedOn"]
+    check(trained == [[ds_el[0]["spdxId"]]], "model trainedOn imdb: %s" % trained)
+    base = [e for e in els if e["type"] == "ai_AIPackage" and e["name"] == "google-bert/bert-base-uncased"]
+    check(len(base) == 1 and any(r["from"] == base[0]["spdxId"] and r["relationshipType"] == "ancestorOf" and
+                                 r["to"] == [ai["spdxId"]] for r in rels), "base model ancestorOf the model")
+    pk = {e["software_packageUrl"]: e["spdxId"] for e in els if e["type"] == "software_Package"}
+    check(set(pk) == {"pkg:pypi/torch@2.0.0%2Bcu117", "pkg:pypi/sympy@1.12", "pkg:pypi/mpmath@1.3.0",
+                      "pkg:pypi/typing-extensions@4.8.0"}, "spdx packages %s" % sorted(pk))
+    sym = [r["to"] for r in rels if r["from"] == pk.get("pkg:pypi/sympy@1.12") and r["relationshipType"] == "dependsOn"]
+    check(sym == [[pk.get("pkg:pypi/mpmath@1.3.0")]], "spdx lock edge sympy -> mpmath: %s" % sym)
+
+    # licences from Hugging Face front matter: lower-case SPDX ids come out case-correct, anything
+    # else by name, in both formats
+    for lic_in, want_id, want_name in (("apache-2.0", "Apache-2.0", None), ("cc-by-nc-sa-4.0", "CC-BY-NC-SA-4.0", None),
+                                       ("bsd-3-clause-clear", "BSD-3-Clause-Clear", None),
+                                       ("llama2", None, "llama2"), ("openrail++", None, "openrail++")):
+        ld = os.path.join(tmp, "lic-" + lic_in.replace("+", "p"))
+        os.makedirs(ld)
+        with open(os.path.join(ld, "README.md"), "w") as f:
+            f.write("---\nlicense: %s\n---\n" % lic_in)
+        with open(os.path.join(ld, "model.safetensors"), "wb") as f:
+            f.write(b"x")
+        cd = json.loads(bw("sbom", ld).stdout)
+        got = cd["metadata"]["component"]["licenses"][0]["license"]
+        check(got == ({"id": want_id} if want_id else {"name": want_name}), "licence %s -> %s" % (lic_in, got))
+        check(not list(validator("1.6").iter_errors(cd)), "licence %s document validates" % lic_in)
+        sg = json.loads(bw("sbom", ld, "--format", "spdx").stdout)["@graph"]
+        if want_id:
+            got = [e["simplelicensing_licenseExpression"] for e in sg if e["type"] == "simplelicensing_LicenseExpression"]
+            check(got == [want_id], "spdx licence %s -> %s" % (lic_in, got))
+        else:
+            got = [e["name"] for e in sg if e["type"] == "simplelicensing_SimpleLicensingText"]
+            check(got == [want_name], "spdx licence %s by name -> %s" % (lic_in, got))
 
 # the schema's own test documents, read back by --check
 for ver in ("1.5", "1.6"):
