@@ -5,6 +5,7 @@
 # Prints a Markdown section. $1 = release build dir, $2 = scratch dir.
 set -euo pipefail
 build=$1; work=$2
+mkdir -p "$work"
 src=$(cd "$(dirname "$0")/.." && pwd)
 td=${BW_TESTDATA:-$src/../shared/testdata}
 db=$td/osv-pypi/vulns

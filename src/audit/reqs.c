@@ -13,6 +13,7 @@
  * outside the file system (URLs in -r are refused).
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -559,22 +560,73 @@ static enum bw_err load_pyproject(struct reqs_priv *p, const char *src, const st
 	return BW_OK;
 }
 
-/* Names of a lock entry's dependencies: a table (poetry) or a list of {name=} (uv, pylock). */
-static enum bw_err lock_deps(struct reqs_priv *p, struct bw_audit_req *r, const struct bw_tnode *d)
+/* Dependency names of one lock node: a table keyed by name (poetry) or a list of {name = ...} (uv, pylock). */
+static size_t lock_dep_count(const struct bw_tnode *d)
 {
-	const char **v;
-	size_t i, n = 0;
+	return d != NULL && (d->type == BW_T_MAP || d->type == BW_T_SEQ) ? d->n : 0;
+}
 
-	if (d == NULL || (d->type != BW_T_MAP && d->type != BW_T_SEQ) || d->n == 0)
-		return BW_OK;
-	v = bw_arena_array(&p->arena, d->n, sizeof *v);
-	if (v == NULL)
-		return BW_ERR_NOMEM;
-	for (i = 0; i < d->n; i++) {
+static void lock_dep_add(const struct bw_tnode *d, const char **v, size_t *n)
+{
+	size_t i;
+
+	for (i = 0; i < lock_dep_count(d); i++) {
 		const char *nm = d->type == BW_T_MAP ? d->kids[2 * i]->str : bw_tree_get_str(d->kids[i], "name");
 
 		if (nm != NULL)
-			v[n++] = nm;
+			v[(*n)++] = nm;
+	}
+}
+
+static int cmp_str_ptr(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/*
+ * The direct dependencies of a lock entry, by name, each once, sorted: its
+ * dependencies, and in uv.lock also the packages its extras
+ * ([package.optional-dependencies]) and dependency groups
+ * ([package.dev-dependencies]) resolved to, which uv locks like any other
+ * dependency. Poetry's [package.extras] are requirement strings of extras
+ * that may not be installed, not locked edges, and are not followed.
+ */
+static enum bw_err lock_deps(struct reqs_priv *p, struct bw_audit_req *r, const struct bw_tnode *k,
+                             enum bw_req_format fmt)
+{
+	static const char *const groups[] = {"optional-dependencies", "dev-dependencies"};
+	const struct bw_tnode *d = bw_tree_get(k, "dependencies");
+	const char **v;
+	size_t total = lock_dep_count(d), n = 0, g, i;
+
+	for (g = 0; fmt == BW_REQ_UV_LOCK && g < sizeof groups / sizeof groups[0]; g++) {
+		const struct bw_tnode *t = bw_tree_get(k, groups[g]);
+
+		for (i = 0; t != NULL && t->type == BW_T_MAP && i < t->n; i++)
+			total += lock_dep_count(t->kids[2 * i + 1]);
+	}
+	if (total == 0)
+		return BW_OK;
+	v = bw_arena_array(&p->arena, total, sizeof *v);
+	if (v == NULL)
+		return BW_ERR_NOMEM;
+	lock_dep_add(d, v, &n);
+	for (g = 0; fmt == BW_REQ_UV_LOCK && g < sizeof groups / sizeof groups[0]; g++) {
+		const struct bw_tnode *t = bw_tree_get(k, groups[g]);
+
+		for (i = 0; t != NULL && t->type == BW_T_MAP && i < t->n; i++)
+			lock_dep_add(t->kids[2 * i + 1], v, &n);
+	}
+	/* each name once, sorted (uv lists a name once per marker fork; a graph edge is one edge):
+	 * sorting keeps this O(n log n) on a hostile lock file */
+	if (n > 1) {
+		size_t w = 1;
+
+		qsort(v, n, sizeof *v, cmp_str_ptr);
+		for (i = 1; i < n; i++)
+			if (strcmp(v[i], v[w - 1]) != 0)
+				v[w++] = v[i];
+		n = w;
 	}
 	r->deps = v;
 	r->n_deps = n;
@@ -616,7 +668,7 @@ static enum bw_err load_lock(struct reqs_priv *p, const char *src, const struct 
 			r->note = "lock entry without a version (editable or virtual): every advisory-named "
 			          "version checked";
 		}
-		if ((e = lock_deps(p, r, bw_tree_get(k, "dependencies"))) != BW_OK)
+		if ((e = lock_deps(p, r, k, fmt)) != BW_OK)
 			return e;
 	}
 	return BW_OK;

@@ -62,6 +62,17 @@ static char *local_id(struct bw_arena *a, const char *prefix, const char *name)
 	return s;
 }
 
+/* whether array arr holds the string s (dependency lists are short) */
+static int json_array_has_str(const json_t *arr, const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < json_array_size(arr); i++)
+		if (strcmp(json_string_value(json_array_get(arr, i)), s) == 0)
+			return 1;
+	return 0;
+}
+
 static const char *iri(struct sp *s, const char *prefix, const char *name)
 {
 	char *l = local_id(s->a, prefix, name);
@@ -302,7 +313,8 @@ enum bw_err bw_sbom_write_spdx3(const struct bw_model_info *m, const struct bw_s
 			for (k = 0; k < o->n_reqs; k++)
 				if (pkg_ids[k] != NULL && k != i &&
 				    bw_audit_name_normalize(o->reqs[k].name, nk, sizeof nk) == BW_OK && strcmp(nd, nk) == 0) {
-					json_array_append_new(to, js(pkg_ids[k]));
+					if (!json_array_has_str(to, pkg_ids[k])) /* two spellings of one name: one edge */
+						json_array_append_new(to, js(pkg_ids[k]));
 					break;
 				}
 		}

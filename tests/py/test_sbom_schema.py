@@ -142,6 +142,71 @@ with tempfile.TemporaryDirectory() as tmp:
         check(set(dep["pkg:pypi/torch@2.0.0%2Bcu117"]) == {"pkg:pypi/sympy@1.12", "pkg:pypi/typing-extensions@4.8.0"}, "lock edges")
         check(dep["pkg:pypi/sympy@1.12"] == ["pkg:pypi/mpmath@1.3.0"], "transitive edge")
 
+    # every input form of `bulwark sbom`: the libraries it lists (purls), a schema-valid document,
+    # a complete graph, and the lock-file edges
+    inputs = {
+        "requirements.txt": ("-r", "# pins, a range, an include\nJinja2==2.11.2\nrequests>=2.0,<2.1 ; python_version > '3'\n"
+                             "-r more.txt\n", {"pkg:pypi/jinja2@2.11.2", "pkg:pypi/requests", "pkg:pypi/numpy@1.26.4"}, {}),
+        "freeze.txt": ("-r", "Jinja2==2.11.2\nsomething @ file:///tmp/something-1.0-py3-none-any.whl\n"
+                       "-e git+https://github.com/o/r.git@abc#egg=edit_me\n",
+                       {"pkg:pypi/jinja2@2.11.2", "pkg:pypi/something", "pkg:pypi/edit-me"}, {}),
+        "pyproject.toml": ("--pyproject", "[project]\nname = \"demo\"\ndependencies = [\"jinja2==2.11.2\"]\n"
+                           "[project.optional-dependencies]\ngpu = [\"torch==1.13.0+cu117\"]\n"
+                           "[tool.poetry.dependencies]\npython = \"^3.9\"\npillow = \"^9.0\"\n",
+                           {"pkg:pypi/jinja2@2.11.2", "pkg:pypi/torch@1.13.0%2Bcu117", "pkg:pypi/pillow"}, {}),
+        "uv.lock": ("--lock", "version = 1\n[[package]]\nname = \"app\"\nversion = \"0.1.0\"\nsource = { editable = \".\" }\n"
+                    "dependencies = [{ name = \"torch\" }]\n[package.optional-dependencies]\ncuda = [{ name = \"sympy\" }]\n"
+                    "[package.dev-dependencies]\ndev = [{ name = \"pytest\" }]\n"
+                    "[[package]]\nname = \"torch\"\nversion = \"2.0.0\"\nsource = { registry = \"https://pypi.org/simple\" }\n"
+                    "dependencies = [\n  { name = \"sympy\", marker = \"python_version < '3.12'\" },\n"
+                    "  { name = \"sympy\", marker = \"python_version >= '3.12'\" },\n  { name = \"Typing_Extensions\" },\n]\n"
+                    "[[package]]\nname = \"sympy\"\nversion = \"1.12\"\nsource = { registry = \"https://pypi.org/simple\" }\n"
+                    "[[package]]\nname = \"typing-extensions\"\nversion = \"4.8.0\"\nsource = { registry = \"https://pypi.org/simple\" }\n"
+                    "[[package]]\nname = \"pytest\"\nversion = \"7.4.0\"\nsource = { registry = \"https://pypi.org/simple\" }\n",
+                    {"pkg:pypi/app@0.1.0", "pkg:pypi/torch@2.0.0", "pkg:pypi/sympy@1.12", "pkg:pypi/typing-extensions@4.8.0",
+                     "pkg:pypi/pytest@7.4.0"},
+                    {"pkg:pypi/app@0.1.0": ["pkg:pypi/pytest@7.4.0", "pkg:pypi/sympy@1.12", "pkg:pypi/torch@2.0.0"],
+                     "pkg:pypi/torch@2.0.0": ["pkg:pypi/sympy@1.12", "pkg:pypi/typing-extensions@4.8.0"],
+                     "model:acme/tiny-bert": ["dataset:imdb", "pkg:pypi/app@0.1.0"]}),
+        "pylock.toml": ("--lock", "lock-version = \"1.0\"\ncreated-by = \"test\"\n[[packages]]\nname = \"torch\"\n"
+                        "version = \"2.0.0\"\ndependencies = [{ name = \"filelock\" }]\n[[packages]]\nname = \"filelock\"\n"
+                        "version = \"3.12.0\"\n",
+                        {"pkg:pypi/torch@2.0.0", "pkg:pypi/filelock@3.12.0"},
+                        {"pkg:pypi/torch@2.0.0": ["pkg:pypi/filelock@3.12.0"], "pkg:pypi/filelock@3.12.0": [],
+                         "model:acme/tiny-bert": ["dataset:imdb", "pkg:pypi/torch@2.0.0"]}),
+    }
+    with open(os.path.join(tmp, "more.txt"), "w") as f:
+        f.write("numpy==1.26.4\n")
+    for fname, (opt, text, want_purls, want_edges) in inputs.items():
+        path = os.path.join(tmp, fname)
+        with open(path, "w") as f:
+            f.write(text)
+        for fmt in ("cyclonedx", "spdx"):
+            p = bw("sbom", model, opt, path, "--format", fmt)
+            check(p.returncode == 0, "sbom %s %s: rc %d %s" % (fname, fmt, p.returncode, p.stderr))
+            try:
+                d = json.loads(p.stdout)
+            except ValueError:
+                check(False, "sbom %s %s: JSON" % (fname, fmt))
+                continue
+            if fmt == "spdx":
+                got = {e["software_packageUrl"] for e in d["@graph"] if e["type"] == "software_Package"}
+                check(got == want_purls, "spdx %s packages %s" % (fname, sorted(got)))
+                continue
+            errs = list(validator("1.6").iter_errors(d))
+            check(not errs, "sbom %s validates: %s" % (fname, [e.message for e in errs[:3]]))
+            got = {c["purl"] for c in d["components"] if c["type"] == "library"}
+            check(got == want_purls, "sbom %s libraries %s, want %s" % (fname, sorted(got), sorted(want_purls)))
+            m = d["metadata"]["component"]
+            refs = {c["bom-ref"] for c in d["components"]} | {m["bom-ref"]} | {c["bom-ref"] for c in m["components"]}
+            dep = {x["ref"]: x["dependsOn"] for x in d["dependencies"]}
+            check(set(dep) == refs and all(t in refs for ts in dep.values() for t in ts),
+                  "sbom %s: complete dependency graph" % fname)
+            for ref, targets in want_edges.items():
+                check(sorted(dep.get(ref, [])) == targets, "sbom %s edge %s -> %s, want %s" % (fname, ref, dep.get(ref), targets))
+            if opt != "--lock":  # no graph in the input: every package hangs off the model
+                check(set(want_purls) <= set(dep[m["bom-ref"]]), "sbom %s: model -> every package" % fname)
+
     # licences by name when not SPDX; folder name when nothing else names the model
     other = os.path.join(tmp, "plain-model")
     os.makedirs(other)
