@@ -14,10 +14,12 @@
 * SPDX 3.0.1 JSON-LD: the AI and Dataset profile elements, ids unique,
   relationships point at existing elements.
 """
+import datetime
 import glob
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -308,13 +310,93 @@ with tempfile.TemporaryDirectory() as tmp:
             got = [e["name"] for e in sg if e["type"] == "simplelicensing_SimpleLicensingText"]
             check(got == [want_name], "spdx licence %s by name -> %s" % (lic_in, got))
 
-# the schema's own test documents, read back by --check
+# the schema's own test documents, read back by --check: each as its name says
+tally = {"1.5": [0, 0], "1.6": [0, 0], "1.7": [0, 0], "skeleton": [0, 0]}
 for ver in ("1.5", "1.6"):
     for path in sorted(glob.glob(os.path.join(SD, "examples", ver, "*.json"))):
         name = os.path.basename(path)
         p = bw("sbom", "--check", path, "--schema-dir", SD)
         want = 0 if name.startswith("valid") else 1
+        tally[ver][want] += 1
         check(p.returncode == want, "--check %s: rc %d want %d (%s%s)" % (name, p.returncode, want, p.stdout.strip(), p.stderr.strip()))
+for path in sorted(glob.glob(os.path.join(SD, "examples", "mlbom-skeleton-*.json"))):
+    p = bw("sbom", "--check", path, "--schema-dir", SD)
+    tally["skeleton"][0] += 1
+    check(p.returncode == 0, "--check %s (ML-BOM skeleton): rc %d %s" % (os.path.basename(path), p.returncode, p.stdout))
+
+# CycloneDX 1.7: the test data has the 1.7 schema but no 1.7 test documents. Every 1.5 and 1.6
+# document is relabelled specVersion 1.7 and judged by --check against bom-1.7 and, independently,
+# by Python's jsonschema with RFC 3339 date-time and RFC 3986 uri format checks added (Debian's
+# jsonschema lacks both: without them it accepts a bad timestamp and rejects the JSF signature
+# examples). The two must agree on every document; the oracle must also agree with the upstream
+# names of the 1.5/1.6 originals, so it is not vacuous.
+oracle_fc = FormatChecker()
+RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+
+
+@oracle_fc.checks("date-time")
+def _date_time(v):
+    if not isinstance(v, str):
+        return True
+    if not RFC3339.match(v):
+        return False
+    try:
+        datetime.datetime(int(v[0:4]), int(v[5:7]), int(v[8:10]), int(v[11:13]), int(v[14:16]), min(int(v[17:19]), 59))
+        return True
+    except ValueError:
+        return False
+
+
+@oracle_fc.checks("uri")
+def _uri(v):
+    return not isinstance(v, str) or re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", v) is not None
+
+
+def oracle(version):
+    v = validator(version)
+    return Draft7Validator(v.schema, resolver=v.resolver, format_checker=oracle_fc)
+
+
+def oracle_valid(v, doc):
+    try:
+        return v.is_valid(doc)
+    except TypeError:  # jsonschema fails formatting some additionalItems errors: no verdict
+        return None
+
+
+o17 = oracle("1.7")
+flips = []
+with tempfile.TemporaryDirectory() as tmp17:
+    for ver in ("1.5", "1.6"):
+        o_orig = oracle(ver)
+        for path in sorted(glob.glob(os.path.join(SD, "examples", ver, "*.json"))):
+            name = os.path.basename(path)
+            with open(path) as f:
+                doc = json.load(f)
+            named = name.startswith("valid")
+            orig = oracle_valid(o_orig, doc)
+            check(orig in (None, named), "oracle on %s says %s" % (name, orig))
+            if isinstance(doc, dict) and doc.get("specVersion") == ver:
+                doc["specVersion"] = "1.7"
+                if "$schema" in doc:
+                    doc["$schema"] = "http://cyclonedx.org/schema/bom-1.7.schema.json"
+            out = os.path.join(tmp17, name.replace(ver, "1.7-from-" + ver))
+            with open(out, "w") as f:
+                json.dump(doc, f)
+            want = oracle_valid(o17, doc)
+            check(want is not None, "oracle verdict on %s" % out)
+            if want is None:
+                continue
+            if want != named:
+                flips.append(name)
+            p = bw("sbom", "--check", out, "--schema-dir", SD)
+            tally["1.7"][0 if want else 1] += 1
+            check(p.returncode == (0 if want else 1) and (not want or "valid CycloneDX 1.7" in p.stdout),
+                  "--check %s (1.7): rc %d, oracle says %s (%s)" % (name, p.returncode, want, p.stdout.strip()))
+check(tally["1.7"][0] > 50 and tally["1.7"][1] > 40, "1.7 set has valid and invalid documents: %s" % tally["1.7"])
+for k in ("1.5", "1.6", "1.7", "skeleton"):
+    print("--check %s: %d valid accepted, %d invalid rejected (checked)" % (k, tally[k][0], tally[k][1]))
+print("1.7 verdicts that differ from the original's name (the 1.7 schema changed the rule): %s" % flips)
 
 # audit --sbom reads every upstream document (and the two ML-BOM skeletons)
 # as an independent reading of the same JSON says it should: every pkg:pypi
