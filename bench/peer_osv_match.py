@@ -15,7 +15,11 @@ import re
 import sys
 
 import yaml
-from packaging.version import InvalidVersion, Version
+
+try:
+    from packaging.version import InvalidVersion, Version
+except ImportError:  # Debian without python3-packaging: the copy pip vendors (the test vectors were made with it)
+    from pip._vendor.packaging.version import InvalidVersion, Version
 
 Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 

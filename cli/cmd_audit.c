@@ -24,7 +24,7 @@ const char audit_help[] =
 	"  -r, --requirement FILE  requirements.txt or `pip freeze` output (-r/-c followed)\n"
 	"  --pyproject FILE        pyproject.toml ([project], [dependency-groups], Poetry)\n"
 	"  --lock FILE             poetry.lock, uv.lock or pylock.toml\n"
-	"  --sbom FILE             CycloneDX JSON (components with pkg:pypi purls)\n"
+	"  --sbom FILE             CycloneDX JSON or SPDX 3 JSON-LD (pkg:pypi purls)\n"
 	"  --package SPEC          one requirement, e.g. --package 'torch==1.13.0'\n"
 	"  FILE                    any of the above, format from the name/content\n"
 	"\n"

@@ -13,6 +13,7 @@
  * outside the file system (URLs in -r are refused).
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -559,22 +560,73 @@ static enum bw_err load_pyproject(struct reqs_priv *p, const char *src, const st
 	return BW_OK;
 }
 
-/* Names of a lock entry's dependencies: a table (poetry) or a list of {name=} (uv, pylock). */
-static enum bw_err lock_deps(struct reqs_priv *p, struct bw_audit_req *r, const struct bw_tnode *d)
+/* Dependency names of one lock node: a table keyed by name (poetry) or a list of {name = ...} (uv, pylock). */
+static size_t lock_dep_count(const struct bw_tnode *d)
 {
-	const char **v;
-	size_t i, n = 0;
+	return d != NULL && (d->type == BW_T_MAP || d->type == BW_T_SEQ) ? d->n : 0;
+}
 
-	if (d == NULL || (d->type != BW_T_MAP && d->type != BW_T_SEQ) || d->n == 0)
-		return BW_OK;
-	v = bw_arena_array(&p->arena, d->n, sizeof *v);
-	if (v == NULL)
-		return BW_ERR_NOMEM;
-	for (i = 0; i < d->n; i++) {
+static void lock_dep_add(const struct bw_tnode *d, const char **v, size_t *n)
+{
+	size_t i;
+
+	for (i = 0; i < lock_dep_count(d); i++) {
 		const char *nm = d->type == BW_T_MAP ? d->kids[2 * i]->str : bw_tree_get_str(d->kids[i], "name");
 
 		if (nm != NULL)
-			v[n++] = nm;
+			v[(*n)++] = nm;
+	}
+}
+
+static int cmp_str_ptr(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/*
+ * The direct dependencies of a lock entry, by name, each once, sorted: its
+ * dependencies, and in uv.lock also the packages its extras
+ * ([package.optional-dependencies]) and dependency groups
+ * ([package.dev-dependencies]) resolved to, which uv locks like any other
+ * dependency. Poetry's [package.extras] are requirement strings of extras
+ * that may not be installed, not locked edges, and are not followed.
+ */
+static enum bw_err lock_deps(struct reqs_priv *p, struct bw_audit_req *r, const struct bw_tnode *k,
+                             enum bw_req_format fmt)
+{
+	static const char *const groups[] = {"optional-dependencies", "dev-dependencies"};
+	const struct bw_tnode *d = bw_tree_get(k, "dependencies");
+	const char **v;
+	size_t total = lock_dep_count(d), n = 0, g, i;
+
+	for (g = 0; fmt == BW_REQ_UV_LOCK && g < sizeof groups / sizeof groups[0]; g++) {
+		const struct bw_tnode *t = bw_tree_get(k, groups[g]);
+
+		for (i = 0; t != NULL && t->type == BW_T_MAP && i < t->n; i++)
+			total += lock_dep_count(t->kids[2 * i + 1]);
+	}
+	if (total == 0)
+		return BW_OK;
+	v = bw_arena_array(&p->arena, total, sizeof *v);
+	if (v == NULL)
+		return BW_ERR_NOMEM;
+	lock_dep_add(d, v, &n);
+	for (g = 0; fmt == BW_REQ_UV_LOCK && g < sizeof groups / sizeof groups[0]; g++) {
+		const struct bw_tnode *t = bw_tree_get(k, groups[g]);
+
+		for (i = 0; t != NULL && t->type == BW_T_MAP && i < t->n; i++)
+			lock_dep_add(t->kids[2 * i + 1], v, &n);
+	}
+	/* each name once, sorted (uv lists a name once per marker fork; a graph edge is one edge):
+	 * sorting keeps this O(n log n) on a hostile lock file */
+	if (n > 1) {
+		size_t w = 1;
+
+		qsort(v, n, sizeof *v, cmp_str_ptr);
+		for (i = 1; i < n; i++)
+			if (strcmp(v[i], v[w - 1]) != 0)
+				v[w++] = v[i];
+		n = w;
 	}
 	r->deps = v;
 	r->n_deps = n;
@@ -616,7 +668,7 @@ static enum bw_err load_lock(struct reqs_priv *p, const char *src, const struct 
 			r->note = "lock entry without a version (editable or virtual): every advisory-named "
 			          "version checked";
 		}
-		if ((e = lock_deps(p, r, bw_tree_get(k, "dependencies"))) != BW_OK)
+		if ((e = lock_deps(p, r, k, fmt)) != BW_OK)
 			return e;
 	}
 	return BW_OK;
@@ -650,55 +702,88 @@ static char *pct_decode(struct reqs_priv *p, const char *s, size_t n)
 	return o;
 }
 
+/* One CycloneDX component: a pkg:pypi purl becomes a requirement; a library without a purl is a problem. */
+static enum bw_err cdx_component(struct reqs_priv *p, const char *src, const struct bw_tnode *c)
+{
+	const char *purl = bw_tree_get_str(c, "purl");
+
+	if (purl != NULL && strncmp(purl, "pkg:pypi/", 9) == 0) {
+		const char *s = purl + 9;
+		size_t nl = strcspn(s, "@?#"), vl;
+		struct bw_audit_req *r = new_req(p);
+
+		if (r == NULL)
+			return BW_ERR_NOMEM;
+		r->source = src;
+		r->line = c->line;
+		r->name = pct_decode(p, s, nl);
+		if (r->name == NULL)
+			return BW_ERR_NOMEM;
+		if (s[nl] == '@') {
+			vl = strcspn(s + nl + 1, "?#");
+			if ((r->version = pct_decode(p, s + nl + 1, vl)) == NULL)
+				return BW_ERR_NOMEM;
+		} else {
+			r->spec = "";
+			r->note = "purl without a version: every advisory-named version checked";
+		}
+	} else if (purl == NULL && bw_tree_get_str(c, "type") != NULL &&
+	           strcmp(bw_tree_get_str(c, "type"), "library") == 0 && bw_tree_get_str(c, "name") != NULL) {
+		return problem(p, src, c->line, bw_arena_printf(&p->arena, "component '%s' has no purl: not audited",
+		                                                bw_tree_get_str(c, "name")));
+	}
+	return BW_OK;
+}
+
+/*
+ * Every component of a CycloneDX document: metadata.component (what the BOM
+ * describes: audited too when it is a PyPI package), then components, each
+ * followed by its nested components, in document order. The walk keeps one
+ * frame per nesting level; a level is two tree levels deeper than its parent
+ * (component -> "components" -> component), so the tree parser's depth cap
+ * bounds the frames and no list is ever skipped.
+ */
 static enum bw_err load_cyclonedx(struct reqs_priv *p, const char *src, const struct bw_tnode *doc)
 {
-	const struct bw_tnode *stack[BW_TREE_MAX_DEPTH];
-	size_t depth = 0, i;
+	struct cdx_frame {
+		const struct bw_tnode *list;
+		size_t next;
+	} st[BW_TREE_MAX_DEPTH];
+	const struct bw_tnode *meta = bw_tree_get(bw_tree_get(doc, "metadata"), "component");
+	const struct bw_tnode *roots[2];
+	size_t depth, r;
 	enum bw_err e;
 
 	if (bw_tree_get_str(doc, "bomFormat") == NULL || strcmp(bw_tree_get_str(doc, "bomFormat"), "CycloneDX") != 0)
 		return problem(p, src, 0, "not a CycloneDX document (bomFormat)");
-	if (bw_tree_get(doc, "components") != NULL)
-		stack[depth++] = bw_tree_get(doc, "components");
-	while (depth > 0) {
-		const struct bw_tnode *list = stack[--depth];
-
-		if (list->type != BW_T_SEQ)
+	if (meta != NULL && meta->type == BW_T_MAP && (e = cdx_component(p, src, meta)) != BW_OK)
+		return e;
+	roots[0] = meta != NULL && meta->type == BW_T_MAP ? bw_tree_get(meta, "components") : NULL;
+	roots[1] = bw_tree_get(doc, "components");
+	for (r = 0; r < 2; r++) {
+		if (roots[r] == NULL || roots[r]->type != BW_T_SEQ)
 			continue;
-		for (i = 0; i < list->n; i++) {
-			const struct bw_tnode *c = list->kids[i];
-			const char *purl = bw_tree_get_str(c, "purl");
-			const struct bw_tnode *sub = bw_tree_get(c, "components");
+		depth = 0;
+		st[depth].list = roots[r];
+		st[depth++].next = 0;
+		while (depth > 0) {
+			struct cdx_frame *f = &st[depth - 1];
+			const struct bw_tnode *c, *sub;
 
-			if (sub != NULL && depth < BW_TREE_MAX_DEPTH)
-				stack[depth++] = sub;
-			if (purl != NULL && strncmp(purl, "pkg:pypi/", 9) == 0) {
-				const char *s = purl + 9;
-				size_t nl = strcspn(s, "@?#"), vl = 0;
-				struct bw_audit_req *r = new_req(p);
-
-				if (r == NULL)
-					return BW_ERR_NOMEM;
-				r->source = src;
-				r->name = pct_decode(p, s, nl);
-				if (r->name == NULL)
-					return BW_ERR_NOMEM;
-				if (s[nl] == '@') {
-					vl = strcspn(s + nl + 1, "?#");
-					if ((r->version = pct_decode(p, s + nl + 1, vl)) == NULL)
-						return BW_ERR_NOMEM;
-				} else {
-					r->spec = "";
-					r->note = "purl without a version: every advisory-named version checked";
-				}
-			} else if (purl == NULL && bw_tree_get_str(c, "type") != NULL &&
-			           strcmp(bw_tree_get_str(c, "type"), "library") == 0 &&
-			           bw_tree_get_str(c, "name") != NULL) {
-				if ((e = problem(p, src, 0, bw_arena_printf(&p->arena,
-				                 "component '%s' has no purl: not audited",
-				                 bw_tree_get_str(c, "name")))) != BW_OK)
-					return e;
+			if (f->next == f->list->n) {
+				depth--;
+				continue;
 			}
+			c = f->list->kids[f->next++];
+			if ((e = cdx_component(p, src, c)) != BW_OK)
+				return e;
+			sub = bw_tree_get(c, "components");
+			if (sub == NULL || sub->type != BW_T_SEQ || sub->n == 0)
+				continue;
+			if (depth == BW_TREE_MAX_DEPTH) /* cannot happen: the parser caps nesting at this depth */
+				return problem(p, src, c->line, "components nested over the limit");
+			st[depth].list = sub;
+			st[depth++].next = 0;
 		}
 	}
 	return BW_OK;

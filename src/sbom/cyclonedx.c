@@ -48,6 +48,17 @@ static json_t *license_json(const char *lic, const char *lic_name)
 	return arr;
 }
 
+/* whether array arr holds the string s (dependency lists are short) */
+static int json_array_has_str(const json_t *arr, const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < json_array_size(arr); i++)
+		if (strcmp(json_string_value(json_array_get(arr, i)), s) == 0)
+			return 1;
+	return 0;
+}
+
 static char *ref_of(struct bw_arena *a, const char *prefix, const char *name)
 {
 	return bw_arena_printf(a, "%s:%s", prefix, name);
@@ -293,7 +304,8 @@ enum bw_err bw_sbom_write_cyclonedx(const struct bw_model_info *m, const struct 
 			for (k = 0; k < o->n_reqs; k++)
 				if (lib_refs[k] != NULL && k != i &&
 				    bw_audit_name_normalize(o->reqs[k].name, nk, sizeof nk) == BW_OK && strcmp(nd, nk) == 0) {
-					json_array_append_new(d, jstr(lib_refs[k]));
+					if (!json_array_has_str(d, lib_refs[k])) /* two spellings of one name: one edge */
+						json_array_append_new(d, jstr(lib_refs[k]));
 					break;
 				}
 		}

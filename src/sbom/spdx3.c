@@ -13,9 +13,11 @@
  *   software_File per folder file with its SHA-256;
  *   Relationships: model trainedOn datasets, model dependsOn packages, package
  *   dependsOn package (lock files), model contains files, model ancestorOf
- *   relation from each base model, hasDeclaredLicense to a
- *   simplelicensing_LicenseExpression (SPDX id, case-correct) or
- *   simplelicensing_SimpleLicensingText for other licences.
+ *   relation from each base model; for every AI and dataset package exactly
+ *   one hasDeclaredLicense (the model card's licence as a
+ *   simplelicensing_LicenseExpression with the case-correct SPDX id, or a
+ *   simplelicensing_SimpleLicensingText for other licences; else
+ *   NoAssertionLicense) and one hasConcludedLicense (NoAssertionLicense).
  * Identifiers are IRIs under urn:bulwark:sbom:<name>:<digest prefix> so two
  * runs on the same folder give the same ids.
  * Must not: invent facts the folder does not state.
@@ -60,6 +62,17 @@ static char *local_id(struct bw_arena *a, const char *prefix, const char *name)
 	return s;
 }
 
+/* whether array arr holds the string s (dependency lists are short) */
+static int json_array_has_str(const json_t *arr, const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < json_array_size(arr); i++)
+		if (strcmp(json_string_value(json_array_get(arr, i)), s) == 0)
+			return 1;
+	return 0;
+}
+
 static const char *iri(struct sp *s, const char *prefix, const char *name)
 {
 	char *l = local_id(s->a, prefix, name);
@@ -93,6 +106,23 @@ static void relationship(struct sp *s, const char *from, const char *type, json_
 	json_object_set_new(r, "from", js(from));
 	json_object_set_new(r, "relationshipType", json_string(type));
 	json_object_set_new(r, "to", to);
+}
+
+/*
+ * The AI and Dataset profiles (SPDX 3.0.1, AI and Dataset "Profile
+ * conformance") require, for every ai_AIPackage and dataset_DatasetPackage,
+ * exactly one hasDeclaredLicense and exactly one hasConcludedLicense
+ * relationship. What a model card declares is the declared licence; bulwark
+ * concludes nothing, and says so with the NoAssertionLicense individual, as
+ * it does for a declared licence the folder does not state.
+ */
+#define SPDX_NOASSERTION_LICENSE "expandedlicensing_NoAssertionLicense"
+
+static void licence_rels(struct sp *s, const char *from, const char *declared)
+{
+	relationship(s, from, "hasDeclaredLicense",
+	             json_pack("[o]", js(declared != NULL ? declared : SPDX_NOASSERTION_LICENSE)));
+	relationship(s, from, "hasConcludedLicense", json_pack("[s]", SPDX_NOASSERTION_LICENSE));
 }
 
 enum bw_err bw_sbom_write_spdx3(const struct bw_model_info *m, const struct bw_sbom_opts *o,
@@ -183,24 +213,29 @@ enum bw_err bw_sbom_write_spdx3(const struct bw_model_info *m, const struct bw_s
 		json_object_set_new(model, "comment", js(bw_arena_printf(&a, "weight formats: %s", m->formats)));
 
 	/* licence */
-	if (m->license != NULL) {
-		const char *id = bw_sbom_spdx_id(m->license);
-		json_t *l;
+	{
+		const char *lic_id = NULL;
 
-		if (id != NULL) {
-			l = element(&s, "simplelicensing_LicenseExpression", iri(&s, "license", id));
-			json_object_set_new(l, "simplelicensing_licenseExpression", js(id));
-			relationship(&s, model_id, "hasDeclaredLicense", json_pack("[o]", js(iri(&s, "license", id))));
-		} else {
-			const char *nm = m->license_name != NULL && strcmp(m->license, "other") == 0 ? m->license_name
-			                                                                             : m->license;
+		if (m->license != NULL) {
+			const char *id = bw_sbom_spdx_id(m->license);
+			json_t *l;
 
-			l = element(&s, "simplelicensing_SimpleLicensingText", iri(&s, "license", nm));
-			json_object_set_new(l, "name", js(nm));
-			json_object_set_new(l, "simplelicensing_licenseText",
-			                    js(bw_arena_printf(&a, "License named \"%s\" in the model card (not an SPDX identifier)", nm)));
-			relationship(&s, model_id, "hasDeclaredLicense", json_pack("[o]", js(iri(&s, "license", nm))));
+			if (id != NULL) {
+				lic_id = iri(&s, "license", id);
+				l = element(&s, "simplelicensing_LicenseExpression", lic_id);
+				json_object_set_new(l, "simplelicensing_licenseExpression", js(id));
+			} else {
+				const char *nm = m->license_name != NULL && strcmp(m->license, "other") == 0 ? m->license_name
+				                                                                             : m->license;
+
+				lic_id = iri(&s, "license", nm);
+				l = element(&s, "simplelicensing_SimpleLicensingText", lic_id);
+				json_object_set_new(l, "name", js(nm));
+				json_object_set_new(l, "simplelicensing_licenseText",
+				                    js(bw_arena_printf(&a, "License named \"%s\" in the model card (not an SPDX identifier)", nm)));
+			}
 		}
+		licence_rels(&s, model_id, lic_id);
 	}
 
 	/* ---- datasets, base models, files ---- */
@@ -214,6 +249,7 @@ enum bw_err bw_sbom_write_spdx3(const struct bw_model_info *m, const struct bw_s
 		                    js(bw_arena_printf(&a, "https://huggingface.co/datasets/%s", m->datasets[i])));
 		json_object_set_new(d, "dataset_datasetType", json_pack("[s]", "other"));
 		json_array_append_new(ds_to, js(id));
+		licence_rels(&s, id, NULL);
 	}
 	relationship(&s, model_id, "trainedOn", ds_to);
 	ds_to = NULL;
@@ -223,7 +259,10 @@ enum bw_err bw_sbom_write_spdx3(const struct bw_model_info *m, const struct bw_s
 
 		json_object_set_new(b, "name", js(m->base_models[i]));
 		json_object_set_new(b, "software_primaryPurpose", json_string("model"));
+		json_object_set_new(b, "software_downloadLocation",
+		                    js(bw_arena_printf(&a, "https://huggingface.co/%s", m->base_models[i])));
 		relationship(&s, id, "ancestorOf", json_pack("[o]", js(model_id)));
+		licence_rels(&s, id, NULL);
 	}
 	for (i = 0; i < m->n_files; i++) {
 		const char *id = iri(&s, "file", m->files[i].rel);
@@ -274,7 +313,8 @@ enum bw_err bw_sbom_write_spdx3(const struct bw_model_info *m, const struct bw_s
 			for (k = 0; k < o->n_reqs; k++)
 				if (pkg_ids[k] != NULL && k != i &&
 				    bw_audit_name_normalize(o->reqs[k].name, nk, sizeof nk) == BW_OK && strcmp(nd, nk) == 0) {
-					json_array_append_new(to, js(pkg_ids[k]));
+					if (!json_array_has_str(to, pkg_ids[k])) /* two spellings of one name: one edge */
+						json_array_append_new(to, js(pkg_ids[k]));
 					break;
 				}
 		}

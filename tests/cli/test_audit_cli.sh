@@ -104,9 +104,12 @@ gpu = ["torch==1.13.0"]
 python = "^3.9"
 pillow = "^9.0"
 TOML
-"$BW" audit -q --db "$DB" --format json --pyproject "$T/pyproject.toml" >"$T/out" 2>"$T/err"
+expect_rc 1 "$BW" audit -q --db "$DB" --format json --pyproject "$T/pyproject.toml"
 has '"specifier": ">=9.0,<10"' out
 has '"normalized": "torch"' out
+has 'PYSEC-2021-66' out      # jinja2 from [project].dependencies
+has 'PYSEC-2022-43015' out   # torch from [project.optional-dependencies]
+has 'PYSEC-2023-' out        # pillow ^9.0 (Poetry) is a range: advisories inside it
 cat >"$T/poetry.lock" <<'TOML'
 [[package]]
 name = "jinja2"
@@ -152,7 +155,16 @@ has "PYSEC-2022-42969" out
 hasnt "PYSEC-2021-66" out
 pip_freeze="$T/freeze.txt"
 printf 'Jinja2==2.11.2\nsomething @ file:///tmp/x.whl\n-e git+https://github.com/a/b.git@abc#egg=bee\n' >"$pip_freeze"
-expect_rc 1 "$BW" audit -q --db "$DB" -r "$pip_freeze"
+expect_rc 1 "$BW" audit -q --db "$DB" --format json -r "$pip_freeze"
+# the URL and editable lines are audited by name (no version: every advisory-named version), not dropped
+/usr/bin/python3 - "$T/out" <<'PY' && ok || bad "pip freeze lines in the JSON report"
+import json, sys
+d = {p["normalized"]: p for p in json.load(open(sys.argv[1]))["packages"]}
+assert set(d) == {"jinja2", "something", "bee"}, sorted(d)
+assert d["jinja2"]["version"] == "2.11.2" and d["jinja2"]["status"] == "vulnerable"
+for n in ("something", "bee"):
+    assert d[n]["version"] is None and d[n]["specifier"] == "" and "no version" in d[n]["note"], d[n]
+PY
 # an SBOM as input (the cyclonedx report of a previous run)
 "$BW" audit -q --db "$DB" --format cyclonedx --package 'Jinja2==2.11.2' >"$T/bom.json" 2>/dev/null
 expect_rc 1 "$BW" audit -q --db "$DB" --sbom "$T/bom.json"

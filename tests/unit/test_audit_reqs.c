@@ -126,6 +126,57 @@ static void check_lock_deps(void)
 	bw_audit_reqs_free(r);
 }
 
+/* Wide and nested CycloneDX: every component is read, nested ones right after
+ * their parent (document order), metadata.component too; none is dropped when
+ * many siblings carry nested lists (regression: a fixed-size work stack once
+ * lost nested lists beyond its 64th pending entry). */
+static void check_cyclonedx_wide(void)
+{
+	const size_t n_top = 100;
+	size_t cap = 64 + n_top * 200, len = 0, i;
+	char *doc = malloc(cap);
+	struct bw_audit_reqs *r = NULL;
+	struct bw_diag d;
+
+	if (doc == NULL)
+		return;
+	len += (size_t)snprintf(doc + len, cap - len,
+	                        "{\"bomFormat\": \"CycloneDX\", \"specVersion\": \"1.6\", \"metadata\": {\"component\": "
+	                        "{\"type\": \"application\", \"name\": \"app\", \"purl\": \"pkg:pypi/app@0.1\"}},"
+	                        " \"components\": [");
+	for (i = 0; i < n_top; i++)
+		len += (size_t)snprintf(doc + len, cap - len,
+		                        "%s{\"type\": \"library\", \"name\": \"p%zu\", \"purl\": \"pkg:pypi/p%zu@1.%zu\", "
+		                        "\"components\": [{\"type\": \"library\", \"name\": \"c%zu\", "
+		                        "\"purl\": \"pkg:pypi/c%zu@2.%zu\"}]}",
+		                        i ? ", " : "", i, i, i, i, i, i);
+	len += (size_t)snprintf(doc + len, cap - len, "]}");
+	CHECK(len < cap);
+	bw_diag_clear(&d);
+	CHECKF(bw_audit_reqs_parse("wide.cdx.json", BW_REQ_CYCLONEDX, (const uint8_t *)doc, len, &r, &d) == BW_OK,
+	       "%s", d.what);
+	if (r != NULL) {
+		CHECK_EQ_INT(r->n, 1 + 2 * n_top);
+		CHECK_EQ_INT(r->n_problems, 0);
+		if (r->n == 1 + 2 * n_top) {
+			char want[32];
+
+			CHECK_STR(r->items[0].name, "app");
+			CHECK_STR(r->items[0].version, "0.1");
+			for (i = 0; i < n_top; i++) {
+				snprintf(want, sizeof want, "p%zu", i);
+				CHECK_STR(r->items[1 + 2 * i].name, want);
+				snprintf(want, sizeof want, "c%zu", i);
+				CHECK_STR(r->items[2 + 2 * i].name, want);
+				snprintf(want, sizeof want, "2.%zu", i);
+				CHECK_STR(r->items[2 + 2 * i].version, want);
+			}
+		}
+	}
+	bw_audit_reqs_free(r);
+	free(doc);
+}
+
 static void check_toml(void)
 {
 	static const struct {
@@ -213,6 +264,7 @@ int main(void)
 	for (i = 0; i < sizeof cases / sizeof cases[0]; i++)
 		run_case(&cases[i]);
 	check_lock_deps();
+	check_cyclonedx_wide();
 	check_toml();
 	check_cvss();
 	return bw_test_done();
