@@ -145,6 +145,53 @@ static enum bw_err set_version(struct reqs_priv *p, struct bw_audit_req *r, cons
 	return BW_OK;
 }
 
+static char *pct_decode(struct reqs_priv *p, const char *s, size_t n);
+
+/*
+ * A direct reference to a wheel names its version: the last path segment of
+ * the URL is "{name}-{version}(-{build})?-{python}-{abi}-{platform}.whl"
+ * (binary distribution format, file name convention; '-' inside a name or
+ * version is escaped as '_'). On success *name and *version point into the
+ * arena; returns 0 when the URL is not a wheel file name.
+ */
+static int wheel_name(struct reqs_priv *p, const char *url, char **name, char **version)
+{
+	size_t end = strcspn(url, "#?"), start = end, n_parts = 1, i;
+	const char *seg, *dash;
+
+	*name = NULL;
+	*version = NULL;
+	while (start > 0 && url[start - 1] != '/')
+		start--;
+	seg = url + start;
+	if (end - start < 4 || memcmp(url + end - 4, ".whl", 4) != 0)
+		return 0;
+	for (i = start; i < end - 4; i++)
+		if (url[i] == '-')
+			n_parts++;
+	if (n_parts != 5 && n_parts != 6)
+		return 0;
+	dash = memchr(seg, '-', end - start);
+	if (dash == NULL || dash == seg)
+		return 0;
+	*name = bw_arena_strndup(&p->arena, seg, (size_t)(dash - seg));
+	seg = dash + 1;
+	dash = memchr(seg, '-', (size_t)(url + end - seg));
+	if (dash == NULL || dash == seg || *name == NULL)
+		return 0;
+	*version = pct_decode(p, seg, (size_t)(dash - seg)); /* "%2B" for a local version's '+' */
+	return *version != NULL;
+}
+
+/* pep503-normalized names a and b are equal (both valid names) */
+static int same_project(const char *a, const char *b)
+{
+	char na[256], nb[256];
+
+	return bw_pep503_normalize(a, strlen(a), na, sizeof na) == BW_OK &&
+	       bw_pep503_normalize(b, strlen(b), nb, sizeof nb) == BW_OK && strcmp(na, nb) == 0;
+}
+
 /*
  * One PEP 508 requirement: name [extras] (specifier | @ url) [; markers].
  * Markers are not evaluated: the requirement is audited whatever the
@@ -194,6 +241,13 @@ static enum bw_err parse_pep508(struct reqs_priv *p, const char *src, uint32_t l
 		rest = trim(close + 1);
 	}
 	if (*rest == '@') {
+		char *wn, *wv;
+
+		if (wheel_name(p, trim(rest + 1), &wn, &wv) && same_project(wn, r->name)) {
+			r->version = wv;
+			r->note = "direct reference to a wheel: version taken from its file name";
+			return BW_OK;
+		}
 		r->spec = "";
 		r->note = "direct URL reference: version unknown, every advisory-named version checked";
 		return BW_OK;
@@ -312,8 +366,19 @@ static enum bw_err txt_line(struct reqs_priv *p, const char *src, uint32_t line,
 	if (strstr(s, "://") != NULL && strchr(s, '@') == NULL) {
 		const char *egg = strstr(s, "#egg=");
 		struct bw_audit_req *r;
-		char *nm;
+		char *nm, *wv;
 
+		if (egg == NULL && wheel_name(p, s, &nm, &wv)) {
+			r = new_req(p);
+			if (r == NULL)
+				return BW_ERR_NOMEM;
+			r->name = nm;
+			r->version = wv;
+			r->source = src;
+			r->line = line;
+			r->note = "direct reference to a wheel: name and version taken from its file name";
+			return BW_OK;
+		}
 		if (egg == NULL)
 			return problem(p, src, line, "URL requirement without a name: not audited");
 		egg += 5;

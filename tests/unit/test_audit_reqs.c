@@ -36,10 +36,15 @@ static const struct rcase cases[] = {
 	 0, {{"flask", "2.0.0", NULL}, {"click", "8.0", NULL}}},
 	{"pip freeze", BW_REQ_TXT,
 	 "certifi==2023.7.22\npkg @ file:///tmp/pkg-1.0.whl\n-e git+https://github.com/o/r.git@abc#egg=edit_me\n"
-	 "buildbot==0.8.4p1\n",
+	 "buildbot==0.8.4p1\n"
+	 "Torch.Vision @ https://x.invalid/whl/torch_vision-0.14.1%2Bcu117-cp311-cp311-linux_x86_64.whl#sha256=00\n"
+	 "other @ https://x.invalid/torch_vision-0.14.1-1-py3-none-any.whl\n"
+	 "https://x.invalid/d/Pillow-9.0.0-cp311-cp311-manylinux_2_17_x86_64.whl\n",
 	 0,
-	 {{"certifi", "2023.7.22", NULL}, {"pkg", NULL, ""}, {"edit_me", NULL, ""}, {"buildbot", "0.8.4p1", NULL}}},
-	{"txt problems", BW_REQ_TXT, "./local\n-e ./here\n==1.0\nok==1\nhttps://x.invalid/a.whl\n-r https://x.invalid/r.txt\n", 5,
+	 {{"certifi", "2023.7.22", NULL}, {"pkg", NULL, ""}, {"edit_me", NULL, ""}, {"buildbot", "0.8.4p1", NULL},
+	  {"Torch.Vision", "0.14.1+cu117", NULL}, {"other", NULL, ""}, {"Pillow", "9.0.0", NULL}}},
+	{"txt problems", BW_REQ_TXT, "./local\n-e ./here\n==1.0\nok==1\nhttps://x.invalid/a.whl\n-r https://x.invalid/r.txt\n"
+	 "https://x.invalid/a-1.0-py3-any.whl\n", 6,
 	 {{"ok", "1", NULL}}},
 	{"pyproject", BW_REQ_PYPROJECT,
 	 "[project]\nname = \"x\"\ndependencies = [\n  \"jinja2==2.11.2\",  # pinned\n  'requests>=2',\n]\n"
