@@ -24,6 +24,7 @@
 
 #define MODEL_MAX_META ((size_t)4 << 20)  /* config.json / README.md bytes */
 #define MODEL_MAX_DEPTH 32
+#define MODEL_MAX_DIRS (1 << 20) /* folders pending at once */
 #define MODEL_MAX_HYPER 256
 
 /* Weight/serialization format from the file name (the scanner decides by content). */
@@ -102,14 +103,19 @@ static enum bw_err walk(struct bw_arena *a, const char *root, uint64_t max_files
                         struct bw_diag *diag)
 {
 	char **stack = NULL;
-	size_t depth_of[MODEL_MAX_DEPTH * 64];
-	size_t n = 0, cap = MODEL_MAX_DEPTH * 64;
+	size_t *depth_of = NULL;
+	size_t n = 0, cap = 64;
 	enum bw_err e = BW_OK;
 	size_t rootlen = strlen(root);
 
+	/* pending folders: an explicit stack that grows (capped by MODEL_MAX_DIRS) */
 	stack = bw_calloc(cap, sizeof *stack);
-	if (stack == NULL)
+	depth_of = bw_calloc(cap, sizeof *depth_of);
+	if (stack == NULL || depth_of == NULL) {
+		bw_free(stack);
+		bw_free(depth_of);
 		return BW_ERR_NOMEM;
+	}
 	stack[n] = bw_strdup(root);
 	depth_of[n++] = 0;
 	if (stack[0] == NULL) {
@@ -148,10 +154,33 @@ static enum bw_err walk(struct bw_arena *a, const char *root, uint64_t max_files
 				continue;
 			}
 			if (S_ISDIR(st.st_mode)) {
-				if (depth + 1 >= MODEL_MAX_DEPTH || n == cap) {
-					e = bw_diag_set(diag, BW_ERR_LIMIT, BW_NO_OFFSET, "%s: folder nesting over the limit", full);
+				if (depth + 1 >= MODEL_MAX_DEPTH) {
+					e = bw_diag_set(diag, BW_ERR_LIMIT, BW_NO_OFFSET,
+					                "%s: folder nesting deeper than %d levels", full, MODEL_MAX_DEPTH);
 					bw_free(full);
 					break;
+				}
+				if (n == cap) {
+					char **ns;
+					size_t *nd;
+
+					if (cap >= MODEL_MAX_DIRS) {
+						e = bw_diag_set(diag, BW_ERR_LIMIT, BW_NO_OFFSET,
+						                "%s: more than %d folders waiting to be read", full, MODEL_MAX_DIRS);
+						bw_free(full);
+						break;
+					}
+					ns = bw_reallocarray(stack, cap * 2, sizeof *stack);
+					if (ns != NULL)
+						stack = ns;
+					nd = ns != NULL ? bw_reallocarray(depth_of, cap * 2, sizeof *depth_of) : NULL;
+					if (nd == NULL) {
+						e = BW_ERR_NOMEM;
+						bw_free(full);
+						break;
+					}
+					depth_of = nd;
+					cap *= 2;
 				}
 				stack[n] = full;
 				depth_of[n++] = depth + 1;
@@ -177,6 +206,7 @@ static enum bw_err walk(struct bw_arena *a, const char *root, uint64_t max_files
 	while (n > 0)
 		bw_free(stack[--n]);
 	bw_free(stack);
+	bw_free(depth_of);
 	if (e == BW_OK && fv->n > 1)
 		qsort(fv->v, fv->n, sizeof *fv->v, cmp_file);
 	return e;

@@ -181,6 +181,12 @@ has "PYSEC-2022-43015" out
 expect_rc 1 "$BW" audit -q --db "$DB" "$T/bom.cdx.json"
 has "PYSEC-2022-43015" out
 
+# a model folder wider than the old fixed walk stack (2,048 pending folders): every file listed
+mkdir -p "$T/wide"
+for i in $(seq 1 2100); do mkdir "$T/wide/d$i"; printf 'x' >"$T/wide/d$i/f.bin"; done
+expect_rc 0 "$BW" sbom "$T/wide" -o "$T/wide.cdx.json"
+/usr/bin/python3 -c 'import json,sys; c=json.load(open(sys.argv[1]))["metadata"]["component"]["components"]; fs=sorted(x["name"] for x in c if x["type"]=="file"); assert fs==sorted("d%d/f.bin" % i for i in range(1,2101)), len(fs)' "$T/wide.cdx.json" && ok || bad "sbom lists the files of 2,100 folders"
+
 # --- databases: zip dump, JSON advisories, broken advisory reported (exit 3 when nothing fails)
 mkdir -p "$T/db/sub"
 cat >"$T/db/sub/X-1.json" <<'JSON'

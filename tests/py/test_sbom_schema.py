@@ -151,7 +151,7 @@ with tempfile.TemporaryDirectory() as tmp:
                              "-r more.txt\n", {"pkg:pypi/jinja2@2.11.2", "pkg:pypi/requests", "pkg:pypi/numpy@1.26.4"}, {}),
         "freeze.txt": ("-r", "Jinja2==2.11.2\nsomething @ file:///tmp/something-1.0-py3-none-any.whl\n"
                        "-e git+https://github.com/o/r.git@abc#egg=edit_me\n",
-                       {"pkg:pypi/jinja2@2.11.2", "pkg:pypi/something", "pkg:pypi/edit-me"}, {}),
+                       {"pkg:pypi/jinja2@2.11.2", "pkg:pypi/something@1.0", "pkg:pypi/edit-me"}, {}),
         "pyproject.toml": ("--pyproject", "[project]\nname = \"demo\"\ndependencies = [\"jinja2==2.11.2\"]\n"
                            "[project.optional-dependencies]\ngpu = [\"torch==1.13.0+cu117\"]\n"
                            "[tool.poetry.dependencies]\npython = \"^3.9\"\npillow = \"^9.0\"\n",
