@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "bulwark/tensor.h"
+#include "fuzz_tmpfile.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -23,7 +24,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct bw_model *lm = NULL;
 	struct bw_diag d;
 	char path[64];
-	FILE *f;
 
 	if (m == NULL) {
 		if (bw_model_builtin("mlp", 1, 4, 4, 2, 1, &m) != BW_OK)
@@ -32,13 +32,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (bw_optim_new(m, &c, &adam) != BW_OK)
 			abort();
 	}
-	snprintf(path, sizeof path, "/tmp/bw-fuzz-model-file-%d", (int)getpid());
-	f = fopen(path, "wb");
-	if (f == NULL)
+	if (fuzz_write_tmp("model-file", "", data, size, path, sizeof path) != 0)
 		return 0;
-	if (size)
-		fwrite(data, 1, size, f);
-	fclose(f);
 	bw_diag_clear(&d);
 	if (bw_model_load(path, &lm, &d) == BW_OK && bw_model_n_params(lm) < 1)
 		abort(); /* a loaded model always has its parameters */

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "bulwark/provenance.h"
+#include "fuzz_tmpfile.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -18,15 +19,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct bw_data_change *ch = NULL;
 	struct bw_diag d;
 	size_t n = 0;
-	FILE *f;
 
-	snprintf(path, sizeof path, "/tmp/bw-fuzz-snapshot-%d.json", (int)getpid());
-	f = fopen(path, "wb");
-	if (f == NULL)
+	if (fuzz_write_tmp("snapshot", ".json", data, size, path, sizeof path) != 0)
 		return 0;
-	if (size)
-		fwrite(data, 1, size, f);
-	fclose(f);
 	bw_diag_clear(&d);
 	if (bw_snapshot_load(path, &s, &d) == BW_OK) {
 		if (bw_snapshot_load(path, &t, &d) == BW_OK && bw_snapshot_diff(s, t, &ch, &n) == BW_OK)

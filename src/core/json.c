@@ -55,3 +55,16 @@ json_t *bw_json_text(const char *s)
 	bw_buf_release(&b);
 	return j;
 }
+
+int bw_json_array_has_str(const json_t *arr, const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < json_array_size(arr); i++) {
+		const char *v = json_string_value(json_array_get(arr, i));
+
+		if (v != NULL && strcmp(v, s) == 0)
+			return 1;
+	}
+	return 0;
+}

@@ -18,5 +18,7 @@ BW_MUST_CHECK enum bw_err bw_json_dump(json_t *root, char **out);
  * files): invalid bytes become "\xNN". NULL gives JSON null.
  */
 json_t *bw_json_text(const char *s);
+/* Whether array arr (not NULL) holds the string s; linear (meant for short lists). */
+int bw_json_array_has_str(const json_t *arr, const char *s);
 
 #endif

@@ -24,6 +24,7 @@
 #include "bulwark/version.h"
 #include "core/alloc.h"
 #include "core/buf.h"
+#include "core/json.h"
 #include "sbom/sbom_int.h"
 
 static json_t *jstr(const char *s)
@@ -46,17 +47,6 @@ static json_t *license_json(const char *lic, const char *lic_name)
 	}
 	json_array_append_new(arr, json_pack("{s:o}", "license", l));
 	return arr;
-}
-
-/* whether array arr holds the string s (dependency lists are short) */
-static int json_array_has_str(const json_t *arr, const char *s)
-{
-	size_t i;
-
-	for (i = 0; i < json_array_size(arr); i++)
-		if (strcmp(json_string_value(json_array_get(arr, i)), s) == 0)
-			return 1;
-	return 0;
 }
 
 static char *ref_of(struct bw_arena *a, const char *prefix, const char *name)
@@ -304,7 +294,7 @@ enum bw_err bw_sbom_write_cyclonedx(const struct bw_model_info *m, const struct 
 			for (k = 0; k < o->n_reqs; k++)
 				if (lib_refs[k] != NULL && k != i &&
 				    bw_audit_name_normalize(o->reqs[k].name, nk, sizeof nk) == BW_OK && strcmp(nd, nk) == 0) {
-					if (!json_array_has_str(d, lib_refs[k])) /* two spellings of one name: one edge */
+					if (!bw_json_array_has_str(d, lib_refs[k])) /* two spellings of one name: one edge */
 						json_array_append_new(d, jstr(lib_refs[k]));
 					break;
 				}

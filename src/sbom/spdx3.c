@@ -29,6 +29,7 @@
 
 #include "bulwark/version.h"
 #include "core/alloc.h"
+#include "core/json.h"
 #include "sbom/sbom_int.h"
 
 struct sp {
@@ -60,17 +61,6 @@ static char *local_id(struct bw_arena *a, const char *prefix, const char *name)
 			s[i] = '_';
 	}
 	return s;
-}
-
-/* whether array arr holds the string s (dependency lists are short) */
-static int json_array_has_str(const json_t *arr, const char *s)
-{
-	size_t i;
-
-	for (i = 0; i < json_array_size(arr); i++)
-		if (strcmp(json_string_value(json_array_get(arr, i)), s) == 0)
-			return 1;
-	return 0;
 }
 
 static const char *iri(struct sp *s, const char *prefix, const char *name)
@@ -313,7 +303,7 @@ enum bw_err bw_sbom_write_spdx3(const struct bw_model_info *m, const struct bw_s
 			for (k = 0; k < o->n_reqs; k++)
 				if (pkg_ids[k] != NULL && k != i &&
 				    bw_audit_name_normalize(o->reqs[k].name, nk, sizeof nk) == BW_OK && strcmp(nd, nk) == 0) {
-					if (!json_array_has_str(to, pkg_ids[k])) /* two spellings of one name: one edge */
+					if (!bw_json_array_has_str(to, pkg_ids[k])) /* two spellings of one name: one edge */
 						json_array_append_new(to, js(pkg_ids[k]));
 					break;
 				}
