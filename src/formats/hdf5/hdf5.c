@@ -69,6 +69,7 @@ int bw_hdf5_detect(const uint8_t *data, size_t len)
 	X(H5Tget_cset) \
 	X(H5Tis_variable_str) \
 	X(H5Tset_size) \
+	X(H5Tset_strpad) \
 	X(H5Aread) \
 	X(H5Tget_size) \
 	X(H5free_memory) \
@@ -178,7 +179,11 @@ static herr_t attr_cb(hid_t loc, const char *name, const H5A_info_t *info, void 
 		value = vl;
 	} else {
 		sz = h5.H5Tget_size(type);
-		if (sz == 0 || sz > HDF5_MAX_ATTR || h5.H5Tset_size(mem, sz) < 0)
+		/* NULLPAD, not H5T_C_S1's NULLTERM: converting into a NULLTERM buffer of the same
+		 * size makes libhdf5 overwrite the last byte with the terminator. Keras 2 writes
+		 * model_config as bytes (h5py: fixed-length, NULLPAD), so its closing brace was lost. */
+		if (sz == 0 || sz > HDF5_MAX_ATTR || h5.H5Tset_size(mem, sz) < 0 ||
+		    h5.H5Tset_strpad(mem, H5T_STR_NULLPAD) < 0)
 			goto out;
 		value = bw_malloc(sz + 1);
 		if (value == NULL || h5.H5Aread(attr, mem, value) < 0)
