@@ -28,6 +28,7 @@ static const struct rec_case cases[] = {
 	{"gguf_count_bounds.gguf", "gguf.count-bounds", 1},
 	{"gguf_array_nesting.gguf", "gguf.array-nesting", 1},
 	{"gguf_bad_alignment.gguf", "gguf.bad-alignment", 0},
+	{"gguf_truncated.gguf", NULL, 1},
 };
 
 static const struct {
