@@ -55,6 +55,7 @@ int bw_hdf5_detect(const uint8_t *data, size_t len)
 	X(H5Pcreate) \
 	X(H5Pset_fapl_core) \
 	X(H5Pset_file_image) \
+	X(H5Pset_file_image_callbacks) \
 	X(H5Fopen) \
 	X(H5Fclose) \
 	X(H5Pclose) \
@@ -108,6 +109,13 @@ static void h5_load(void)
 	h5.c_s1_g = dlsym(lib, "H5T_C_S1_g");
 	h5.fapl_cls_g = dlsym(lib, "H5P_CLS_FILE_ACCESS_ID_g");
 	if (h5.c_s1_g == NULL || h5.fapl_cls_g == NULL)
+		return;
+	/* Initialise the library here, before the worker service forks its children:
+	 * H5open registers every type, property class and driver (about two thirds of
+	 * a child's own CPU time on a small file when each child did it). No input is
+	 * involved; the children inherit the initialised state. */
+	h5.err = "libhdf5 could not start";
+	if (h5.H5open() < 0 || h5.H5Eset_auto2(H5E_DEFAULT, NULL, NULL) < 0)
 		return;
 	h5.err = NULL; /* the handle stays open for the life of the process */
 }
@@ -214,6 +222,58 @@ out:
 	return w->failed ? -1 : 0;
 }
 
+/*
+ * File image callbacks that let libhdf5 read the request bytes in place (what
+ * H5LTopen_file_image's H5LT_FILE_IMAGE_DONT_COPY does, without libhdf5_hl).
+ * By default H5Pset_file_image and the core driver each copy the whole image:
+ * two fresh buffers the size of the file, faulted in page by page, for a
+ * reader that then looks at a few kilobytes of headers and attributes. The
+ * file is opened read-only, so the image is never written or resized.
+ */
+struct img_ref {
+	void *p;
+	size_t len;
+};
+
+static void *img_malloc(size_t size, H5FD_file_image_op_t op, void *u)
+{
+	struct img_ref *r = u;
+
+	(void)op;
+	return size == r->len ? r->p : NULL;
+}
+
+static void *img_memcpy(void *dest, const void *src, size_t size, H5FD_file_image_op_t op, void *u)
+{
+	(void)op, (void)u;
+	if (dest != src)
+		memcpy(dest, src, size);
+	return dest;
+}
+
+static void *img_realloc(void *ptr, size_t size, H5FD_file_image_op_t op, void *u)
+{
+	(void)ptr, (void)size, (void)op, (void)u;
+	return NULL; /* read-only: growing the image is refused */
+}
+
+static herr_t img_free(void *ptr, H5FD_file_image_op_t op, void *u)
+{
+	(void)ptr, (void)op, (void)u;
+	return 0;
+}
+
+static void *img_udata_copy(void *u)
+{
+	return u;
+}
+
+static herr_t img_udata_free(void *u)
+{
+	(void)u;
+	return 0;
+}
+
 /* Open an image and collect the root group's string attributes into out. */
 static int child_read(const void *img, size_t len, struct bw_buf *out, char *err, size_t errlen)
 {
@@ -222,8 +282,13 @@ static int child_read(const void *img, size_t len, struct bw_buf *out, char *err
 	uint8_t cnt[4] = {0};
 	int rc = -1;
 
+	struct img_ref ref = {(void *)(uintptr_t)img, len};
+	H5FD_file_image_callbacks_t cb = {img_malloc, img_memcpy, img_realloc, img_free,
+	                                  img_udata_copy, img_udata_free, &ref};
+
 	fapl = h5.H5Pcreate(*h5.fapl_cls_g);
 	if (fapl < 0 || h5.H5Pset_fapl_core(fapl, 1 << 20, 0) < 0 ||
+	    h5.H5Pset_file_image_callbacks(fapl, &cb) < 0 ||
 	    h5.H5Pset_file_image(fapl, (void *)(uintptr_t)img, len) < 0) {
 		snprintf(err, errlen, "libhdf5 refused the file image");
 		goto out;
