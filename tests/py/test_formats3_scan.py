@@ -14,10 +14,10 @@ pickle) and the rules all take part, and checks for each file:
 Every sample file must be listed here (a new sample without an expectation fails).
 
 Then a model folder laid out as a Hugging Face cache snapshot (links into ../../blobs)
-with one file of each format, a pickle checkpoint, a SavedModel folder and one link out
-of the folder: the walk lists every file with its format, the pickle gets the
-informational format.pickle-based note, the escape is walk.symlink-escape, and nothing
-else is reported. Nothing is ever loaded.
+with one file of each format, a pickle checkpoint, a SavedModel folder, one link out of
+the folder and one into another repository's blobs: the walk lists every file with its
+format, the pickle gets the informational format.pickle-based note, both escapes are
+walk.symlink-escape, and nothing else is reported. Nothing is ever loaded.
 """
 import os
 import shutil
@@ -222,6 +222,11 @@ def hf_snapshot():
         files["saved_model/variables/variables.index"] = (None, "data")
         open(os.path.join(tmp, "outside.txt"), "w").write("secret\n")
         os.symlink(os.path.join(tmp, "outside.txt"), os.path.join(snap, "config.json"))
+        # another repository's blobs are not this model's
+        other = os.path.join(tmp, "hub", "models--org--other", "blobs")
+        os.makedirs(other)
+        shutil.copy(os.path.join(DATA, "st_honest.safetensors"), os.path.join(other, "%040x" % 7))
+        os.symlink(os.path.relpath(os.path.join(other, "%040x" % 7), snap), os.path.join(snap, "other.safetensors"))
 
         s = sj.Scan([snap], timeout=120)
         check(s.report is not None, "hf snapshot: no report (rc=%s): %s" % (s.rc, s.stderr[:400]))
@@ -243,11 +248,12 @@ def hf_snapshot():
                 check("format.pickle-based" in notes, "hf snapshot: pickle checkpoint lacks format.pickle-based")
             else:
                 check("format.pickle-based" not in notes, "hf snapshot: %s called pickle-based" % name)
-        esc = [x for x in s.report["files"] if x["path"].endswith("/config.json")]
-        check(len(esc) == 1 and esc[0]["findings"] and esc[0]["findings"][0]["rule"] == "walk.symlink-escape",
-              "hf snapshot: escaping link not reported: %s" % (esc and sj.describe(esc[0])))
-        check(len(s.report["files"]) == len(files) + 1,
-              "hf snapshot: %d files reported, expected %d" % (len(s.report["files"]), len(files) + 1))
+        for name in ("config.json", "other.safetensors"):
+            esc = [x for x in s.report["files"] if x["path"].endswith("/" + name)]
+            check(len(esc) == 1 and esc[0]["findings"] and esc[0]["findings"][0]["rule"] == "walk.symlink-escape",
+                  "hf snapshot: escaping link %s not reported: %s" % (name, esc and sj.describe(esc[0])))
+        check(len(s.report["files"]) == len(files) + 2,
+              "hf snapshot: %d files reported, expected %d" % (len(s.report["files"]), len(files) + 2))
 
 
 def main():
