@@ -17,7 +17,8 @@ Then a model folder laid out as a Hugging Face cache snapshot (links into ../../
 with one file of each format, a pickle checkpoint, a SavedModel folder, one link out of
 the folder and one into another repository's blobs: the walk lists every file with its
 format, the pickle gets the informational format.pickle-based note, both escapes are
-walk.symlink-escape, and nothing else is reported. Nothing is ever loaded.
+walk.symlink-escape, and nothing else is reported. Last, the scanning process is seen
+under its seccomp filter (/proc/PID/status) while it scans. Nothing is ever loaded.
 """
 import os
 import shutil
@@ -256,10 +257,36 @@ def hf_snapshot():
               "hf snapshot: %d files reported, expected %d" % (len(s.report["files"]), len(files) + 2))
 
 
+def sandboxed():
+    """The scanning process is under seccomp while it scans: its output goes to a pipe nobody
+    reads yet, so after ~64 KiB of results it blocks mid-scan and /proc shows its state."""
+    import subprocess
+    import time
+
+    path = os.path.join(DATA, "st_honest.safetensors")
+    p = subprocess.Popen([sj.bw(), "scan", "--fail-on", "critical"] + [path] * 3000,
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    mode, deadline = None, time.monotonic() + 60
+    while time.monotonic() < deadline and p.poll() is None:
+        try:
+            st = open("/proc/%d/status" % p.pid).read()
+        except OSError:
+            break
+        mode = next((ln.split()[1] for ln in st.splitlines() if ln.startswith("Seccomp:")), None)
+        if mode == "2":
+            break
+        time.sleep(0.05)
+    out = p.communicate()[0]
+    check(mode == "2", "scan process not under a seccomp filter while scanning (Seccomp: %s)" % mode)
+    check(p.returncode == 0 and out.count(b": clean") == 3000,
+          "sandboxed scan: rc %s, %d clean lines" % (p.returncode, out.count(b": clean")))
+
+
 def main():
     sj.bw()
     samples()
     hf_snapshot()
+    sandboxed()
     print("%d failures" % len(FAILS))
     return 1 if FAILS else 0
 
