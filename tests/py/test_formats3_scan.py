@@ -74,6 +74,7 @@ EXPECT = {
     "gguf_ssti_attr.gguf": ("gguf", {"gguf.chat-template-ssti"}),
     "gguf_ssti_cycler.gguf": ("gguf", {"gguf.chat-template-ssti"}),
     "gguf_ssti_lipsum.gguf": ("gguf", {"gguf.chat-template-ssti"}),
+    "gguf_ssti_include.gguf": ("gguf", {"gguf.chat-template-ssti"}),
     "gguf_overlap.gguf": ("gguf", {"gguf.tensor-overlap"}),
     "gguf_oob.gguf": ("gguf", {"gguf.tensor-out-of-bounds"}),
     "gguf_misaligned.gguf": ("gguf", {"gguf.tensor-misaligned"}),

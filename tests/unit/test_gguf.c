@@ -16,6 +16,7 @@ static const struct rec_case cases[] = {
 	{"gguf_ssti_attr.gguf", "gguf.chat-template-ssti", 0},
 	{"gguf_ssti_cycler.gguf", "gguf.chat-template-ssti", 0},
 	{"gguf_ssti_lipsum.gguf", "gguf.chat-template-ssti", 0},
+	{"gguf_ssti_include.gguf", "gguf.chat-template-ssti", 0},
 	{"gguf_overlap.gguf", "gguf.tensor-overlap", 0},
 	{"gguf_oob.gguf", "gguf.tensor-out-of-bounds", 0},
 	{"gguf_misaligned.gguf", "gguf.tensor-misaligned", 0},

@@ -163,6 +163,8 @@ def gen_gguf():
     out("gguf_ssti_attr.gguf", gguf(base_kv + [("tokenizer.chat_template", T_STR, SSTI_ATTR)], tens))
     out("gguf_ssti_cycler.gguf", gguf(base_kv + [("tokenizer.chat_template.tool_use", T_STR, SSTI_CYCLER)], tens))
     out("gguf_ssti_lipsum.gguf", gguf(base_kv + [("tokenizer.chat_template", T_STR, SSTI_LIPSUM)], tens))
+    inc = "{%- include '/etc/passwd' -%}{% for m in messages %}{{ m['content'] }}{% endfor %}"
+    out("gguf_ssti_include.gguf", gguf(base_kv + [("tokenizer.chat_template", T_STR, inc)], tens))
     out("gguf_overlap.gguf", gguf(base_kv, [("a", [32], 0, 0), ("b", [32], 0, 64)]))
     out("gguf_oob.gguf", gguf(base_kv, [("a", [32], 0, 0)])[:-64])
     out("gguf_misaligned.gguf", gguf(base_kv, [("a", [32], 0, 4)], data_pad=32))
