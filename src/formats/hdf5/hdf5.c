@@ -340,10 +340,14 @@ static int is_config_attr(const char *name, size_t n)
 	return 0;
 }
 
-enum bw_err bw_hdf5_scan(const uint8_t *data, size_t len, const struct bw_fmt_sink *sink)
+/*
+ * The confined child's reply: u32 count, then per attribute u32 name length,
+ * name, u64 value length, value. Read with the bounded reader like any input
+ * (a subverted child could send anything); each value goes back as member
+ * "<attribute NAME>". Separate so fuzz/fuzz_hdf5.c can feed it directly.
+ */
+enum bw_err bw_hdf5_reply_scan(const uint8_t *reply, size_t reply_len, const struct bw_fmt_sink *sink)
 {
-	uint8_t *reply = NULL;
-	size_t reply_len = 0;
 	struct bw_reader rd;
 	uint32_t count, i, nlen;
 	uint64_t vlen;
@@ -351,6 +355,35 @@ enum bw_err bw_hdf5_scan(const uint8_t *data, size_t len, const struct bw_fmt_si
 	char member[160];
 	int keras = 0;
 	enum bw_err e = BW_OK;
+
+	bw_rd_init(&rd, reply, reply_len, 0);
+	count = bw_rd_u32le(&rd);
+	for (i = 0; i < count && bw_rd_ok(&rd) && e == BW_OK; i++) {
+		nlen = bw_rd_u32le(&rd);
+		name = bw_rd_bytes(&rd, nlen);
+		vlen = bw_rd_u64le(&rd);
+		value = bw_rd_bytes(&rd, (size_t)(vlen > SIZE_MAX ? SIZE_MAX : vlen));
+		if (!bw_rd_ok(&rd))
+			break;
+		if (is_config_attr((const char *)name, nlen))
+			keras = 1;
+		snprintf(member, sizeof member, "<attribute %.*s>", (int)(nlen > 100 ? 100 : nlen),
+		         (const char *)name);
+		e = sink->member(sink->user, member, value, (size_t)vlen, BW_NO_OFFSET);
+	}
+	if (!bw_rd_ok(&rd))
+		sink->incomplete(sink->user, BW_ERR_INTERNAL, BW_NO_OFFSET,
+		                 "the HDF5 worker's reply was malformed");
+	if (sink->format != NULL)
+		sink->format(sink->user, keras ? "keras-h5" : "hdf5");
+	return e;
+}
+
+enum bw_err bw_hdf5_scan(const uint8_t *data, size_t len, const struct bw_fmt_sink *sink)
+{
+	uint8_t *reply = NULL;
+	size_t reply_len = 0;
+	enum bw_err e;
 
 	if ((uint64_t)len > HDF5_MAX_IMAGE) {
 		sink->incomplete(sink->user, BW_ERR_LIMIT, BW_NO_OFFSET,
@@ -380,26 +413,7 @@ enum bw_err bw_hdf5_scan(const uint8_t *data, size_t len, const struct bw_fmt_si
 	case BW_WORKER_OK:
 		break;
 	}
-	bw_rd_init(&rd, reply, reply_len, 0);
-	count = bw_rd_u32le(&rd);
-	for (i = 0; i < count && bw_rd_ok(&rd) && e == BW_OK; i++) {
-		nlen = bw_rd_u32le(&rd);
-		name = bw_rd_bytes(&rd, nlen);
-		vlen = bw_rd_u64le(&rd);
-		value = bw_rd_bytes(&rd, (size_t)(vlen > SIZE_MAX ? SIZE_MAX : vlen));
-		if (!bw_rd_ok(&rd))
-			break;
-		if (is_config_attr((const char *)name, nlen))
-			keras = 1;
-		snprintf(member, sizeof member, "<attribute %.*s>", (int)(nlen > 100 ? 100 : nlen),
-		         (const char *)name);
-		e = sink->member(sink->user, member, value, (size_t)vlen, BW_NO_OFFSET);
-	}
-	if (!bw_rd_ok(&rd))
-		sink->incomplete(sink->user, BW_ERR_INTERNAL, BW_NO_OFFSET,
-		                 "the HDF5 worker's reply was malformed");
-	if (sink->format != NULL)
-		sink->format(sink->user, keras ? "keras-h5" : "hdf5");
+	e = bw_hdf5_reply_scan(reply, reply_len, sink);
 	bw_free(reply);
 	return e;
 }
