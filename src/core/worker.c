@@ -21,8 +21,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -50,13 +52,22 @@ extern char **environ;
 static bw_worker_handler g_handler;
 static bw_worker_prepare g_prepare;
 
-static struct {
+#define SVC_MAX_CHANNELS 4 /* = BW_WORKER_MAX_CHANNELS of the service below */
+
+/* The caller's side of the service: one socket per channel, one request at a time on each. */
+static struct svc_chan {
 	pthread_mutex_t mu;
-	pid_t pid;
 	int fd;
-	int running;
 	int broken;
-} svc = {PTHREAD_MUTEX_INITIALIZER, -1, -1, 0, 0};
+} svc_ch[SVC_MAX_CHANNELS] = {{PTHREAD_MUTEX_INITIALIZER, -1, 0}, {PTHREAD_MUTEX_INITIALIZER, -1, 0},
+                              {PTHREAD_MUTEX_INITIALIZER, -1, 0}, {PTHREAD_MUTEX_INITIALIZER, -1, 0}};
+
+static struct {
+	pthread_mutex_t mu; /* start/stop */
+	pid_t pid;
+	int n_ch;           /* channels; 0 when the service is not running */
+	unsigned next;      /* round robin when every channel is busy */
+} svc = {PTHREAD_MUTEX_INITIALIZER, -1, 0, 0};
 
 void bw_worker_set_handler(bw_worker_handler h)
 {
@@ -247,6 +258,11 @@ static void child_run(bw_worker_handler h, uint32_t kind, const uint8_t *data, s
 	struct bw_buf reply;
 	int rc;
 
+	/* Keep only the reply pipe (and stdio): the inherited sockets to the scanner and the
+	 * reply pipes of sibling children would let a subverted parser forge their replies. */
+	if (fd > 3)
+		(void)close_range(3, (unsigned)fd - 1, 0);
+	(void)close_range((unsigned)fd + 1, ~0u, 0);
 	if (g_prepare != NULL)
 		g_prepare(kind);
 	if (h == NULL || confine() != 0)
@@ -258,36 +274,38 @@ static void child_run(bw_worker_handler h, uint32_t kind, const uint8_t *data, s
 	_exit(0);
 }
 
-/*
- * Fork a child for one request, collect its reply into *payload, enforce the
- * deadline. Used by the service and by direct calls.
- */
-static enum bw_worker_status run_child(bw_worker_handler h, uint32_t kind, const uint8_t *data,
-                                       size_t len, int timeout_ms, uint8_t **payload,
-                                       size_t *plen)
+/* Fork a child for one request; its reply comes on *rfd. 0, or -1 (no child). */
+static int start_child(bw_worker_handler h, uint32_t kind, const uint8_t *data, size_t len, pid_t *pid,
+                       int *rfd)
 {
-	int p[2], status = 0, r;
-	pid_t pid;
-	uint32_t st = 0;
-	int64_t deadline = now_ms() + timeout_ms;
+	int p[2];
 
-	*payload = NULL;
-	*plen = 0;
 	if (pipe2(p, O_CLOEXEC) != 0)
-		return BW_WORKER_UNAVAILABLE;
-	pid = fork();
-	if (pid < 0) {
+		return -1;
+	*pid = fork();
+	if (*pid < 0) {
 		close(p[0]);
 		close(p[1]);
-		return BW_WORKER_UNAVAILABLE;
+		return -1;
 	}
-	if (pid == 0) {
+	if (*pid == 0) {
 		close(p[0]);
 		child_run(h, kind, data, len, p[1]);
 	}
 	close(p[1]);
-	r = read_reply(p[0], deadline, &st, payload, plen);
-	close(p[0]);
+	*rfd = p[0];
+	return 0;
+}
+
+/* Collect a started child's reply into *payload before the deadline, then reap it. */
+static enum bw_worker_status finish_child(pid_t pid, int rfd, int64_t deadline, uint8_t **payload,
+                                          size_t *plen)
+{
+	int status = 0, r;
+	uint32_t st = 0;
+
+	r = read_reply(rfd, deadline, &st, payload, plen);
+	close(rfd);
 	if (r == -2)
 		kill(pid, SIGKILL);
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
@@ -295,6 +313,7 @@ static enum bw_worker_status run_child(bw_worker_handler h, uint32_t kind, const
 	if (r == -2) {
 		bw_free(*payload);
 		*payload = NULL;
+		*plen = 0;
 		return BW_WORKER_TIMEOUT;
 	}
 	if (r != 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
@@ -307,119 +326,317 @@ static enum bw_worker_status run_child(bw_worker_handler h, uint32_t kind, const
 	return (enum bw_worker_status)st;
 }
 
+/*
+ * Fork a child for one request, collect its reply into *payload, enforce the
+ * deadline. Used by direct calls.
+ */
+static enum bw_worker_status run_child(bw_worker_handler h, uint32_t kind, const uint8_t *data,
+                                       size_t len, int timeout_ms, uint8_t **payload,
+                                       size_t *plen)
+{
+	pid_t pid;
+	int rfd;
+	int64_t deadline = now_ms() + timeout_ms;
+
+	*payload = NULL;
+	*plen = 0;
+	if (start_child(h, kind, data, len, &pid, &rfd) != 0)
+		return BW_WORKER_UNAVAILABLE;
+	return finish_child(pid, rfd, deadline, payload, plen);
+}
+
 /* ---- the service ---- */
+
+/*
+ * The service talks to the scanner over up to BW_WORKER_MAX_CHANNELS sockets
+ * (fds FD .. FD+n-1, n in the environment variable BW_WORKER_CHANNELS, set by
+ * bw_worker_start): each is strictly request/reply, so scan threads on
+ * different channels have their children run at the same time (one core each)
+ * instead of queueing behind one another.
+ *
+ * Each channel's request buffer is one MAP_SHARED anonymous mapping, kept
+ * across requests and grown in 1 MiB steps. Shared, not malloc'd, because of
+ * fork: a private buffer is write-protected in the service at every fork, so
+ * receiving the next request faulted on every page again (and a fresh
+ * malloc'd buffer per request faulted them in from zero), while the child
+ * only reads the few pages its parser touches. A shared mapping is neither
+ * copied nor write-protected by fork; the child maps in just the pages it
+ * reads (docs/formats3.md has the numbers). A child could write to it, but
+ * only while it runs: the service fills the buffer anew before each fork.
+ */
+#define BW_WORKER_MAX_CHANNELS 4
+
+struct chan {
+	int fd;           /* socket to the scanner; -1 once closed */
+	uint8_t *buf;     /* request buffer (MAP_SHARED) */
+	size_t cap;
+	pid_t pid;        /* running child, or -1 */
+	int rfd;          /* its reply pipe */
+	int64_t deadline; /* its deadline */
+};
+
+static uint8_t *req_reserve(struct chan *c, uint64_t len)
+{
+	size_t want;
+	void *p;
+
+	if (len <= c->cap && c->buf != NULL)
+		return c->buf;
+	want = (size_t)((len + ((uint64_t)1 << 20)) & ~(((uint64_t)1 << 20) - 1));
+	if (c->buf != NULL)
+		munmap(c->buf, c->cap);
+	c->buf = NULL;
+	c->cap = 0;
+	p = mmap(NULL, want, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	c->buf = p;
+	c->cap = want;
+	return c->buf;
+}
+
+static void chan_close(struct chan *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+}
+
+/* A request has arrived on an idle channel: read it and start its child. */
+static void chan_request(struct chan *c, bw_worker_handler h)
+{
+	uint8_t hdr[16], *data;
+	uint32_t kind, timeout_ms;
+	uint64_t len;
+
+	if (read_all(c->fd, hdr, sizeof hdr, -1) != 0) {
+		chan_close(c); /* the scanner closed the socket */
+		return;
+	}
+	kind = get32(hdr);
+	timeout_ms = get32(hdr + 4);
+	len = get64(hdr + 8);
+	data = len <= BW_WORKER_MAX_REQUEST ? req_reserve(c, len) : NULL;
+	if (data == NULL || read_all(c->fd, data, (size_t)len, -1) != 0) {
+		chan_close(c); /* protocol broken: the caller sees EOF and stops using it */
+		return;
+	}
+	if (g_prepare != NULL)
+		g_prepare(kind); /* once here, so the children inherit it */
+	c->deadline = now_ms() + timeout_ms;
+	if (start_child(h, kind, data, (size_t)len, &c->pid, &c->rfd) != 0) {
+		c->pid = -1;
+		if (write_reply(c->fd, BW_WORKER_UNAVAILABLE, NULL, 0) != 0)
+			chan_close(c);
+	}
+}
+
+/* The channel's child replied, died or ran out of time: reap it and answer. */
+static void chan_finish(struct chan *c)
+{
+	uint8_t *payload = NULL;
+	size_t plen = 0;
+	enum bw_worker_status st = finish_child(c->pid, c->rfd, c->deadline, &payload, &plen);
+
+	c->pid = -1;
+	if (c->fd >= 0 && write_reply(c->fd, st, payload, plen) != 0)
+		chan_close(c);
+	bw_free(payload);
+}
 
 int bw_worker_serve(int fd, bw_worker_handler h)
 {
-	uint8_t hdr[16], *data, *payload;
-	uint32_t kind, timeout_ms;
-	uint64_t len;
-	size_t plen;
-	enum bw_worker_status st;
+	struct chan ch[BW_WORKER_MAX_CHANNELS];
+	struct pollfd pf[BW_WORKER_MAX_CHANNELS];
+	int idx[BW_WORKER_MAX_CHANNELS];
+	const char *env = getenv("BW_WORKER_CHANNELS");
+	int n_ch = env != NULL ? atoi(env) : 1, i, n, wait, pr;
+	int64_t now;
 
+	if (n_ch < 1 || n_ch > BW_WORKER_MAX_CHANNELS)
+		n_ch = 1;
 	signal(SIGPIPE, SIG_IGN);
+	for (i = 0; i < n_ch; i++) {
+		struct stat sb;
+
+		/* an extra channel must be one of our sockets, not some inherited descriptor */
+		ch[i].fd = i == 0 || (fstat(fd + i, &sb) == 0 && S_ISSOCK(sb.st_mode)) ? fd + i : -1;
+		ch[i].buf = NULL;
+		ch[i].cap = 0;
+		ch[i].pid = -1;
+		ch[i].rfd = -1;
+		ch[i].deadline = 0;
+	}
 	for (;;) {
-		if (read_all(fd, hdr, sizeof hdr, -1) != 0)
-			return 0; /* the scanner closed the socket */
-		kind = get32(hdr);
-		timeout_ms = get32(hdr + 4);
-		len = get64(hdr + 8);
-		if (len > BW_WORKER_MAX_REQUEST)
+		n = 0;
+		wait = -1;
+		now = now_ms();
+		for (i = 0; i < n_ch; i++) {
+			if (ch[i].pid >= 0) {
+				int left = ch[i].deadline > now ? (int)(ch[i].deadline - now) : 0;
+
+				pf[n].fd = ch[i].rfd;
+				wait = wait < 0 || left < wait ? left : wait;
+			} else if (ch[i].fd >= 0) {
+				pf[n].fd = ch[i].fd;
+			} else {
+				continue;
+			}
+			pf[n].events = POLLIN;
+			pf[n].revents = 0;
+			idx[n++] = i;
+		}
+		if (n == 0)
+			return 0; /* every channel closed, no child running */
+		pr = poll(pf, (nfds_t)n, wait);
+		if (pr < 0 && errno != EINTR)
 			return 1;
-		data = bw_malloc(len ? (size_t)len : 1);
-		if (data == NULL || read_all(fd, data, (size_t)len, -1) != 0)
-			return 1;
-		if (g_prepare != NULL)
-			g_prepare(kind); /* once here, so the children inherit it */
-		st = run_child(h, kind, data, (size_t)len, (int)timeout_ms, &payload, &plen);
-		bw_free(data);
-		if (write_reply(fd, st, payload, plen) != 0)
-			return 1;
-		bw_free(payload);
+		now = now_ms();
+		for (i = 0; i < n; i++) {
+			struct chan *c = &ch[idx[i]];
+
+			if (c->pid >= 0) {
+				if (pf[i].revents != 0 || now >= c->deadline)
+					chan_finish(c);
+			} else if (pf[i].revents != 0) {
+				chan_request(c, h);
+			}
+		}
 	}
 }
 
 /*
- * The worker's environment: ours plus OPENBLAS_NUM_THREADS=1 unless set. The
+ * The worker's environment: ours plus OPENBLAS_NUM_THREADS=1 unless set (the
  * worker never does linear algebra, and OpenBLAS starts one thread per core at
- * load time that spins (sched_yield) for a while, taking CPU from the scan.
- * NULL on allocation failure (the caller then passes environ unchanged).
+ * load time that spins (sched_yield) for a while, taking CPU from the scan),
+ * and BW_WORKER_CHANNELS=n (any inherited value dropped). NULL on allocation
+ * failure (the caller then passes environ unchanged, and the service serves
+ * one channel).
  */
-static char **worker_env(void)
+static char **worker_env(int n_ch, char *chan_var)
 {
-	size_t n = 0, i;
+	size_t n = 0, i, k = 0;
 	char **env;
 	int has = 0;
 
 	for (; environ != NULL && environ[n] != NULL; n++)
 		has |= strncmp(environ[n], "OPENBLAS_NUM_THREADS=", 21) == 0;
-	env = bw_calloc(n + 2, sizeof *env);
+	env = bw_calloc(n + 3, sizeof *env);
 	if (env == NULL)
 		return NULL;
 	for (i = 0; i < n; i++)
-		env[i] = environ[i];
+		if (strncmp(environ[i], "BW_WORKER_CHANNELS=", 19) != 0)
+			env[k++] = environ[i];
 	if (!has)
-		env[n] = (char *)"OPENBLAS_NUM_THREADS=1";
+		env[k++] = (char *)"OPENBLAS_NUM_THREADS=1";
+	snprintf(chan_var, 32, "BW_WORKER_CHANNELS=%d", n_ch);
+	env[k] = chan_var;
 	return env;
 }
 
 enum bw_err bw_worker_start(const char *exe, const char *argv1, struct bw_diag *diag)
 {
-	int sv[2], rc;
+	int sv[SVC_MAX_CHANNELS][2], rc, i, n_ch;
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	char *argv[4];
 	char **env;
+	char chan_var[32];
 	pid_t pid;
 	posix_spawn_file_actions_t fa;
 
 	pthread_mutex_lock(&svc.mu);
-	if (svc.running) {
+	if (svc.n_ch > 0) {
 		pthread_mutex_unlock(&svc.mu);
 		return BW_OK;
 	}
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
-		pthread_mutex_unlock(&svc.mu);
-		return bw_diag_set(diag, BW_ERR_IO, BW_NO_OFFSET, "socketpair: %s", strerror(errno));
+	/* one channel per core (the scan runs one thread per core), so children run side by side */
+	n_ch = ncpu < 1 ? 1 : ncpu > SVC_MAX_CHANNELS ? SVC_MAX_CHANNELS : (int)ncpu;
+	env = worker_env(n_ch, chan_var);
+	if (env == NULL)
+		n_ch = 1; /* without our environment the service serves fd 3 only */
+	for (i = 0; i < n_ch; i++) {
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv[i]) != 0) {
+			rc = errno;
+			while (i-- > 0) {
+				close(sv[i][0]);
+				close(sv[i][1]);
+			}
+			bw_free(env);
+			pthread_mutex_unlock(&svc.mu);
+			return bw_diag_set(diag, BW_ERR_IO, BW_NO_OFFSET, "socketpair: %s", strerror(rc));
+		}
 	}
 	argv[0] = (char *)"bulwark-worker";
 	argv[1] = (char *)argv1;
 	argv[2] = (char *)"3";
 	argv[3] = NULL;
 	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, sv[1], 3);
+	/* the service's ends become fds 3 .. 3+n-1; none of them is below 3 (0-2 are taken) */
+	for (i = 0; i < n_ch; i++)
+		posix_spawn_file_actions_adddup2(&fa, sv[i][1], 3 + i);
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	env = worker_env();
 	rc = posix_spawn(&pid, exe, &fa, NULL, argv, env != NULL ? env : environ);
 	bw_free(env);
 	posix_spawn_file_actions_destroy(&fa);
-	close(sv[1]);
+	for (i = 0; i < n_ch; i++)
+		close(sv[i][1]);
 	if (rc != 0) {
-		close(sv[0]);
+		for (i = 0; i < n_ch; i++)
+			close(sv[i][0]);
 		pthread_mutex_unlock(&svc.mu);
 		return bw_diag_set(diag, BW_ERR_IO, BW_NO_OFFSET, "starting the worker service: %s",
 		                   strerror(rc));
 	}
+	for (i = 0; i < n_ch; i++) {
+		svc_ch[i].fd = sv[i][0];
+		svc_ch[i].broken = 0;
+	}
 	svc.pid = pid;
-	svc.fd = sv[0];
-	svc.running = 1;
-	svc.broken = 0;
+	svc.n_ch = n_ch;
 	pthread_mutex_unlock(&svc.mu);
 	return BW_OK;
 }
 
 void bw_worker_stop(void)
 {
+	int i, broken = 0;
+
 	pthread_mutex_lock(&svc.mu);
-	if (svc.running) {
-		close(svc.fd);
-		if (svc.broken)
+	if (svc.n_ch > 0) {
+		for (i = 0; i < svc.n_ch; i++) {
+			pthread_mutex_lock(&svc_ch[i].mu);
+			broken |= svc_ch[i].broken;
+			close(svc_ch[i].fd);
+			svc_ch[i].fd = -1;
+			pthread_mutex_unlock(&svc_ch[i].mu);
+		}
+		if (broken)
 			kill(svc.pid, SIGKILL);
 		while (waitpid(svc.pid, NULL, 0) < 0 && errno == EINTR)
 			;
-		svc.running = 0;
-		svc.fd = -1;
+		svc.n_ch = 0;
 		svc.pid = -1;
 	}
 	pthread_mutex_unlock(&svc.mu);
+}
+
+/* A free channel (locked), or wait for one in turn. NULL when the service is not running. */
+static struct svc_chan *chan_acquire(void)
+{
+	int i, n;
+	unsigned k;
+
+	pthread_mutex_lock(&svc.mu);
+	n = svc.n_ch;
+	k = svc.next++;
+	pthread_mutex_unlock(&svc.mu);
+	if (n == 0)
+		return NULL;
+	for (i = 0; i < n; i++)
+		if (pthread_mutex_trylock(&svc_ch[i].mu) == 0)
+			return &svc_ch[i];
+	pthread_mutex_lock(&svc_ch[k % (unsigned)n].mu);
+	return &svc_ch[k % (unsigned)n];
 }
 
 enum bw_worker_status bw_worker_call(uint32_t kind, const uint8_t *data, size_t len, int timeout_ms,
@@ -427,40 +644,39 @@ enum bw_worker_status bw_worker_call(uint32_t kind, const uint8_t *data, size_t 
 {
 	uint8_t hdr[16];
 	uint32_t st = 0;
+	struct svc_chan *c;
 	int r;
 
 	*reply = NULL;
 	*reply_len = 0;
 	if ((uint64_t)len > BW_WORKER_MAX_REQUEST)
 		return BW_WORKER_UNAVAILABLE;
-	pthread_mutex_lock(&svc.mu);
-	if (!svc.running) {
-		pthread_mutex_unlock(&svc.mu);
+	c = chan_acquire();
+	if (c == NULL)
 		return run_child(g_handler, kind, data, len, timeout_ms, reply, reply_len);
-	}
-	if (svc.broken) {
-		pthread_mutex_unlock(&svc.mu);
+	if (c->broken || c->fd < 0) {
+		pthread_mutex_unlock(&c->mu);
 		return BW_WORKER_UNAVAILABLE;
 	}
 	put32(hdr, kind);
 	put32(hdr + 4, (uint32_t)timeout_ms);
 	put64(hdr + 8, len);
-	if (write_all(svc.fd, hdr, sizeof hdr) != 0 || write_all(svc.fd, data, len) != 0) {
-		svc.broken = 1;
-		pthread_mutex_unlock(&svc.mu);
+	if (write_all(c->fd, hdr, sizeof hdr) != 0 || write_all(c->fd, data, len) != 0) {
+		c->broken = 1;
+		pthread_mutex_unlock(&c->mu);
 		return BW_WORKER_UNAVAILABLE;
 	}
 	/* the service enforces timeout_ms on the child; allow it time to report */
-	r = read_reply(svc.fd, now_ms() + timeout_ms + 10000, &st, reply, reply_len);
+	r = read_reply(c->fd, now_ms() + timeout_ms + 10000, &st, reply, reply_len);
 	if (r != 0 || st > BW_WORKER_UNAVAILABLE) {
-		svc.broken = 1;
+		c->broken = 1;
 		bw_free(*reply);
 		*reply = NULL;
 		*reply_len = 0;
-		pthread_mutex_unlock(&svc.mu);
+		pthread_mutex_unlock(&c->mu);
 		return BW_WORKER_UNAVAILABLE;
 	}
-	pthread_mutex_unlock(&svc.mu);
+	pthread_mutex_unlock(&c->mu);
 	if (st != BW_WORKER_OK && st != BW_WORKER_REFUSED) {
 		bw_free(*reply);
 		*reply = NULL;

@@ -11,7 +11,9 @@
  * Two ways to get children:
  *  - the worker service: a small process started with bw_worker_start()
  *    BEFORE the caller enters its own sandbox (bulwark scan forbids new
- *    processes); it forks one child per request. Requests are serialised.
+ *    processes); it forks one child per request. It has one channel (socket)
+ *    per core, each strictly request/reply: callers on different channels
+ *    have their children run at the same time.
  *  - without the service, bw_worker_call() forks the child itself (library
  *    use, tests).
  * The handler table is supplied by whoever runs the service or calls
@@ -59,7 +61,8 @@ void bw_worker_set_prepare(bw_worker_prepare p);
 
 /*
  * Start the service by executing `exe argv1 FD` (bulwark: "/proc/self/exe"
- * "__worker"). Call before entering a sandbox. BW_OK or BW_ERR_IO.
+ * "__worker") with its channels on fds FD .. FD+n-1 and n in its environment
+ * (BW_WORKER_CHANNELS). Call before entering a sandbox. BW_OK or BW_ERR_IO.
  */
 BW_MUST_CHECK enum bw_err bw_worker_start(const char *exe, const char *argv1, struct bw_diag *diag);
 /* Stop the service (idempotent). */

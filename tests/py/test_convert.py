@@ -66,6 +66,20 @@ def models():
                      "i32": torch.arange(5, dtype=torch.int32), "u8": torch.arange(5, dtype=torch.uint8),
                      "bool": torch.tensor([True, False]), "empty": torch.zeros(0, 3)}
     yield "list", [torch.ones(2), torch.zeros(3)]
+    # state dicts of real architectures as torch.nn builds them (Debian ships no pretrained
+    # weights): a Transformer encoder (in_proj packing, LayerNorm), an embedding + LSTM
+    # tagger (flattened LSTM weights), a CNN with BatchNorm trained one step
+    # (running stats, int64 num_batches_tracked scalar)
+    enc = torch.nn.TransformerEncoder(torch.nn.TransformerEncoderLayer(16, 2, 32, batch_first=True), 2)
+    yield "transformer", enc.state_dict()
+    tagger = torch.nn.ModuleDict({"emb": torch.nn.Embedding(50, 8), "lstm": torch.nn.LSTM(8, 12, 2),
+                                  "out": torch.nn.Linear(12, 5)})
+    yield "lstm_tagger", tagger.state_dict()
+    cnn = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.ReLU(),
+                              torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(4, 2))
+    cnn.train()
+    cnn(torch.randn(2, 3, 8, 8)).sum().backward()
+    yield "bn_cnn", cnn.state_dict()
 
 
 def compare(name, path, out):

@@ -16,6 +16,7 @@ static const struct rec_case cases[] = {
 	{"gguf_ssti_attr.gguf", "gguf.chat-template-ssti", 0},
 	{"gguf_ssti_cycler.gguf", "gguf.chat-template-ssti", 0},
 	{"gguf_ssti_lipsum.gguf", "gguf.chat-template-ssti", 0},
+	{"gguf_ssti_include.gguf", "gguf.chat-template-ssti", 0},
 	{"gguf_overlap.gguf", "gguf.tensor-overlap", 0},
 	{"gguf_oob.gguf", "gguf.tensor-out-of-bounds", 0},
 	{"gguf_misaligned.gguf", "gguf.tensor-misaligned", 0},
@@ -28,6 +29,7 @@ static const struct rec_case cases[] = {
 	{"gguf_count_bounds.gguf", "gguf.count-bounds", 1},
 	{"gguf_array_nesting.gguf", "gguf.array-nesting", 1},
 	{"gguf_bad_alignment.gguf", "gguf.bad-alignment", 0},
+	{"gguf_truncated.gguf", NULL, 1},
 };
 
 static const struct {

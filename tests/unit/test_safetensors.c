@@ -22,6 +22,9 @@ static const struct rec_case cases[] = {
 	{"st_meta_nonstring.safetensors", "safetensors.metadata-type", 0},
 	{"st_meta_code.safetensors", "safetensors.metadata-code", 0},
 	{"st_json_invalid.safetensors", "safetensors.json-invalid", 1},
+	{"st_meta_url.safetensors", "safetensors.metadata-url", 0},
+	{"st_meta_many.safetensors", "safetensors.metadata-limit", 0},
+	{"st_bad_tensor_info.safetensors", "safetensors.bad-tensor-info", 0},
 };
 
 /* In-memory edge cases that need no file. */
@@ -49,6 +52,29 @@ static void test_edges(void)
 	CHECK(rec_has(&r, "safetensors.header-bounds"));
 	CHECK(bw_safetensors_detect(huge, sizeof huge) == 0); /* "{}" with a broken length: nothing to report */
 	CHECK(bw_safetensors_detect(NULL, 0) == 0);
+
+	/* a metadata value over BW_ST_MAX_META_VALUE is reported, not inspected */
+	{
+		static const char pre[] = "{\"__metadata__\":{\"blob\":\"";
+		static const char post[] = "\"}}";
+		size_t vlen = BW_ST_MAX_META_VALUE + 1, hlen = sizeof pre - 1 + vlen + sizeof post - 1;
+		uint8_t *f = malloc(8 + hlen);
+		size_t i;
+
+		CHECK(f != NULL);
+		if (f != NULL) {
+			for (i = 0; i < 8; i++)
+				f[i] = (uint8_t)((uint64_t)hlen >> (8 * i));
+			memcpy(f + 8, pre, sizeof pre - 1);
+			memset(f + 8 + sizeof pre - 1, 'A', vlen);
+			memcpy(f + 8 + sizeof pre - 1 + vlen, post, sizeof post - 1);
+			memset(&r, 0, sizeof r);
+			CHECK(bw_safetensors_scan(f, 8 + hlen, &s) == BW_OK);
+			CHECK(rec_has(&r, "safetensors.metadata-limit"));
+			CHECK(r.n_incomplete == 0);
+			free(f);
+		}
+	}
 }
 
 int main(void)

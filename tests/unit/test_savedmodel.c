@@ -16,7 +16,14 @@ static const struct rec_case cases[] = {
 	{"sm_fileio_in_function.pb", "savedmodel.op-file-write", 0},
 	{"sm_debug.pb", "savedmodel.op-debug", 0},
 	{"sm_printv2_file.pb", "savedmodel.op-file-write", 0},
-	{"sm_truncated.pb", NULL, 1},
+	{"sm_network.pb", "savedmodel.op-network", 0},
+	{"sm_immutable_const.pb", "savedmodel.op-file-read", 0},
+	{"sm_dataset_io.pb", "savedmodel.op-file-read", 0},
+	{"sm_dataset_io.pb", "savedmodel.op-file-write", 0},
+	{"sm_debug_v3.pb", "savedmodel.op-debug", 0},
+	{"sm_proto_desc_file.pb", "savedmodel.op-file-read", 0},
+	{"sm_proto_desc_local.pb", NULL, 0},
+	{"sm_truncated.pb", NULL, 1}, /* last: detection does not claim it (run below) */
 };
 
 static const struct rec_case km_cases[] = {

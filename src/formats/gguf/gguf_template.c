@@ -20,7 +20,8 @@
  *   - a gadget root or a process/eval name used as code: cycler, joiner, lipsum,
  *     url_for, get_flashed_messages, request, config, self, popen, subprocess,
  *     import_module, eval, exec, getattr, globals, builtins, mro, subclasses,
- *     func_globals, f_globals, gi_frame, tb_frame, f_back, os. / .system(.
+ *     func_globals, f_globals, gi_frame, tb_frame, f_back, os. / .system(,
+ *   - a {% include/import/extends/from %} statement (loads a template by name).
  * Role names inside string literals ('system') are not code and are skipped.
  * Must not: evaluate anything, allocate, or read past n.
  */
@@ -162,6 +163,25 @@ static int tp_block(const char *t, size_t s, size_t e, size_t *hit, const char *
 	return 0;
 }
 
+/* A {% %} statement whose keyword loads another template. Chat templates are one
+ * self-contained string: renderers give them no loader, so honest ones never do this. */
+static int tp_loads_template(const char *t, size_t s, size_t e)
+{
+	static const char *const kw[] = {"include", "import", "extends", "from"};
+	size_t i = s, j, k;
+
+	while (i < e && (t[i] == '-' || t[i] == '+' || t[i] == ' ' || t[i] == '\t' || t[i] == '\n' ||
+	                 t[i] == '\r'))
+		i++;
+	j = i;
+	while (j < e && tp_idchar(t[j]))
+		j++;
+	for (k = 0; k < sizeof kw / sizeof kw[0]; k++)
+		if (tp_ideq(t + i, j - i, kw[k]))
+			return 1;
+	return 0;
+}
+
 int bw_gguf_template_ssti(const char *tpl, size_t n, size_t *hit_off, const char **why)
 {
 	size_t i = 0, e;
@@ -176,6 +196,12 @@ int bw_gguf_template_ssti(const char *tpl, size_t n, size_t *hit_off, const char
 			close = tpl[i + 1] == '{' ? "}}" : tpl[i + 1] == '%' ? "%}" : "#}";
 			end = memmem(tpl + i + 2, n - i - 2, close, 2);
 			e = end != NULL ? (size_t)(end - tpl) : n;
+			if (tpl[i + 1] == '%' && tp_loads_template(tpl, i + 2, e)) {
+				*hit_off = i;
+				*why = "template statement loading another template (include/import/extends/from): "
+				       "the renderer's loader reads it, from the file system with a FileSystemLoader";
+				return 1;
+			}
 			if (tpl[i + 1] != '#' && tp_block(tpl, i + 2, e, hit_off, why))
 				return 1;
 			i = end != NULL ? e + 2 : n;

@@ -55,6 +55,7 @@ int bw_hdf5_detect(const uint8_t *data, size_t len)
 	X(H5Pcreate) \
 	X(H5Pset_fapl_core) \
 	X(H5Pset_file_image) \
+	X(H5Pset_file_image_callbacks) \
 	X(H5Fopen) \
 	X(H5Fclose) \
 	X(H5Pclose) \
@@ -69,6 +70,7 @@ int bw_hdf5_detect(const uint8_t *data, size_t len)
 	X(H5Tget_cset) \
 	X(H5Tis_variable_str) \
 	X(H5Tset_size) \
+	X(H5Tset_strpad) \
 	X(H5Aread) \
 	X(H5Tget_size) \
 	X(H5free_memory) \
@@ -107,6 +109,13 @@ static void h5_load(void)
 	h5.c_s1_g = dlsym(lib, "H5T_C_S1_g");
 	h5.fapl_cls_g = dlsym(lib, "H5P_CLS_FILE_ACCESS_ID_g");
 	if (h5.c_s1_g == NULL || h5.fapl_cls_g == NULL)
+		return;
+	/* Initialise the library here, before the worker service forks its children:
+	 * H5open registers every type, property class and driver (about two thirds of
+	 * a child's own CPU time on a small file when each child did it). No input is
+	 * involved; the children inherit the initialised state. */
+	h5.err = "libhdf5 could not start";
+	if (h5.H5open() < 0 || h5.H5Eset_auto2(H5E_DEFAULT, NULL, NULL) < 0)
 		return;
 	h5.err = NULL; /* the handle stays open for the life of the process */
 }
@@ -178,7 +187,11 @@ static herr_t attr_cb(hid_t loc, const char *name, const H5A_info_t *info, void 
 		value = vl;
 	} else {
 		sz = h5.H5Tget_size(type);
-		if (sz == 0 || sz > HDF5_MAX_ATTR || h5.H5Tset_size(mem, sz) < 0)
+		/* NULLPAD, not H5T_C_S1's NULLTERM: converting into a NULLTERM buffer of the same
+		 * size makes libhdf5 overwrite the last byte with the terminator. Keras 2 writes
+		 * model_config as bytes (h5py: fixed-length, NULLPAD), so its closing brace was lost. */
+		if (sz == 0 || sz > HDF5_MAX_ATTR || h5.H5Tset_size(mem, sz) < 0 ||
+		    h5.H5Tset_strpad(mem, H5T_STR_NULLPAD) < 0)
 			goto out;
 		value = bw_malloc(sz + 1);
 		if (value == NULL || h5.H5Aread(attr, mem, value) < 0)
@@ -209,6 +222,58 @@ out:
 	return w->failed ? -1 : 0;
 }
 
+/*
+ * File image callbacks that let libhdf5 read the request bytes in place (what
+ * H5LTopen_file_image's H5LT_FILE_IMAGE_DONT_COPY does, without libhdf5_hl).
+ * By default H5Pset_file_image and the core driver each copy the whole image:
+ * two fresh buffers the size of the file, faulted in page by page, for a
+ * reader that then looks at a few kilobytes of headers and attributes. The
+ * file is opened read-only, so the image is never written or resized.
+ */
+struct img_ref {
+	void *p;
+	size_t len;
+};
+
+static void *img_malloc(size_t size, H5FD_file_image_op_t op, void *u)
+{
+	struct img_ref *r = u;
+
+	(void)op;
+	return size == r->len ? r->p : NULL;
+}
+
+static void *img_memcpy(void *dest, const void *src, size_t size, H5FD_file_image_op_t op, void *u)
+{
+	(void)op, (void)u;
+	if (dest != src)
+		memcpy(dest, src, size);
+	return dest;
+}
+
+static void *img_realloc(void *ptr, size_t size, H5FD_file_image_op_t op, void *u)
+{
+	(void)ptr, (void)size, (void)op, (void)u;
+	return NULL; /* read-only: growing the image is refused */
+}
+
+static herr_t img_free(void *ptr, H5FD_file_image_op_t op, void *u)
+{
+	(void)ptr, (void)op, (void)u;
+	return 0;
+}
+
+static void *img_udata_copy(void *u)
+{
+	return u;
+}
+
+static herr_t img_udata_free(void *u)
+{
+	(void)u;
+	return 0;
+}
+
 /* Open an image and collect the root group's string attributes into out. */
 static int child_read(const void *img, size_t len, struct bw_buf *out, char *err, size_t errlen)
 {
@@ -217,8 +282,13 @@ static int child_read(const void *img, size_t len, struct bw_buf *out, char *err
 	uint8_t cnt[4] = {0};
 	int rc = -1;
 
+	struct img_ref ref = {(void *)(uintptr_t)img, len};
+	H5FD_file_image_callbacks_t cb = {img_malloc, img_memcpy, img_realloc, img_free,
+	                                  img_udata_copy, img_udata_free, &ref};
+
 	fapl = h5.H5Pcreate(*h5.fapl_cls_g);
 	if (fapl < 0 || h5.H5Pset_fapl_core(fapl, 1 << 20, 0) < 0 ||
+	    h5.H5Pset_file_image_callbacks(fapl, &cb) < 0 ||
 	    h5.H5Pset_file_image(fapl, (void *)(uintptr_t)img, len) < 0) {
 		snprintf(err, errlen, "libhdf5 refused the file image");
 		goto out;
@@ -270,10 +340,14 @@ static int is_config_attr(const char *name, size_t n)
 	return 0;
 }
 
-enum bw_err bw_hdf5_scan(const uint8_t *data, size_t len, const struct bw_fmt_sink *sink)
+/*
+ * The confined child's reply: u32 count, then per attribute u32 name length,
+ * name, u64 value length, value. Read with the bounded reader like any input
+ * (a subverted child could send anything); each value goes back as member
+ * "<attribute NAME>". Separate so fuzz/fuzz_hdf5.c can feed it directly.
+ */
+enum bw_err bw_hdf5_reply_scan(const uint8_t *reply, size_t reply_len, const struct bw_fmt_sink *sink)
 {
-	uint8_t *reply = NULL;
-	size_t reply_len = 0;
 	struct bw_reader rd;
 	uint32_t count, i, nlen;
 	uint64_t vlen;
@@ -281,6 +355,35 @@ enum bw_err bw_hdf5_scan(const uint8_t *data, size_t len, const struct bw_fmt_si
 	char member[160];
 	int keras = 0;
 	enum bw_err e = BW_OK;
+
+	bw_rd_init(&rd, reply, reply_len, 0);
+	count = bw_rd_u32le(&rd);
+	for (i = 0; i < count && bw_rd_ok(&rd) && e == BW_OK; i++) {
+		nlen = bw_rd_u32le(&rd);
+		name = bw_rd_bytes(&rd, nlen);
+		vlen = bw_rd_u64le(&rd);
+		value = bw_rd_bytes(&rd, (size_t)(vlen > SIZE_MAX ? SIZE_MAX : vlen));
+		if (!bw_rd_ok(&rd))
+			break;
+		if (is_config_attr((const char *)name, nlen))
+			keras = 1;
+		snprintf(member, sizeof member, "<attribute %.*s>", (int)(nlen > 100 ? 100 : nlen),
+		         (const char *)name);
+		e = sink->member(sink->user, member, value, (size_t)vlen, BW_NO_OFFSET);
+	}
+	if (!bw_rd_ok(&rd))
+		sink->incomplete(sink->user, BW_ERR_INTERNAL, BW_NO_OFFSET,
+		                 "the HDF5 worker's reply was malformed");
+	if (sink->format != NULL)
+		sink->format(sink->user, keras ? "keras-h5" : "hdf5");
+	return e;
+}
+
+enum bw_err bw_hdf5_scan(const uint8_t *data, size_t len, const struct bw_fmt_sink *sink)
+{
+	uint8_t *reply = NULL;
+	size_t reply_len = 0;
+	enum bw_err e;
 
 	if ((uint64_t)len > HDF5_MAX_IMAGE) {
 		sink->incomplete(sink->user, BW_ERR_LIMIT, BW_NO_OFFSET,
@@ -310,26 +413,7 @@ enum bw_err bw_hdf5_scan(const uint8_t *data, size_t len, const struct bw_fmt_si
 	case BW_WORKER_OK:
 		break;
 	}
-	bw_rd_init(&rd, reply, reply_len, 0);
-	count = bw_rd_u32le(&rd);
-	for (i = 0; i < count && bw_rd_ok(&rd) && e == BW_OK; i++) {
-		nlen = bw_rd_u32le(&rd);
-		name = bw_rd_bytes(&rd, nlen);
-		vlen = bw_rd_u64le(&rd);
-		value = bw_rd_bytes(&rd, (size_t)(vlen > SIZE_MAX ? SIZE_MAX : vlen));
-		if (!bw_rd_ok(&rd))
-			break;
-		if (is_config_attr((const char *)name, nlen))
-			keras = 1;
-		snprintf(member, sizeof member, "<attribute %.*s>", (int)(nlen > 100 ? 100 : nlen),
-		         (const char *)name);
-		e = sink->member(sink->user, member, value, (size_t)vlen, BW_NO_OFFSET);
-	}
-	if (!bw_rd_ok(&rd))
-		sink->incomplete(sink->user, BW_ERR_INTERNAL, BW_NO_OFFSET,
-		                 "the HDF5 worker's reply was malformed");
-	if (sink->format != NULL)
-		sink->format(sink->user, keras ? "keras-h5" : "hdf5");
+	e = bw_hdf5_reply_scan(reply, reply_len, sink);
 	bw_free(reply);
 	return e;
 }

@@ -21,6 +21,8 @@
 
 int bw_hdf5_detect(const uint8_t *data, size_t len);
 enum bw_err bw_hdf5_scan(const uint8_t *data, size_t len, const struct bw_fmt_sink *sink);
+/* Read a worker reply (what bw_hdf5_worker produced) into members; for the fuzzer. */
+enum bw_err bw_hdf5_reply_scan(const uint8_t *reply, size_t reply_len, const struct bw_fmt_sink *sink);
 
 /*
  * Load libhdf5 (dlopen, once per process). Called by the process that forks

@@ -49,11 +49,31 @@ static const struct {
 	{"TFRecordDatasetV2", "savedmodel.op-file-read", "reads files"},
 	{"FixedLengthRecordDataset", "savedmodel.op-file-read", "reads files"},
 	{"FixedLengthRecordDatasetV2", "savedmodel.op-file-read", "reads files"},
+	{"CSVDataset", "savedmodel.op-file-read", "reads CSV files"},
+	{"CSVDatasetV2", "savedmodel.op-file-read", "reads CSV files"},
+	{"ExperimentalCSVDataset", "savedmodel.op-file-read", "reads CSV files"},
+	{"LMDBDataset", "savedmodel.op-file-read", "opens LMDB databases"},
+	{"ExperimentalLMDBDataset", "savedmodel.op-file-read", "opens LMDB databases"},
+	{"LMDBReader", "savedmodel.op-file-read", "opens LMDB databases"},
+	{"SqlDataset", "savedmodel.op-file-read", "opens an SQLite database named in the graph"},
+	{"ExperimentalSqlDataset", "savedmodel.op-file-read", "opens an SQLite database named in the graph"},
+	{"MatchingFilesDataset", "savedmodel.op-file-read", "lists files by glob pattern"},
+	{"ExperimentalMatchingFilesDataset", "savedmodel.op-file-read", "lists files by glob pattern"},
+	{"LoadDataset", "savedmodel.op-file-read", "reads a saved dataset from a directory"},
+	{"RecordInput", "savedmodel.op-file-read", "reads record files by glob pattern"},
 	{"WriteFile", "savedmodel.op-file-write", "writes any file the process can write"},
+	{"SaveDataset", "savedmodel.op-file-write", "writes a dataset into a directory"},
+	{"SaveDatasetV2", "savedmodel.op-file-write", "writes a dataset into a directory"},
+	{"DistributedSave", "savedmodel.op-file-write", "writes a dataset into a directory"},
+	{"DatasetToTFRecord", "savedmodel.op-file-write", "writes a dataset into a TFRecord file"},
+	{"ExperimentalDatasetToTFRecord", "savedmodel.op-file-write", "writes a dataset into a TFRecord file"},
+	{"SnapshotDataset", "savedmodel.op-file-write", "writes dataset snapshots into a directory"},
+	{"SnapshotDatasetV2", "savedmodel.op-file-write", "writes dataset snapshots into a directory"},
 	{"CreateSummaryFileWriter", "savedmodel.op-file-write", "creates event files under a directory named in the graph"},
 	{"CreateSummaryDbWriter", "savedmodel.op-file-write", "writes an SQLite database named in the graph"},
 	{"DebugIdentity", "savedmodel.op-debug", "streams tensors to debug URLs (file:// or grpc://)"},
 	{"DebugIdentityV2", "savedmodel.op-debug", "streams tensors to a dump directory"},
+	{"DebugIdentityV3", "savedmodel.op-debug", "streams tensors to debug URLs (file:// or grpc://)"},
 	{"DebugNanCount", "savedmodel.op-debug", "streams tensor statistics to debug URLs"},
 	{"DebugNumericSummary", "savedmodel.op-debug", "streams tensor statistics to debug URLs"},
 	{"DebugNumericSummaryV2", "savedmodel.op-debug", "streams tensor statistics"},
@@ -220,6 +240,14 @@ static void sm_node(struct sm_ctx *c, struct bw_reader node, const char *where)
 		rule = "savedmodel.op-file-write";
 		why = "prints tensors into a file named in the graph";
 	}
+	/* proto ops read their FileDescriptorSet from a file unless the source is "local://"
+	 * (the default: the process's own descriptor pool) or "bytes://<serialized set>" */
+	if (rule == NULL && (strcmp(ob, "DecodeProtoV2") == 0 || strcmp(ob, "EncodeProto") == 0) &&
+	    sm_attr_str(n2, "descriptor_source", ab, sizeof ab) && ab[0] != '\0' &&
+	    strncmp(ab, "local://", 8) != 0 && strncmp(ab, "bytes://", 8) != 0) {
+		rule = "savedmodel.op-file-read";
+		why = "reads a protobuf descriptor file named in the graph";
+	}
 	if (rule == NULL)
 		return;
 	ab[0] = '\0';
@@ -229,6 +257,10 @@ static void sm_node(struct sm_ctx *c, struct bw_reader node, const char *where)
 		sm_attr_str(n2, "debug_urls", ab, sizeof ab);
 	else if (strcmp(ob, "PrintV2") == 0)
 		sm_attr_str(n2, "output_stream", ab, sizeof ab);
+	else if (strcmp(ob, "ImmutableConst") == 0)
+		sm_attr_str(n2, "memory_region_name", ab, sizeof ab);
+	else if (strcmp(ob, "DecodeProtoV2") == 0 || strcmp(ob, "EncodeProto") == 0)
+		sm_attr_str(n2, "descriptor_source", ab, sizeof ab);
 	snprintf(msg, sizeof msg, "%s node \"%s\" runs op %s: %s%s%s%s", where, nb, ob, why, ab[0] ? " (" : "", ab,
 	         ab[0] ? ")" : "");
 	if (c->n_hits++ < 64)

@@ -16,6 +16,7 @@ import marshal
 import os
 import struct
 import sys
+import zipfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -69,6 +70,12 @@ def gen_safetensors():
                                             {"init": "import os; os.system('id')"}))
     out("st_json_invalid.safetensors", st_file([("a", "F32", [2], 0, 8)],
                                                header_override='{"a":{"dtype":"F32",'))
+    out("st_meta_url.safetensors", st_file([("a", "F32", [2], 0, 8)],
+                                           {"format": "pt", "source": "see http://attacker.invalid/x"}))
+    out("st_meta_many.safetensors", st_file([("a", "F32", [2], 0, 8)],
+                                            {"k%04d" % i: "v" for i in range(4097)}))
+    bad = '{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8],"loader":"pickle"}}'
+    out("st_bad_tensor_info.safetensors", st_file([("a", "F32", [2], 0, 8)], header_override=bad))
 
 
 # ---------------------------------------------------------------- GGUF
@@ -156,6 +163,8 @@ def gen_gguf():
     out("gguf_ssti_attr.gguf", gguf(base_kv + [("tokenizer.chat_template", T_STR, SSTI_ATTR)], tens))
     out("gguf_ssti_cycler.gguf", gguf(base_kv + [("tokenizer.chat_template.tool_use", T_STR, SSTI_CYCLER)], tens))
     out("gguf_ssti_lipsum.gguf", gguf(base_kv + [("tokenizer.chat_template", T_STR, SSTI_LIPSUM)], tens))
+    inc = "{%- include '/etc/passwd' -%}{% for m in messages %}{{ m['content'] }}{% endfor %}"
+    out("gguf_ssti_include.gguf", gguf(base_kv + [("tokenizer.chat_template", T_STR, inc)], tens))
     out("gguf_overlap.gguf", gguf(base_kv, [("a", [32], 0, 0), ("b", [32], 0, 64)]))
     out("gguf_oob.gguf", gguf(base_kv, [("a", [32], 0, 0)])[:-64])
     out("gguf_misaligned.gguf", gguf(base_kv, [("a", [32], 0, 4)], data_pad=32))
@@ -200,15 +209,21 @@ def k3_model(layers, cls="Sequential"):
                                "loss": "mse"}}
 
 
+KERAS_CFGS = {}  # name -> config object written by gen_keras (reused for .keras and .h5 forms)
+
+
 def gen_keras():
-    j = lambda o: json.dumps(o, indent=1).encode()
+    def j(o, name=None):
+        if name is not None:
+            KERAS_CFGS[name] = o
+        return json.dumps(o, indent=1).encode()
     out("keras_honest_config.json", j(k3_model([
         {"module": "keras.layers", "class_name": "InputLayer", "config": {"batch_shape": [None, 4], "name": "in"},
          "registered_name": None},
         dense("d1", 8), dense("d2", 1),
         {"module": "keras.layers", "class_name": "Activation", "config": {"name": "act", "activation": {
             "module": "keras.activations", "class_name": "function", "config": "sigmoid",
-            "registered_name": "sigmoid"}}, "registered_name": None}])))
+            "registered_name": "sigmoid"}}, "registered_name": None}]), "honest_config"))
     out("keras_honest_h5_model_config.json", j({"class_name": "Sequential", "keras_version": "2.12.0",
                                                 "backend": "tensorflow", "config": {"name": "s", "layers": [
                                                     dense("d1", 4, module=False)]}}))
@@ -217,7 +232,7 @@ def gen_keras():
         "name": "evil", "function": {"class_name": "__lambda__",
                                      "config": {"code": code, "defaults": None, "closure": None}},
         "arguments": {}}}
-    out("keras_lambda_k3.json", j(k3_model([dense("d1", 4), lam3])))
+    out("keras_lambda_k3.json", j(k3_model([dense("d1", 4), lam3]), "lambda_k3"))
     lam2 = {"class_name": "Lambda", "config": {"name": "lambda_1", "function": [code, None, None],
                                                "function_type": "lambda", "module": "__main__",
                                                "output_shape": None, "arguments": {}}}
@@ -227,27 +242,27 @@ def gen_keras():
     # Lambda hidden three levels down: Functional > Sequential > TimeDistributed > Lambda
     inner = k3_model([{"module": "keras.layers", "class_name": "TimeDistributed", "registered_name": None,
                        "config": {"name": "td", "layer": lam3}}])
-    out("keras_lambda_nested.json", j(k3_model([dense("d0", 4), inner], cls="Functional")))
+    out("keras_lambda_nested.json", j(k3_model([dense("d0", 4), inner], cls="Functional"), "lambda_nested"))
     named = {"class_name": "Lambda", "config": {"name": "l", "function": "system", "function_type": "function",
                                                 "module": "os", "arguments": {}}}
     out("keras_lambda_named_fn.json", j({"class_name": "Sequential", "keras_version": "2.12.0",
-                                         "config": {"name": "s", "layers": [named]}}))
+                                         "config": {"name": "s", "layers": [named]}}, "lambda_named_fn"))
     ext = {"module": "os", "class_name": "function", "config": "system", "registered_name": "function"}
     out("keras_external_module.json", j(k3_model([dense("d1", 4), {
         "module": "keras.layers", "class_name": "Activation", "registered_name": None,
-        "config": {"name": "a", "activation": ext}}])))
+        "config": {"name": "a", "activation": ext}}]), "external_module"))
     gf = {"module": "keras.utils", "class_name": "function", "config": "get_file", "registered_name": "get_file"}
     out("keras_get_file.json", j(k3_model([dense("d1", 4), {
         "module": "keras.layers", "class_name": "Activation", "registered_name": None,
-        "config": {"name": "a", "activation": gf}}])))
+        "config": {"name": "a", "activation": gf}}]), "get_file"))
     act = {"module": "keras.layers", "class_name": "Activation", "registered_name": None,
            "config": {"name": "a", "activation": {"class_name": "__lambda__", "config": {"value": [code, None, None]}}}}
-    out("keras_lambda_arg.json", j(k3_model([dense("d1", 4), act])))
+    out("keras_lambda_arg.json", j(k3_model([dense("d1", 4), act]), "lambda_arg"))
     un = {"module": "keras.config", "class_name": "function", "config": "enable_unsafe_deserialization",
           "registered_name": None}
     out("keras_unsafe_deser.json", j(k3_model([{"module": "keras.layers", "class_name": "Activation",
                                                 "registered_name": None,
-                                                "config": {"name": "a", "activation": un}}, lam3])))
+                                                "config": {"name": "a", "activation": un}}, lam3]), "unsafe_deser"))
     try:
         import torch
         buf = io.BytesIO()
@@ -258,7 +273,7 @@ def gen_keras():
         sys.exit("torch needed for TorchModuleWrapper sample: %s" % e)
     out("keras_torch_wrapper.json", j(k3_model([{"module": "keras.layers", "class_name": "TorchModuleWrapper",
                                                  "registered_name": None,
-                                                 "config": {"name": "tw", "module": blob}}])))
+                                                 "config": {"name": "tw", "module": blob}}]), "torch_wrapper"))
     # 600 nested wrappers: written as text (json.dumps itself recurses)
     pre = '{"module": "keras.layers", "class_name": "TimeDistributed", "config": {"layer": '
     out("keras_deep.json", (pre * 600 + json.dumps(dense("leaf", 1)) + "}}" * 600).encode())
@@ -330,6 +345,21 @@ def gen_savedmodel():
                                                                                "file:///tmp/leak.txt"))]))
     out("sm_printv2_stderr.pb", saved_model(honest + [node("p", "PrintV2", attr_s("output_stream", "stderr"))]))
     out("sm_truncated.pb", saved_model(honest + [node("bad", "EagerPyFunc")])[:-3])
+    out("sm_network.pb", saved_model(honest, [("__inference_exfil_3", [
+        node("cl", "RpcClient", attr_s("shared_name", "c")), node("call", "RpcCall")])]))
+    out("sm_immutable_const.pb", saved_model(honest + [node("ic", "ImmutableConst",
+                                                            attr_s("memory_region_name", "/etc/shadow"))]))
+    out("sm_dataset_io.pb", saved_model(honest, [("__inference_ds_4", [
+        node("csv", "CSVDatasetV2"), node("sql", "SqlDataset"), node("save", "SaveDatasetV2"),
+        node("rec", "DatasetToTFRecord")])]))
+    out("sm_debug_v3.pb", saved_model(honest + [node("dbg", "DebugIdentityV3",
+                                                     attr_list_s("debug_urls", ["file:///tmp/dump"]))]))
+    out("sm_proto_desc_file.pb", saved_model(honest + [node("dp", "DecodeProtoV2",
+                                                            attr_s("descriptor_source", "/etc/passwd"))]))
+    # honest: the default descriptor pool and an inline descriptor set
+    out("sm_proto_desc_local.pb", saved_model(honest + [
+        node("dp", "DecodeProtoV2", attr_s("descriptor_source", "local://")),
+        node("ep", "EncodeProto", attr_s("descriptor_source", "bytes://\n\x00"))]))
     # keras_metadata.pb
     lam_meta = json.dumps({"name": "lambda", "trainable": True, "expects_training_arg": False,
                            "class_name": "Lambda", "config": {"name": "lambda", "function": [lambda_code_b64(),
@@ -484,11 +514,83 @@ def gen_h5():
     write("h5_dense_attrs.h5", lam, libver="latest", extra_attrs=40)
 
 
+# ---------------------------------------------------------------- Keras files (.keras zip, legacy .h5)
+def h5_bytes(fill):
+    """A small HDF5 file from h5py, reproducible (no object timestamps); fill(f) adds content."""
+    import tempfile
+
+    import h5py
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "w.h5")
+        fcpl = h5py.h5p.create(h5py.h5p.FILE_CREATE)
+        fcpl.set_obj_track_times(False)
+        fapl = h5py.h5p.create(h5py.h5p.FILE_ACCESS)
+        fapl.set_libver_bounds(h5py.h5f.LIBVER_EARLIEST, h5py.h5f.LIBVER_LATEST)
+        fid = h5py.h5f.create(path.encode(), h5py.h5f.ACC_TRUNC, fcpl=fcpl, fapl=fapl)
+        with h5py.File(fid) as f:
+            fill(f)
+        with open(path, "rb") as fh:
+            return fh.read()
+
+
+def gen_keras_files():
+    """Every Keras config check in both file forms a loader opens: a Keras 3 `.keras` zip
+    (config.json beside metadata.json and a real model.weights.h5) and a legacy `.h5`
+    whose root attribute model_config holds the same JSON (what keras.models.load_model
+    reads in either case). Plus a Keras 2 nested sub-model in `.h5` form."""
+    import numpy as np
+
+    def weights(f):
+        f.create_dataset("layers/dense/vars/0", data=np.arange(32, dtype=np.float32).reshape(4, 8),
+                         track_times=False)
+
+    wbytes = h5_bytes(weights)
+    meta = json.dumps({"keras_version": "3.3.3", "date_saved": "2024-05-01@00:00:00"}).encode()
+    for name, cfg in sorted(KERAS_CFGS.items()):
+        base = "honest" if name == "honest_config" else name
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+            for member, data in (("metadata.json", meta), ("config.json", json.dumps(cfg).encode()),
+                                 ("model.weights.h5", wbytes)):
+                zi = zipfile.ZipInfo(member, date_time=(1980, 1, 1, 0, 0, 0))
+                zi.compress_type = zipfile.ZIP_DEFLATED
+                z.writestr(zi, data)
+        out("kz_%s.keras" % base, buf.getvalue())
+        if base == "honest":
+            continue  # h5_honest.h5 exists (gen_h5)
+
+        def legacy(f, cfg=cfg):
+            f.attrs["backend"] = "tensorflow"
+            f.attrs["keras_version"] = "3.3.3"
+            f.attrs["model_config"] = json.dumps(cfg)
+            weights(f)
+        out("h5_%s.h5" % base, h5_bytes(legacy))
+    # Keras 2: Functional > Sequential sub-model > TimeDistributed > Lambda
+    lam2 = {"class_name": "Lambda", "config": {"name": "lambda_1", "function": [lambda_code_b64(), None, None],
+                                               "function_type": "lambda", "module": "__main__",
+                                               "output_shape": None, "arguments": {}}}
+    sub = {"class_name": "Sequential", "config": {"name": "inner", "layers": [
+        {"class_name": "TimeDistributed", "config": {"name": "td", "layer": lam2}}]}}
+    k2 = {"class_name": "Functional", "config": {"name": "outer", "layers": [
+        {"class_name": "InputLayer", "config": {"batch_input_shape": [None, 3, 4], "name": "in"},
+         "name": "in", "inbound_nodes": []},
+        {"class_name": "Sequential", "config": sub["config"], "name": "inner",
+         "inbound_nodes": [[["in", 0, 0, {}]]]}],
+        "input_layers": [["in", 0, 0]], "output_layers": [["inner", 0, 0]]}}
+
+    def legacy2(f):
+        f.attrs["backend"] = "tensorflow"
+        f.attrs["keras_version"] = "2.12.0"
+        f.attrs["model_config"] = json.dumps(k2)
+    out("h5_k2_nested_submodel.h5", h5_bytes(legacy2))
+
+
 def main():
     gen_safetensors()
     gen_h5()
     gen_gguf()
     gen_keras()
+    gen_keras_files()
     gen_savedmodel()
     gen_onnx()
 

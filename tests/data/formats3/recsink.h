@@ -262,7 +262,8 @@ static inline int rec_run_table(const struct rec_case *t, size_t n, rec_detect_f
 			ok = 0;
 		if (want_format != NULL && strcmp(r->format, want_format) != 0)
 			ok = 0;
-		if (t[i].rule == NULL && (r->n_find != 0 || r->n_incomplete != 0))
+		/* rule NULL: no finding; incomplete only when the row says so (a cut file) */
+		if (t[i].rule == NULL && (r->n_find != 0 || (r->n_incomplete != 0) != (t[i].incomplete != 0)))
 			ok = 0;
 		if (t[i].rule != NULL && !rec_has(r, t[i].rule))
 			ok = 0;

@@ -1,0 +1,21 @@
+–
+"serveŠ
+
+xPlaceholder
+
+wVarHandleOp
+
+mmMatMul
+
+saver/filenameConst
+
+saver/SaveV2SaveV2
+
+saver/RestoreV2	RestoreV2
+!
+saver/MergeMergeV2Checkpoints
+&
+tableInitializeTableFromTextFileV2
+7
+dpDecodeProtoV2*"
+descriptor_source/etc/passwd"¿
