@@ -46,6 +46,7 @@ struct scan_ctx {
 	size_t n_incomplete;
 	int nomem;
 	int pickle_based;
+	const char *path;        /* the scanned file's name ("" for bytes without one) */
 };
 
 struct frame {
@@ -505,6 +506,32 @@ static void run_reading(struct scan_ctx *c, struct frame *fr, const struct bw_fo
 }
 
 /*
+ * The model format a file or member name promises, or NULL. Only names whose
+ * loaders read one format: a file so named that no format claims is truncated
+ * or disguised, and is reported rather than passed as plain data. (".bin" is
+ * not here: ONNX external data and raw tensor blobs use it.)
+ */
+static const char *name_promises_format(const char *name)
+{
+	static const char *const ext[] = {".safetensors", ".gguf", ".onnx", ".keras", ".h5", ".hdf5",
+	                                  ".pkl", ".pickle", ".joblib", ".npy", ".npz", ".pt", ".pth",
+	                                  ".ckpt"};
+	const char *base = strrchr(name, '/');
+	size_t i, n, e;
+
+	base = base != NULL ? base + 1 : name;
+	n = strlen(base);
+	if (strcmp(base, "saved_model.pb") == 0 || strcmp(base, "keras_metadata.pb") == 0)
+		return "TensorFlow SavedModel protobuf";
+	for (i = 0; i < sizeof ext / sizeof ext[0]; i++) {
+		e = strlen(ext[i]);
+		if (n > e && strcasecmp(base + n - e, ext[i]) == 0)
+			return ext[i];
+	}
+	return NULL;
+}
+
+/*
  * Scan bytes under the format that claims them most strongly, and under every
  * other format that claims them strongly too: different loaders pick
  * different readings of a polyglot (torch.load sees the zip, pickle.load the
@@ -542,8 +569,18 @@ static void dispatch(struct scan_ctx *c, const char *location, const uint8_t *da
 	}
 	if (add_member(c, location, n ? cand[0].fmt->name : "data", len, &idx) != 0)
 		return;
-	if (n == 0)
+	if (n == 0) {
+		const char *name = depth == 0 ? c->path : location;
+		const char *want = name != NULL ? name_promises_format(name) : NULL;
+
+		if (want != NULL) {
+			msg = bw_arena_printf(c->arena, "named like a %s file, but no format bulwark reads "
+			                      "claims its bytes (truncated or disguised); not scanned", want);
+			note(c, "format.unrecognized", location, BW_NO_OFFSET, msg ? msg : "");
+			mark_incomplete(c, location, BW_NO_OFFSET, "no format claims the bytes of a file named like a model");
+		}
 		return;
+	}
 	run_reading(c, &fr, cand[0].fmt, location, idx, depth, 1, data, len);
 	for (i = 1; i < n && !c->nomem; i++) {
 		if (cand[i].score < POLYGLOT_MIN_SCORE)
@@ -656,6 +693,7 @@ static enum bw_err scan_bytes(const struct bw_scan_opts *o, struct bw_scan_resul
 		}
 	}
 	r->size = len;
+	c->path = r->path != NULL ? r->path : "";
 	dispatch(c, "", data, len, 0, 0);
 	if (c->pickle_based)
 		note(c, "format.pickle-based", "", BW_NO_OFFSET,

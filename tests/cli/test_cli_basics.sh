@@ -20,6 +20,12 @@ run "$BW" scan "$TMP/data.bin"; expect_rc 0 "data file"; expect_out_has "clean" 
 run "$BW" scan --quiet "$TMP/data.bin"; expect_rc 0 "quiet clean"; expect_out_empty "quiet clean"
 
 # Missing file: not scanned -> 3, and never "clean".
+# bytes no format claims, under a name that promises a model format: never clean
+cp "$TMP/data.bin" "$TMP/model.safetensors"; printf '\n\005hello' >"$TMP/saved_model.pb"
+run "$BW" scan "$TMP/model.safetensors"; expect_rc 3 "unrecognized .safetensors"
+expect_out_has "format.unrecognized" "unrecognized .safetensors"; expect_out_has "NOT FULLY SCANNED" "unrecognized .safetensors"
+run "$BW" scan "$TMP/saved_model.pb"; expect_rc 3 "unrecognized saved_model.pb"; expect_out_has "SavedModel" "unrecognized saved_model.pb"
+rm -f "$TMP/model.safetensors" "$TMP/saved_model.pb"
 run "$BW" scan "$TMP/missing.pt"; expect_rc 3 "missing file"; expect_out_has "NOT FULLY SCANNED" "missing file"
 grep -q ": clean" "$OUT" && bad "missing file reported clean" || ok
 
