@@ -426,8 +426,15 @@ static int build_fwd(struct dn_ent *e, const struct dn_mds *m)
 	if (pd == NULL)
 		return -1;
 	if (dn.dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) == dnnl_success &&
-	    impl != NULL)
-		snprintf(dn.impl, sizeof dn.impl, "%s", impl);
+	    impl != NULL) {
+		size_t i;
+
+		/* Kept to a safe alphabet: it ends up in JSON output. */
+		for (i = 0; impl[i] != '\0' && i + 1 < sizeof dn.impl; i++)
+			dn.impl[i] = strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:_.-",
+			                    impl[i]) != NULL ? impl[i] : '_';
+		dn.impl[i] = '\0';
+	}
 	ux = add_buf(e, &m->ux, U_X);
 	uw = add_buf(e, &m->uw, U_W);
 	if (e->k.bias)

@@ -735,6 +735,7 @@ static void test_training(void)
 	double loss0 = 0, loss = 0, acc = 0;
 	uint64_t allocs = 0;
 	size_t bytes = 0;
+	unsigned long dn_calls;
 	int ep, i;
 	const char *arch;
 
@@ -748,6 +749,7 @@ static void test_training(void)
 	cfg.lr = 0.01f;
 	CHECK(bw_optim_new(m, &cfg, &o) == BW_OK);
 	CHECK(bw_graph_new(3, &g) == BW_OK);
+	dn_calls = bw_dnnl_n_calls();
 	for (ep = 0; ep < 6; ep++) {
 		CHECK(bw_train_epoch(m, o, g, &ds, 0, 16, 5, NULL, NULL, &loss, &acc) == BW_OK);
 		if (ep == 0)
@@ -761,6 +763,8 @@ static void test_training(void)
 	CHECKF(bw_graph_n_allocs(g) == allocs, "steady-state training allocated: %llu -> %llu",
 	       (unsigned long long)allocs, (unsigned long long)bw_graph_n_allocs(g));
 	CHECK(bw_graph_arena_bytes(g) == bytes);
+	/* ... with its convolutions through oneDNN when it is loaded */
+	CHECK(!bw_dnnl_on() || bw_dnnl_n_calls() > dn_calls);
 	/* save, load, same predictions */
 	{
 		char path[] = "/tmp/bw_test_tensor_XXXXXX";
