@@ -40,7 +40,7 @@
 #include <dnnl.h>
 
 #define DN_WORKERS 16
-#define DN_CACHE 32
+#define DN_CACHE 128
 #define DN_BUFS 16
 #define DN_STEPS 10
 #define DN_ARGS 6
