@@ -678,11 +678,12 @@ int cmd_train(int argc, char **argv)
 		       "\"train_loss\":%.6f,\"train_accuracy\":%.6f,"
 		       "\"test_accuracy\":%.6f,\"images_per_second\":%.1f,\"train_seconds\":%.3f,"
 		       "\"train_cpu_seconds\":%.3f,\"seconds\":%.2f,\"resumed_after_epoch\":%d,"
-		       "\"optimizer_steps\":%lld,\"blas_core\":\"%s\",\"output\":\"%s\"}\n",
+		       "\"optimizer_steps\":%lld,\"blas_core\":\"%s\",\"conv_backend\":\"%s\",\"output\":\"%s\"}\n",
 		       arch, adv != NULL ? adv : "none", adv != NULL ? (double)adv_eps : 0.0, epochs, loss,
 		       acc, te.n > 0 ? tacc : -1.0,
 		       t_train > 0 ? (double)images / t_train : 0.0, t_train, c_train, cli_now_s() - t_start,
-		       have_state ? ep0 : 0, bw_optim_steps(o), bw_tensor_blas_core(), outp);
+		       have_state ? ep0 : 0, bw_optim_steps(o), bw_tensor_blas_core(), bw_tensor_conv_backend(),
+		       outp);
 	else if (te.n > 0)
 		printf("trained %s for %d epochs: loss %.4f, train accuracy %.2f%%, test accuracy "
 		       "%.2f%%, %.0f images/s; saved %s\n",

@@ -5,7 +5,7 @@ set -euo pipefail
 PKGS=(
   build-essential cmake pkg-config clang libclang-rt-14-dev
   libssl-dev zlib1g-dev libbz2-dev liblzma-dev libzstd-dev libarchive-dev
-  libjansson-dev libyaml-dev libseccomp-dev libopenblas-dev libhdf5-dev libisal-dev
+  libjansson-dev libyaml-dev libseccomp-dev libopenblas-dev libdnnl-dev libhdf5-dev libisal-dev
   python3-torch python3-numpy python3-joblib python3-onnx python3-h5py python3-sklearn
   python3-cryptography python3-jsonschema python3-yaml python3-packaging dataset-fashion-mnist
   libarchive-tools p7zip-full zstd xz-utils bzip2 hyperfine

@@ -383,6 +383,14 @@ void bw_tensor_set_threads(int n);
 void bw_tensor_blas_init(void);
 /* Name of the OpenBLAS kernel set in use ("SkylakeX"). */
 const char *bw_tensor_blas_core(void);
+/*
+ * What runs the convolutions: "oneDNN 2.6.3, conv jit:avx512_core" (loaded
+ * with dlopen on the first convolution; the kernel named is the one chosen for
+ * the latest shape), or "none (...)" with the reason when the engine's own
+ * lowering + sgemm path runs (library missing, BW_TENSOR_NO_DNNL=1). Static
+ * storage; thread-safe to call, not while layers run.
+ */
+const char *bw_tensor_conv_backend(void);
 
 /* Called after each batch: images done so far in this epoch, running mean loss, accuracy. */
 typedef void (*bw_train_progress_fn)(void *ctx, int done, int total, double loss, double acc);

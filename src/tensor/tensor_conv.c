@@ -17,6 +17,7 @@
 
 #include "core/alloc.h"
 #include "tensor/blas.h"
+#include "tensor/dnnl.h"
 #include "tensor/tensor_int.h"
 
 /* Floats in one worker's lowered chunk (1 MiB: an L2 cache). */
@@ -404,6 +405,16 @@ static size_t conv_scratch(const struct conv_geom *q, int chunk, int backward, s
 	return (per + 15) & ~(size_t)15;
 }
 
+/* The same convolution for tensor/dnnl.h. */
+static void conv_dnnl_geom(const struct conv_geom *q, const struct bw_op_attr *a,
+                           struct bw_dnnl_conv *d)
+{
+	d->n = q->n; d->c = q->c; d->h = q->h; d->w = q->w; d->oc = q->oc;
+	d->kh = q->kh; d->kw = q->kw; d->oh = q->oh; d->ow = q->ow;
+	d->sh = q->sh; d->sw = q->sw; d->dh = q->dh; d->dw = q->dw; d->groups = q->groups;
+	d->pt = a->pad[0]; d->pl = a->pad[1]; d->pb = a->pad[2]; d->pr = a->pad[3];
+}
+
 static int conv_workers(const struct conv_geom *q)
 {
 	double macs = (double)q->n * (double)q->oc * (double)q->kg * (double)q->ohw;
@@ -487,8 +498,19 @@ enum bw_err bw_t_conv2d_ex(struct bw_graph *g, struct bw_tensor *x, struct bw_te
 	if (y == NULL)
 		return BW_ERR_NOMEM;
 	if (q.n > 0 && q.oc > 0 && q.ohw > 0) {
-		memset(&j, 0, sizeof j);
+		struct bw_dnnl_conv dq;
+		int rc;
+
 		nw = conv_workers(&q);
+		/* oneDNN first (tensor_dnnl.c); 1 means it is off or does not cover this form. */
+		conv_dnnl_geom(&q, a, &dq);
+		rc = bw_dnnl_conv_fwd(g, &dq, x->data, w->data, b != NULL ? b->data : NULL, y->data,
+		                      relu, nw);
+		if (rc < 0)
+			return BW_ERR_NOMEM;
+		if (rc == 0)
+			goto record;
+		memset(&j, 0, sizeof j);
 		j.q = &q;
 		j.x = x->data; j.w = w->data; j.b = b != NULL ? b->data : NULL; j.y = y->data;
 		j.relu = relu;
@@ -506,6 +528,7 @@ enum bw_err bw_t_conv2d_ex(struct bw_graph *g, struct bw_tensor *x, struct bw_te
 		}
 		bw_t_par(nw, conv_fwd_worker, &j);
 	}
+record:
 	ins[0] = x; ins[1] = w; ins[2] = b;
 	if (bw_t_any_grad(3, ins)) {
 		struct bw_tape_ent *e = bw_g_record(g, BW_OP_CONV2D, y, 3, ins);
@@ -643,6 +666,17 @@ enum bw_err bw_t_backward_conv(struct bw_graph *g, struct bw_tape_ent *e)
 	if ((j.db == NULL && j.dx == NULL && j.dw == NULL) || q.n == 0 || q.oc == 0 || q.ohw == 0)
 		return BW_OK;
 	nw = conv_workers(&q);
+	{
+		struct bw_dnnl_conv dq;
+		int rc;
+
+		conv_dnnl_geom(&q, &e->a, &dq);
+		rc = bw_dnnl_conv_bwd(g, &dq, x->data, w->data, y->grad, j.dx, j.dw, j.db, nw);
+		if (rc < 0)
+			return BW_ERR_NOMEM;
+		if (rc == 0)
+			return BW_OK;
+	}
 	j.q = &q;
 	j.x = x->data; j.w = w->data; j.gy = y->grad;
 	j.chunk = conv_chunk(&q, (q.n + nw - 1) / nw);

@@ -14,6 +14,7 @@
 
 #include "core/alloc.h"
 #include "tensor/blas.h"
+#include "tensor/dnnl.h"
 #include "tensor/tensor_int.h"
 
 static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
@@ -35,6 +36,11 @@ const char *bw_tensor_blas_core(void)
 {
 	bw_tensor_blas_init();
 	return bw_blas_corename();
+}
+
+const char *bw_tensor_conv_backend(void)
+{
+	return bw_dnnl_describe();
 }
 
 void bw_tensor_set_threads(int n)

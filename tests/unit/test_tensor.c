@@ -15,6 +15,7 @@
 #include "harness.h"
 #include "bulwark/tensor.h"
 #include "core/alloc.h"
+#include "tensor/dnnl.h"
 #include "tensor/tensor_int.h"
 
 #define MAXIN 5
@@ -479,8 +480,10 @@ static void test_conv_forms(void)
 		{"chunked", 8, 8, 16, 20, 20, 3, 3, 1, {1, 1}, {1, 1}, {1, 1, 1, 1}},
 	};
 	size_t ci;
-	int th;
+	int th, dn;
 
+	/* dn = 1: through oneDNN when it is loaded (tensor_dnnl.c); 0: lowering + sgemm. */
+	for (dn = 0; dn <= 1; dn++)
 	for (ci = 0; ci < sizeof cases / sizeof cases[0]; ci++)
 		for (th = 1; th <= 2; th++) {
 			const struct convcase *k = &cases[ci];
@@ -493,6 +496,7 @@ static void test_conv_forms(void)
 			double *ry = NULL, *rdx = NULL, *rdw = NULL, *rdb = NULL;
 
 			bw_t_set_threads(th);
+			bw_dnnl_set_enabled(dn);
 			bw_op_attr_default(&a, BW_OP_CONV2D);
 			a.kernel[0] = k->kh; a.kernel[1] = k->kw;
 			a.stride[0] = k->stride[0]; a.stride[1] = k->stride[1];
@@ -522,13 +526,13 @@ static void test_conv_forms(void)
 				gy[i] = urand();
 			CHECKF(bw_graph_backward(g, y, gy) == BW_OK, "%s backward", k->name);
 			conv_ref(k, oh, ow, x->data, w->data, b->data, gy, ry, rdx, rdw, rdb);
-			CHECKF(close_all(y->data, ry, y->numel), "%s y, %d threads", k->name, th);
-			CHECKF(x->grad != NULL && close_all(x->grad, rdx, x->numel), "%s dx, %d threads",
-			       k->name, th);
-			CHECKF(w->grad != NULL && close_all(w->grad, rdw, w->numel), "%s dw, %d threads",
-			       k->name, th);
-			CHECKF(b->grad != NULL && close_all(b->grad, rdb, k->oc), "%s db, %d threads", k->name,
-			       th);
+			CHECKF(close_all(y->data, ry, y->numel), "%s y, %d threads, dnnl %d", k->name, th, dn);
+			CHECKF(x->grad != NULL && close_all(x->grad, rdx, x->numel),
+			       "%s dx, %d threads, dnnl %d", k->name, th, dn);
+			CHECKF(w->grad != NULL && close_all(w->grad, rdw, w->numel),
+			       "%s dw, %d threads, dnnl %d", k->name, th, dn);
+			CHECKF(b->grad != NULL && close_all(b->grad, rdb, k->oc), "%s db, %d threads, dnnl %d",
+			       k->name, th, dn);
 			bw_free(gy);
 			bw_free(ry);
 			bw_free(rdx);
@@ -537,6 +541,173 @@ static void test_conv_forms(void)
 			bw_graph_free(g);
 		}
 	bw_t_set_threads(0);
+	bw_dnnl_set_enabled(1);
+}
+
+/* 1 when a library whose path contains name is mapped into this process. */
+static int mapped(const char *name)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	char line[512];
+	int found = 0;
+
+	if (f == NULL)
+		return -1;
+	while (fgets(line, sizeof line, f) != NULL)
+		if (strstr(line, name) != NULL)
+			found = 1;
+	fclose(f);
+	return found;
+}
+
+/*
+ * One convolution (x, w, b, optional fused ReLU) forward and backward with
+ * oneDNN on or off: y, and dx, dw, db after two backward passes (checks that
+ * gradients are added, not overwritten); r->calls counts the oneDNN calls.
+ */
+struct dnrun {
+	float *y, *dx, *dw, *db;
+	unsigned long calls;
+};
+
+static void conv_run(const struct convcase *k, int relu, int bias, int dn, int th, struct dnrun *r)
+{
+	struct bw_graph *g = NULL;
+	struct bw_tensor *x, *w, *b = NULL, *y, *ins[2];
+	struct bw_op_attr a;
+	int sx[4] = {k->n, k->c, k->h, k->w}, sw[4] = {k->oc, k->c / k->groups, k->kh, k->kw}, i;
+	unsigned long c0;
+	float *gy;
+	uint64_t keep = rng_state;
+
+	memset(r, 0, sizeof *r);
+	rng_state = 7; /* same data for every mode */
+	bw_t_set_threads(th);
+	bw_dnnl_set_enabled(dn);
+	bw_op_attr_default(&a, BW_OP_CONV2D);
+	a.kernel[0] = k->kh; a.kernel[1] = k->kw;
+	a.stride[0] = k->stride[0]; a.stride[1] = k->stride[1];
+	a.dilation[0] = k->dil[0]; a.dilation[1] = k->dil[1];
+	memcpy(a.pad, k->pad, sizeof a.pad);
+	a.groups = k->groups;
+	CHECK(bw_graph_new(1, &g) == BW_OK);
+	CHECK(bw_graph_tensor(g, 4, sx, 1, &x) == BW_OK);
+	CHECK(bw_graph_tensor(g, 4, sw, 1, &w) == BW_OK);
+	if (bias)
+		CHECK(bw_graph_tensor(g, 1, &k->oc, 1, &b) == BW_OK);
+	for (i = 0; i < x->numel; i++)
+		x->data[i] = urand();
+	for (i = 0; i < w->numel; i++)
+		w->data[i] = urand();
+	for (i = 0; bias && i < b->numel; i++)
+		b->data[i] = urand();
+	c0 = bw_dnnl_n_calls();
+	CHECKF(bw_t_conv2d_ex(g, x, w, b, &a, relu, &y) == BW_OK, "%s forward", k->name);
+	if (relu) {
+		ins[0] = y;
+		CHECK(bw_t_relu_inplace(g, y, 1, &ins[1]) == BW_OK);
+		y = ins[1];
+	}
+	gy = bw_calloc((size_t)y->numel, sizeof *gy);
+	CHECK(gy != NULL);
+	for (i = 0; i < y->numel; i++)
+		gy[i] = urand();
+	CHECKF(bw_graph_backward(g, y, gy) == BW_OK, "%s backward", k->name);
+	CHECKF(bw_graph_backward(g, y, gy) == BW_OK, "%s backward again", k->name);
+	r->calls = bw_dnnl_n_calls() - c0;
+	r->y = bw_calloc((size_t)y->numel, sizeof(float));
+	r->dx = bw_calloc((size_t)x->numel, sizeof(float));
+	r->dw = bw_calloc((size_t)w->numel, sizeof(float));
+	r->db = bw_calloc((size_t)k->oc, sizeof(float));
+	CHECK(r->y && r->dx && r->dw && r->db && x->grad != NULL && w->grad != NULL);
+	memcpy(r->y, y->data, sizeof(float) * (size_t)y->numel);
+	memcpy(r->dx, x->grad, sizeof(float) * (size_t)x->numel);
+	memcpy(r->dw, w->grad, sizeof(float) * (size_t)w->numel);
+	if (bias) {
+		CHECK(b->grad != NULL);
+		memcpy(r->db, b->grad, sizeof(float) * (size_t)k->oc);
+	}
+	bw_free(gy);
+	bw_graph_free(g);
+	rng_state = keep;
+}
+
+static int close_f(const float *a, const float *b, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (!(fabsf(a[i] - b[i]) <= 1e-3f * (1.0f + fabsf(b[i]))))
+			return 0;
+	return 1;
+}
+
+static void dnrun_free(struct dnrun *r)
+{
+	bw_free(r->y);
+	bw_free(r->dx);
+	bw_free(r->dw);
+	bw_free(r->db);
+}
+
+/* The oneDNN path against the lowering + sgemm path, forward and all gradients. */
+static void test_conv_dnnl(void)
+{
+	static const struct convcase cases[] = {
+		{"madry conv1", 9, 1, 32, 28, 28, 5, 5, 1, {1, 1}, {1, 1}, {2, 2, 2, 2}},
+		{"madry conv2", 7, 32, 64, 14, 14, 5, 5, 1, {1, 1}, {1, 1}, {2, 2, 2, 2}},
+		{"3x3 resnet-like", 4, 16, 32, 16, 16, 3, 3, 1, {1, 1}, {1, 1}, {1, 1, 1, 1}},
+		{"1x1 stride 2", 3, 16, 32, 15, 15, 1, 1, 1, {2, 2}, {1, 1}, {0, 0, 0, 0}},
+		{"groups, dilation, asym pad", 2, 32, 8, 20, 18, 3, 3, 2, {1, 2}, {2, 1}, {1, 2, 0, 1}},
+	};
+	size_t ci;
+	int th, relu, on = bw_dnnl_on();
+
+	if (!on)
+		fprintf(stderr, "note: %s: only the fallback is checked\n", bw_dnnl_describe());
+	for (ci = 0; ci < sizeof cases / sizeof cases[0]; ci++)
+		for (th = 1; th <= 2; th++)
+			for (relu = 0; relu <= 1; relu++) {
+				const struct convcase *k = &cases[ci];
+				struct dnrun p, d;
+				int oh = (k->h + k->pad[0] + k->pad[2] - k->dil[0] * (k->kh - 1) - 1) / k->stride[0] + 1;
+				int ow = (k->w + k->pad[1] + k->pad[3] - k->dil[1] * (k->kw - 1) - 1) / k->stride[1] + 1;
+				int bias = relu || ci % 2 == 0; /* some without bias */
+
+				conv_run(k, relu, bias, 0, th, &p);
+				conv_run(k, relu, bias, 1, th, &d);
+				CHECKF(p.calls == 0, "%s: plain path ran oneDNN", k->name);
+				CHECKF(d.calls == (on ? 3u : 0u), "%s: oneDNN calls %lu (on %d)", k->name, d.calls,
+				       on);
+				CHECKF(close_f(d.y, p.y, k->n * k->oc * oh * ow), "%s y, %d threads, relu %d",
+				       k->name, th, relu);
+				CHECKF(close_f(d.dx, p.dx, k->n * k->c * k->h * k->w), "%s dx, %d threads, relu %d",
+				       k->name, th, relu);
+				CHECKF(close_f(d.dw, p.dw, k->oc * (k->c / k->groups) * k->kh * k->kw),
+				       "%s dw, %d threads, relu %d", k->name, th, relu);
+				CHECKF(close_f(d.db, p.db, k->oc), "%s db, %d threads, relu %d", k->name, th, relu);
+				dnrun_free(&p);
+				dnrun_free(&d);
+			}
+	bw_t_set_threads(0);
+	bw_dnnl_set_enabled(1);
+}
+
+/*
+ * Run in a child process with BW_TENSOR_NO_DNNL=1: oneDNN must be neither used
+ * nor mapped, and a convolution must still work (the fallback).
+ */
+static void child_no_dnnl(void)
+{
+	static const struct convcase k = {"child", 2, 4, 8, 10, 10, 3, 3, 1, {1, 1}, {1, 1}, {1, 1, 1, 1}};
+	struct dnrun r;
+
+	CHECK(!bw_dnnl_on());
+	CHECK(strstr(bw_dnnl_describe(), "BW_TENSOR_NO_DNNL") != NULL);
+	conv_run(&k, 1, 1, 1, 2, &r);
+	CHECK(r.calls == 0);
+	CHECK(mapped("libdnnl") == 0);
+	dnrun_free(&r);
 }
 
 static void make_toy(struct bw_dataset *ds, int n)
@@ -564,6 +735,7 @@ static void test_training(void)
 	double loss0 = 0, loss = 0, acc = 0;
 	uint64_t allocs = 0;
 	size_t bytes = 0;
+	unsigned long dn_calls;
 	int ep, i;
 	const char *arch;
 
@@ -577,6 +749,7 @@ static void test_training(void)
 	cfg.lr = 0.01f;
 	CHECK(bw_optim_new(m, &cfg, &o) == BW_OK);
 	CHECK(bw_graph_new(3, &g) == BW_OK);
+	dn_calls = bw_dnnl_n_calls();
 	for (ep = 0; ep < 6; ep++) {
 		CHECK(bw_train_epoch(m, o, g, &ds, 0, 16, 5, NULL, NULL, &loss, &acc) == BW_OK);
 		if (ep == 0)
@@ -590,6 +763,8 @@ static void test_training(void)
 	CHECKF(bw_graph_n_allocs(g) == allocs, "steady-state training allocated: %llu -> %llu",
 	       (unsigned long long)allocs, (unsigned long long)bw_graph_n_allocs(g));
 	CHECK(bw_graph_arena_bytes(g) == bytes);
+	/* ... with its convolutions through oneDNN when it is loaded */
+	CHECK(!bw_dnnl_on() || bw_dnnl_n_calls() > dn_calls);
 	/* save, load, same predictions */
 	{
 		char path[] = "/tmp/bw_test_tensor_XXXXXX";
@@ -705,10 +880,26 @@ static void test_arch_json(void)
 	bw_model_free(m);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	char cmd[4200];
+	int rc;
+
+	(void)argc;
+	if (getenv("BW_TEST_NO_DNNL_CHILD") != NULL) {
+		child_no_dnnl();
+		return bw_test_done();
+	}
+	/* Loaded on first use only: nothing has run a convolution yet. */
+	CHECK(mapped("libdnnl") == 0);
+	/* The fallback when BW_TENSOR_NO_DNNL=1 (checked in a child: the variable is read once). */
+	snprintf(cmd, sizeof cmd, "BW_TENSOR_NO_DNNL=1 BW_TEST_NO_DNNL_CHILD=1 '%s'", argv[0]);
+	rc = system(cmd);
+	CHECKF(rc == 0, "child with BW_TENSOR_NO_DNNL=1: status %d", rc);
 	test_forward_values();
 	test_conv_forms();
+	test_conv_dnnl();
+	CHECK(!bw_dnnl_on() || mapped("libdnnl") == 1);
 	test_gradients();
 	test_arch_json();
 	test_training();
