@@ -304,12 +304,13 @@ static void *tuple_mem(struct pk_run *r, size_t bytes)
 	bytes = (bytes + 7) & ~(size_t)7;
 	if (bytes > c->slab_left) {
 		if (bytes > PK_SLAB / 16) {
-			p = bw_arena_alloc(&c->arena, bytes);
+			p = bw_arena_alloc_uninit(&c->arena, bytes);
 			if (p == NULL)
 				mem_fail(r);
 			return p;
 		}
-		c->slab = bw_arena_alloc(&c->arena, PK_SLAB);
+		/* not zeroed: tuple_of writes every word it hands out */
+		c->slab = bw_arena_alloc_uninit(&c->arena, PK_SLAB);
 		if (c->slab == NULL) {
 			c->slab_left = 0;
 			mem_fail(r);
