@@ -249,6 +249,11 @@ static const struct tcase cases[] = {
 	/* a memoised compact tuple fetched back as the argument tuple */
 	{"memo-tuple-args", S("\x80\x04\x8c\x02os\x8c\x06system\x93\x8c\x02ls\x85\x94\x30h\x00R."),
 	 {"STACK_GLOBAL os.system <- os.system"}, {"REDUCE os.system ('ls',)"}, {NULL}, BW_OK},
+	/* legacy torch.save: magic, 4 more pickles, then raw bytes torch.load never unpickles */
+	{"legacy-unloaded-stream",
+	 S("\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19.\x80\x02K\x01.\x80\x02K\x02.\x80\x02K\x03."
+	   "\x80\x02]q\x00.\x80\x02" "cos\nsystem\n."),
+	 {NULL}, {NULL}, {"pickle.unloaded-stream"}, BW_OK},
 	/* lazy tuples (PK_T_LAZY, re-decoded from the input): memo stores between the items */
 	{"lazy-tuple-memo-stores",
 	 S("\x80\x04\x8c\x02os\x8c\x06system\x93K\x05\x94G\x3f\xf8\x00\x00\x00\x00\x00\x00q\x07"
