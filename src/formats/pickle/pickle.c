@@ -2238,7 +2238,26 @@ static size_t stack_room(const struct pk_run *r)
  * before them (with memo stores between) are PK_T_LAZY refs to those
  * opcodes: no memory per tuple (see pk_internal.h).
  */
-static void fast_run(struct pk_run *r)
+/* What fast_run does with each opcode byte (0: the general path). */
+enum fast_class {
+	F_NO = 0, F_INT1, F_INT2, F_INT4, F_FLOAT, F_CONST, F_SUNI, F_SBYTES, F_UNI,
+	F_MEMOIZE, F_PUT, F_GET, F_TUPLEN, F_EXEC
+};
+
+/* Dense classes: one jump table for the switch (the opcode bytes themselves are spread over 0x28-0x98). */
+static const uint8_t fast_cls[256] = {
+	[OP_BININT1] = F_INT1, [OP_BININT2] = F_INT2, [OP_BININT] = F_INT4, [OP_BINFLOAT] = F_FLOAT,
+	[OP_NONE] = F_CONST, [OP_NEWTRUE] = F_CONST, [OP_NEWFALSE] = F_CONST,
+	[OP_SHORT_BINUNICODE] = F_SUNI, [OP_SHORT_BINBYTES] = F_SBYTES, [OP_BINUNICODE] = F_UNI,
+	[OP_MEMOIZE] = F_MEMOIZE, [OP_BINPUT] = F_PUT, [OP_LONG_BINPUT] = F_PUT,
+	[OP_BINGET] = F_GET, [OP_LONG_BINGET] = F_GET,
+	[OP_TUPLE1] = F_TUPLEN, [OP_TUPLE2] = F_TUPLEN, [OP_TUPLE3] = F_TUPLEN,
+	[OP_MARK] = F_EXEC, [OP_TUPLE] = F_EXEC, [OP_EMPTY_TUPLE] = F_EXEC, [OP_EMPTY_LIST] = F_EXEC,
+	[OP_EMPTY_DICT] = F_EXEC, [OP_APPEND] = F_EXEC, [OP_APPENDS] = F_EXEC, [OP_SETITEM] = F_EXEC,
+	[OP_SETITEMS] = F_EXEC, [OP_POP] = F_EXEC,
+};
+
+__attribute__((noinline)) static void fast_run(struct pk_run *r)
 {
 	struct pk_ctx *c = r->c;
 	const uint8_t *const base = r->rd.p;
@@ -2292,8 +2311,34 @@ static void fast_run(struct pk_run *r)
 
 		if (__builtin_expect(pmax != 255u, 0) && pk_ops[code].proto > pmax)
 			break;
-		x = pk_run_op(p, (size_t)(end - p), max_string, &adv);
-		if (x != 0) {
+		switch (fast_cls[code]) {
+		/* the run opcodes (pk_run_op, one function each) */
+		case F_INT1:
+			x = pk_run_binint1(p, (size_t)(end - p), &adv);
+			goto push;
+		case F_INT2:
+			x = pk_run_binint2(p, (size_t)(end - p), &adv);
+			goto push;
+		case F_INT4:
+			x = pk_run_binint(p, (size_t)(end - p), &adv);
+			goto push;
+		case F_FLOAT:
+			x = pk_run_binfloat(p, (size_t)(end - p), &adv);
+			goto push;
+		case F_CONST:
+			x = pk_run_const(p, &adv);
+			goto push;
+		case F_SUNI:
+			x = pk_run_short(p, (size_t)(end - p), max_string, 0, &adv);
+			goto push;
+		case F_SBYTES:
+			x = pk_run_short(p, (size_t)(end - p), max_string, 1, &adv);
+			goto push;
+		case F_UNI:
+			x = pk_run_binunicode(p, (size_t)(end - p), max_string, &adv);
+		push:
+			if (x == 0)
+				goto out;
 			q += adv;
 			n_ops++;
 			if (__builtin_expect(sp < slim, 1)) {
@@ -2306,9 +2351,7 @@ static void fast_run(struct pk_run *r)
 				return;
 			FAST_LOAD();
 			continue;
-		}
-		switch (code) {
-		case OP_MEMOIZE:
+		case F_MEMOIZE:
 			q++;
 			n_ops++;
 			/* the usual case inline: next sequential key, a fresh dense slot, stack not empty */
@@ -2322,8 +2365,7 @@ static void fast_run(struct pk_run *r)
 				return;
 			FAST_LOAD();
 			continue;
-		case OP_BINPUT:
-		case OP_LONG_BINPUT:
+		case F_PUT:
 			adv = code == OP_BINPUT ? 2 : 5;
 			if ((size_t)(end - p) < adv)
 				goto out;
@@ -2335,8 +2377,7 @@ static void fast_run(struct pk_run *r)
 				return;
 			FAST_LOAD();
 			continue;
-		case OP_BINGET:
-		case OP_LONG_BINGET: {
+		case F_GET: {
 			uint64_t key;
 
 			adv = code == OP_BINGET ? 2 : 5;
@@ -2357,9 +2398,7 @@ static void fast_run(struct pk_run *r)
 			FAST_RESET_RUN();
 			continue;
 		}
-		case OP_TUPLE1:
-		case OP_TUPLE2:
-		case OP_TUPLE3: {
+		case F_TUPLEN: {
 			size_t k = (size_t)(code - OP_TUPLE1 + 1);
 
 			q++;
@@ -2382,16 +2421,7 @@ static void fast_run(struct pk_run *r)
 			FAST_RESET_RUN();
 			continue;
 		}
-		case OP_MARK:
-		case OP_TUPLE:
-		case OP_EMPTY_TUPLE:
-		case OP_EMPTY_LIST:
-		case OP_EMPTY_DICT:
-		case OP_APPEND:
-		case OP_APPENDS:
-		case OP_SETITEM:
-		case OP_SETITEMS:
-		case OP_POP: {
+		case F_EXEC: {
 			struct pk_arg none;
 
 			q++;

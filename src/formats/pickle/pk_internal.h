@@ -216,71 +216,105 @@ static inline int pk_ascii(const uint8_t *s, size_t n)
  * SHORT_BINBYTES, BINUNICODE of plain ASCII under PK_VIEW_MAXLEN bytes,
  * kept as views of the input). For the opcode at p with left bytes up to
  * the end of what may be read: the value it pushes, with *adv its length,
- * or 0 when it is not one of them or its operand is longer than left or
- * max_string. The fast path of the machine and pk_lazy_items both decode
- * with this one function, so a lazy tuple reads back exactly what was pushed.
+ * or 0 when its operand is longer than left or max_string (or, for text,
+ * not plain ASCII or too long for a view). One function per opcode: the
+ * fast path of the machine calls them from its own switch, pk_run_op (and
+ * so pk_lazy_items) through this one, so a lazy tuple reads back exactly
+ * what was pushed.
  */
-static inline pk_ref pk_run_op(const uint8_t *p, size_t left, uint64_t max_string, size_t *adv)
+static inline pk_ref pk_run_binint1(const uint8_t *p, size_t left, size_t *adv)
 {
-	uint64_t n;
-	size_t h;
-
-	switch (p[0]) {
-	case 'K': /* BININT1 */
-		if (left < 2)
-			return 0;
-		*adv = 2;
-		return ((uint64_t)p[1] << 3) | PK_T_INT;
-	case 'M': /* BININT2 */
-		if (left < 3)
-			return 0;
-		*adv = 3;
-		return (((uint64_t)p[1] | ((uint64_t)p[2] << 8)) << 3) | PK_T_INT;
-	case 'J': /* BININT */
-		if (left < 5)
-			return 0;
-		*adv = 5;
-		return ((uint64_t)(int64_t)(int32_t)((uint32_t)p[1] | ((uint32_t)p[2] << 8) |
-		                                     ((uint32_t)p[3] << 16) | ((uint32_t)p[4] << 24))
-		        << 3) | PK_T_INT;
-	case 'G': /* BINFLOAT: a view of its 8 operand bytes */
-		if (left < 9)
-			return 0;
-		*adv = 9;
-		return ((uint64_t)(uintptr_t)(p + 1) << 3) | PK_T_F8;
-	case 'N':
-		*adv = 1;
-		return PK_REF_NONE;
-	case 0x88: /* NEWTRUE */
-	case 0x89: /* NEWFALSE */
-		*adv = 1;
-		return PK_REF_BOOL(p[0] == 0x88);
-	case 0x8c: /* SHORT_BINUNICODE */
-	case 'C':  /* SHORT_BINBYTES */
-		if (left < 2)
-			return 0;
-		n = p[1];
-		h = 2;
-		break;
-	case 'X': /* BINUNICODE */
-		if (left < 5)
-			return 0;
-		n = (uint64_t)p[1] | ((uint64_t)p[2] << 8) | ((uint64_t)p[3] << 16) | ((uint64_t)p[4] << 24);
-		if (n >= PK_VIEW_MAXLEN)
-			return 0;
-		h = 5;
-		break;
-	default:
+	if (left < 2)
 		return 0;
-	}
+	*adv = 2;
+	return ((uint64_t)p[1] << 3) | PK_T_INT;
+}
+
+static inline pk_ref pk_run_binint2(const uint8_t *p, size_t left, size_t *adv)
+{
+	if (left < 3)
+		return 0;
+	*adv = 3;
+	return (((uint64_t)p[1] | ((uint64_t)p[2] << 8)) << 3) | PK_T_INT;
+}
+
+static inline pk_ref pk_run_binint(const uint8_t *p, size_t left, size_t *adv)
+{
+	if (left < 5)
+		return 0;
+	*adv = 5;
+	return ((uint64_t)(int64_t)(int32_t)((uint32_t)p[1] | ((uint32_t)p[2] << 8) | ((uint32_t)p[3] << 16) |
+	                                     ((uint32_t)p[4] << 24))
+	        << 3) | PK_T_INT;
+}
+
+/* BINFLOAT: a view of its 8 operand bytes */
+static inline pk_ref pk_run_binfloat(const uint8_t *p, size_t left, size_t *adv)
+{
+	if (left < 9)
+		return 0;
+	*adv = 9;
+	return ((uint64_t)(uintptr_t)(p + 1) << 3) | PK_T_F8;
+}
+
+/* NONE, NEWTRUE, NEWFALSE */
+static inline pk_ref pk_run_const(const uint8_t *p, size_t *adv)
+{
+	*adv = 1;
+	return p[0] == 'N' ? PK_REF_NONE : PK_REF_BOOL(p[0] == 0x88);
+}
+
+/* The n operand bytes after an h-byte head, as a str (text: plain ASCII only) or bytes view. */
+static inline pk_ref pk_run_view(const uint8_t *p, size_t h, uint64_t n, size_t left, uint64_t max_string,
+                                 int bytes, size_t *adv)
+{
 	/* a view needs the address under 2^47 (see PK_T_VIEW) */
 	if (n > left - h || n > max_string || ((uint64_t)(uintptr_t)(p + h) >> 47) != 0)
 		return 0;
 	/* str: plain ASCII only (valid UTF-8 without a check per byte); else the general path */
-	if (p[0] != 'C' && !pk_ascii(p + h, (size_t)n))
+	if (!bytes && !pk_ascii(p + h, (size_t)n))
 		return 0;
 	*adv = h + (size_t)n;
-	return ((uint64_t)(uintptr_t)(p + h) << 17) | (n << 5) | ((uint64_t)(p[0] == 'C') << 3) | PK_T_VIEW;
+	return ((uint64_t)(uintptr_t)(p + h) << 17) | (n << 5) | ((uint64_t)(bytes != 0) << 3) | PK_T_VIEW;
+}
+
+/* SHORT_BINUNICODE (bytes 0) and SHORT_BINBYTES (bytes 1) */
+static inline pk_ref pk_run_short(const uint8_t *p, size_t left, uint64_t max_string, int bytes, size_t *adv)
+{
+	if (left < 2)
+		return 0;
+	return pk_run_view(p, 2, p[1], left, max_string, bytes, adv);
+}
+
+static inline pk_ref pk_run_binunicode(const uint8_t *p, size_t left, uint64_t max_string, size_t *adv)
+{
+	uint64_t n;
+
+	if (left < 5)
+		return 0;
+	n = (uint64_t)p[1] | ((uint64_t)p[2] << 8) | ((uint64_t)p[3] << 16) | ((uint64_t)p[4] << 24);
+	if (n >= PK_VIEW_MAXLEN)
+		return 0;
+	return pk_run_view(p, 5, n, left, max_string, 0, adv);
+}
+
+/* Any run opcode at p (see above); 0 for every other opcode. */
+static inline pk_ref pk_run_op(const uint8_t *p, size_t left, uint64_t max_string, size_t *adv)
+{
+	switch (p[0]) {
+	case 'K': return pk_run_binint1(p, left, adv);
+	case 'M': return pk_run_binint2(p, left, adv);
+	case 'J': return pk_run_binint(p, left, adv);
+	case 'G': return pk_run_binfloat(p, left, adv);
+	case 'N':
+	case 0x88: /* NEWTRUE */
+	case 0x89: /* NEWFALSE */
+		return pk_run_const(p, adv);
+	case 0x8c: return pk_run_short(p, left, max_string, 0, adv); /* SHORT_BINUNICODE */
+	case 'C': return pk_run_short(p, left, max_string, 1, adv);  /* SHORT_BINBYTES */
+	case 'X': return pk_run_binunicode(p, left, max_string, adv);
+	default: return 0;
+	}
 }
 
 /* Length of a memo store that a lazy tuple's opcodes may hold (MEMOIZE, BINPUT, LONG_BINPUT), else 0. */
