@@ -48,7 +48,7 @@ void bw_arena_release(struct bw_arena *a)
 	a->over_budget = 0;
 }
 
-void *bw_arena_alloc(struct bw_arena *a, size_t n)
+void *bw_arena_alloc_uninit(struct bw_arena *a, size_t n)
 {
 	struct bw_arena_chunk *c = a->head;
 	size_t need, cap, total;
@@ -94,7 +94,15 @@ void *bw_arena_alloc(struct bw_arena *a, size_t n)
 	}
 	p = c->data + c->pos;
 	c->pos += need;
-	memset(p, 0, n);
+	return p;
+}
+
+void *bw_arena_alloc(struct bw_arena *a, size_t n)
+{
+	void *p = bw_arena_alloc_uninit(a, n);
+
+	if (p != NULL)
+		memset(p, 0, n);
 	return p;
 }
 

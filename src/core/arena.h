@@ -27,6 +27,11 @@ void bw_arena_release(struct bw_arena *a);
 
 /* 16-byte aligned, zeroed memory; NULL on failure or budget. */
 void *bw_arena_alloc(struct bw_arena *a, size_t n);
+/*
+ * The same, not zeroed: for blocks the caller fills before reading (a
+ * zeroing pass touches every page of a block that may be used only in part).
+ */
+void *bw_arena_alloc_uninit(struct bw_arena *a, size_t n);
 void *bw_arena_array(struct bw_arena *a, size_t count, size_t size);
 char *bw_arena_strdup(struct bw_arena *a, const char *s);
 char *bw_arena_strndup(struct bw_arena *a, const char *s, size_t n);

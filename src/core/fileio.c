@@ -100,6 +100,79 @@ void bw_file_unmap(struct bw_file_map *m)
 	map_clear(m);
 }
 
+/* Read exactly len bytes of fd from offset 0 into p. */
+static enum bw_err read_all(int fd, const char *path, uint8_t *p, size_t len, struct bw_diag *diag)
+{
+	size_t got = 0;
+	ssize_t n;
+
+	while (got < len) {
+		n = pread(fd, p + got, len - got, (off_t)got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return bw_diag_set(diag, BW_ERR_IO, got, "%s: read: %s", path,
+			                   n == 0 ? "file shrank while reading" : strerror(errno));
+		got += (size_t)n;
+	}
+	return BW_OK;
+}
+
+enum bw_err bw_file_load(const char *path, size_t max_len, struct bw_read_buf *rb,
+                         struct bw_file_map *m, struct bw_diag *diag)
+{
+	struct stat st;
+	enum bw_err e;
+	int fd;
+
+	map_clear(m);
+	if (rb == NULL)
+		return bw_file_map(path, max_len, m, diag);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return bw_diag_set(diag, errno == ENOENT ? BW_ERR_NOTFOUND : BW_ERR_IO,
+		                   BW_NO_OFFSET, "%s: open: %s", path, strerror(errno));
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 ||
+	    (uint64_t)st.st_size > (uint64_t)BW_READ_BUF_MAX || (uint64_t)st.st_size > (uint64_t)max_len) {
+		/* empty, big, not regular, over the limit: the mapping path decides and says why */
+		e = bw_file_map_fd(fd, path, max_len, m, diag);
+		close(fd);
+		return e;
+	}
+	if ((size_t)st.st_size > rb->cap) {
+		/* whole 2 MiB steps: the buffer is backed by huge pages where the kernel can */
+		size_t cap = ((size_t)st.st_size + ((size_t)2 << 20) - 1) & ~(((size_t)2 << 20) - 1);
+
+		if (cap < rb->cap * 2)
+			cap = rb->cap * 2;
+		if (cap > BW_READ_BUF_MAX)
+			cap = BW_READ_BUF_MAX;
+		bw_read_buf_release(rb);
+		rb->p = bw_reserve(cap);
+		if (rb->p == NULL) {
+			close(fd);
+			return bw_diag_set(diag, BW_ERR_NOMEM, BW_NO_OFFSET, "%s: out of memory", path);
+		}
+		rb->cap = cap;
+	}
+	e = read_all(fd, path, rb->p, (size_t)st.st_size, diag);
+	close(fd);
+	if (e != BW_OK)
+		return e;
+	m->data = rb->p;
+	m->len = (size_t)st.st_size;
+	return BW_OK;
+}
+
+void bw_read_buf_release(struct bw_read_buf *rb)
+{
+	if (rb == NULL)
+		return;
+	bw_unreserve(rb->p, rb->cap);
+	rb->p = NULL;
+	rb->cap = 0;
+}
+
 enum bw_err bw_file_write_atomic(const char *path, const void *p, size_t n,
                                  int private_mode, struct bw_diag *diag)
 {

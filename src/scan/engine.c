@@ -831,6 +831,12 @@ enum bw_err bw_result_new_note(const char *path, const struct bw_scan_opts *o, c
 enum bw_err bw_scan_file(const struct bw_scan_opts *o, const char *path,
                          struct bw_scan_result **out)
 {
+	return bw_scan_file_buf(o, path, NULL, out);
+}
+
+enum bw_err bw_scan_file_buf(const struct bw_scan_opts *o, const char *path, struct bw_read_buf *rb,
+                             struct bw_scan_result **out)
+{
 	struct bw_scan_result *r;
 	struct bw_file_map m;
 	struct bw_diag diag;
@@ -845,9 +851,9 @@ enum bw_err bw_scan_file(const struct bw_scan_opts *o, const char *path,
 	if (r == NULL)
 		return BW_ERR_NOMEM;
 	bw_diag_clear(&diag);
-	e = bw_file_map(path, (size_t)(o->limits.max_file_size > SIZE_MAX ? SIZE_MAX
-	                                                                   : o->limits.max_file_size),
-	                &m, &diag);
+	e = bw_file_load(path, (size_t)(o->limits.max_file_size > SIZE_MAX ? SIZE_MAX
+	                                                                    : o->limits.max_file_size),
+	                 rb, &m, &diag);
 	if (e != BW_OK) {
 		bw_result_set_error(r, e, BW_NO_OFFSET, diag.what);
 		*out = r;

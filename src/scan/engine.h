@@ -5,6 +5,7 @@
 #define BW_SCAN_ENGINE_H
 
 #include "bulwark/scan.h"
+#include "core/fileio.h"
 
 /* Recompute verdict and max_severity from findings and incompleteness. */
 void bw_result_finish(struct bw_scan_result *r);
@@ -21,6 +22,13 @@ BW_MUST_CHECK enum bw_err bw_result_new_note(const char *path, const struct bw_s
 /* A result for a path that could not be read at all: no finding, incomplete. */
 BW_MUST_CHECK enum bw_err bw_result_new_error(const char *path, enum bw_err err, const char *msg,
                                               struct bw_scan_result **out);
+
+/*
+ * bw_scan_file, reading a small file into rb (reused from one file to the
+ * next by one thread; NULL: map every file). See bw_file_load.
+ */
+BW_MUST_CHECK enum bw_err bw_scan_file_buf(const struct bw_scan_opts *o, const char *path,
+                                           struct bw_read_buf *rb, struct bw_scan_result **out);
 
 /* Install the worker handler table for direct forks (idempotent). */
 void bw_scan_workers_init(void);

@@ -257,6 +257,7 @@ struct pool {
 static void *worker(void *arg)
 {
 	struct pool *p = arg;
+	struct bw_read_buf rb = {NULL, 0}; /* this thread's buffer for small files */
 
 	for (;;) {
 		size_t i;
@@ -267,6 +268,7 @@ static void *worker(void *arg)
 		pthread_mutex_lock(&p->mu);
 		if (p->next >= p->items->n || p->err != BW_OK) {
 			pthread_mutex_unlock(&p->mu);
+			bw_read_buf_release(&rb);
 			return NULL;
 		}
 		i = p->next++;
@@ -278,7 +280,7 @@ static void *worker(void *arg)
 			e = bw_result_new_note(it->path, p->o, it->rule, it->msg,
 			                       strcmp(it->rule, "walk.symlink-escape") == 0, &r);
 		else
-			e = bw_scan_file(p->o, it->path, &r);
+			e = bw_scan_file_buf(p->o, it->path, &rb, &r);
 		pthread_mutex_lock(&p->mu);
 		if (e != BW_OK && p->err == BW_OK)
 			p->err = e;

@@ -1,10 +1,14 @@
-/* test_core.c - unit tests of src/core: reader, buffer, arena, checked arithmetic. */
+/* test_core.c - unit tests of src/core: reader, buffer, arena, checked arithmetic, file loading. */
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/alloc.h"
 #include "core/arena.h"
 #include "core/buf.h"
+#include "core/fileio.h"
 #include "core/reader.h"
 #include "harness.h"
 
@@ -107,11 +111,76 @@ static void test_alloc(void)
 	CHECK(bw_ct_memcmp("abc", "abd", 3) != 0);
 }
 
+/* Write n bytes of value v (v + i when step) into a new temporary file; its path in path. */
+static int temp_file(char *path, size_t pathlen, size_t n, int v, int step)
+{
+	FILE *f;
+	size_t i;
+	int fd;
+
+	snprintf(path, pathlen, "/tmp/bw_test_core_XXXXXX");
+	fd = mkstemp(path);
+	if (fd < 0)
+		return -1;
+	f = fdopen(fd, "wb");
+	if (f == NULL) {
+		close(fd);
+		return -1;
+	}
+	for (i = 0; i < n; i++)
+		fputc((v + (step ? (int)i : 0)) & 0xff, f);
+	fclose(f);
+	return 0;
+}
+
+static void test_file_load(void)
+{
+	char small[64], small2[64], big[64];
+	struct bw_read_buf rb = {NULL, 0};
+	struct bw_file_map m;
+	struct bw_diag d;
+	size_t i;
+	int ok;
+
+	CHECK(temp_file(small, sizeof small, 3000, 7, 1) == 0);
+	CHECK(temp_file(small2, sizeof small2, 10, 'a', 0) == 0);
+	CHECK(temp_file(big, sizeof big, BW_READ_BUF_MAX + 1, 'b', 0) == 0);
+	/* a small file is read into the buffer: same bytes, nothing mapped */
+	CHECK(bw_file_load(small, 1 << 20, &rb, &m, &d) == BW_OK);
+	CHECK(m.len == 3000 && !m.mapped && m.data == rb.p && rb.cap >= 3000);
+	for (i = 0, ok = 1; i < m.len; i++)
+		ok &= m.data[i] == (uint8_t)(7 + i);
+	CHECK(ok);
+	bw_file_unmap(&m);
+	/* the next file reuses the buffer */
+	CHECK(bw_file_load(small2, 1 << 20, &rb, &m, &d) == BW_OK);
+	CHECK(m.len == 10 && m.data == rb.p && memcmp(m.data, "aaaaaaaaaa", 10) == 0);
+	bw_file_unmap(&m);
+	/* the limit applies before reading */
+	CHECK(bw_file_load(small, 100, &rb, &m, &d) == BW_ERR_LIMIT);
+	/* a bigger file is mapped */
+	CHECK(bw_file_load(big, BW_READ_BUF_MAX * 2, &rb, &m, &d) == BW_OK);
+	CHECK(m.len == BW_READ_BUF_MAX + 1 && m.mapped && m.data[BW_READ_BUF_MAX] == 'b');
+	bw_file_unmap(&m);
+	CHECK(bw_file_load("/nonexistent/bw", 100, &rb, &m, &d) == BW_ERR_NOTFOUND);
+	CHECK(bw_file_load("/tmp", 100, &rb, &m, &d) == BW_ERR_ARG);
+	/* without a buffer every file is mapped */
+	CHECK(bw_file_load(small2, 1 << 20, NULL, &m, &d) == BW_OK);
+	CHECK(m.mapped && m.len == 10);
+	bw_file_unmap(&m);
+	bw_read_buf_release(&rb);
+	CHECK(rb.p == NULL && rb.cap == 0);
+	unlink(small);
+	unlink(small2);
+	unlink(big);
+}
+
 int main(void)
 {
 	test_reader();
 	test_buf();
 	test_arena();
 	test_alloc();
+	test_file_load();
 	return bw_test_done();
 }

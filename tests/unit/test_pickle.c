@@ -249,6 +249,29 @@ static const struct tcase cases[] = {
 	/* a memoised compact tuple fetched back as the argument tuple */
 	{"memo-tuple-args", S("\x80\x04\x8c\x02os\x8c\x06system\x93\x8c\x02ls\x85\x94\x30h\x00R."),
 	 {"STACK_GLOBAL os.system <- os.system"}, {"REDUCE os.system ('ls',)"}, {NULL}, BW_OK},
+	/* legacy torch.save: magic, 4 more pickles, then raw bytes torch.load never unpickles */
+	{"legacy-unloaded-stream",
+	 S("\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19.\x80\x02K\x01.\x80\x02K\x02.\x80\x02K\x03."
+	   "\x80\x02]q\x00.\x80\x02" "cos\nsystem\n."),
+	 {NULL}, {NULL}, {"pickle.unloaded-stream"}, BW_OK},
+	/* lazy tuples (PK_T_LAZY, re-decoded from the input): memo stores between the items */
+	{"lazy-tuple-memo-stores",
+	 S("\x80\x04\x8c\x02os\x8c\x06system\x93K\x05\x94G\x3f\xf8\x00\x00\x00\x00\x00\x00q\x07"
+	   "\x8c\x02" "abr\x08\x00\x00\x00\x87R."),
+	 {"STACK_GLOBAL os.system <- os.system"}, {"REDUCE os.system (5, 1.5, 'ab')"}, {NULL}, BW_OK},
+	/* tuples of lazy tuples, and a TUPLE3 over the last 3 of 4 scalars (not the whole run) */
+	{"lazy-tuple-nested",
+	 S("\x80\x04\x8c\x02os\x8c\x06system\x93K\x01\x85K\x02K\x03\x86\x86K\x04K\x05K\x06K\x07\x87\x86\x86\x85R."),
+	 {"STACK_GLOBAL os.system <- os.system"}, {"REDUCE os.system ((((1,), (2, 3)), (4, (5, 6, 7))),)"},
+	 {NULL}, BW_OK},
+	/* more memo stores than PK_LAZY_OPS between the items: a tuple in memory, same value */
+	{"lazy-tuple-long-run",
+	 S("\x80\x04\x8c\x02os\x8c\x06system\x93\x8c\x02ls\x94\x94\x94\x94\x94\x94\x94\x94\x94\x85R."),
+	 {"STACK_GLOBAL os.system <- os.system"}, {"REDUCE os.system ('ls',)"}, {NULL}, BW_OK},
+	/* a lazy tuple as BUILD state (BUILD keeps a node of it) */
+	{"lazy-tuple-build-state", S("\x80\x02" "c__main__\nX\n)\x81K\x01\x88\x86" "b."),
+	 {"GLOBAL __main__.X <- __main__.X"}, {"NEWOBJ __main__.X ()", "BUILD __main__.X ((1, True),)"},
+	 {NULL}, BW_OK},
 	/* 2^60 does not fit the inline int encoding: a heap node, same repr */
 	{"wide-int-arg", S("\x80\x04\x8c\x02os\x8c\x06system\x93\x8a\x08\x00\x00\x00\x00\x00\x00\x00\x10\x85R."),
 	 {"STACK_GLOBAL os.system <- os.system"}, {"REDUCE os.system (1152921504606846976,)"}, {NULL}, BW_OK},

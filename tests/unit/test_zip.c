@@ -196,10 +196,48 @@ static void test_detect(void)
 	CHECK(bw_zip_detect(NULL, 0) == 0);
 }
 
+/*
+ * Anomalies made by patching one field of honest.zip ("notes.txt", deflated,
+ * local header at 0; no archive comment): each must be reported.
+ */
+static void test_patched_fields(void)
+{
+	static const struct {
+		size_t off_from; /* 0: from the start, 1: from the end */
+		size_t off;
+		uint8_t v;
+		const char *rule;
+	} p[] = {
+		{0, 22, 0xe7, "zip.size-mismatch"},    /* local uncompressed size (APPNOTE 4.3.7) */
+		{0, 8, 0, "zip.header-mismatch"},      /* local method: stored, central says deflate */
+		{1, 22 - 20, 50, "zip.comment-length"}, /* end record's comment length past the end */
+	};
+	static struct rec r;
+	size_t len, i;
+	uint8_t *d = rec_load("honest.zip", &len);
+
+	for (i = 0; d != NULL && i < sizeof p / sizeof p[0]; i++) {
+		uint8_t *c = malloc(len);
+		size_t at = p[i].off_from ? len - p[i].off : p[i].off;
+
+		CHECK(c != NULL);
+		if (c == NULL)
+			break;
+		memcpy(c, d, len);
+		c[at] = p[i].v;
+		rec_init(&r, 0);
+		CHECK(rec_run(&r, bw_zip_scan, c, len) == BW_OK);
+		CHECKF(rec_has_finding(&r, p[i].rule), "patched honest.zip: %s", p[i].rule);
+		free(c);
+	}
+	free(d);
+}
+
 int main(void)
 {
 	run_rows(rows, sizeof rows / sizeof rows[0], bw_zip_scan, bw_zip_detect, 50);
 	test_bomb_bounded();
+	test_patched_fields();
 	test_methods();
 	test_member_limit();
 	test_truncation();

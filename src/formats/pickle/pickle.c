@@ -263,13 +263,25 @@ static void drop_buf(struct pk_ctx *c, void **pp, size_t *cap, size_t sz)
  * and tuples are immutable, so a copy is the same value). NULL for no value
  * or on budget (r->err set).
  */
+static pk_ref tuple_of(struct pk_run *r, const pk_ref *v, size_t k);
+
 static struct pk_val *val_of(struct pk_run *r, pk_ref x)
 {
-	struct pk_val tmp, *v;
+	struct pk_tmp tmp;
+	struct pk_val *v;
 	const struct pk_val *t;
 
 	if (pk_ref_tag(x) == PK_T_PTR)
 		return (struct pk_val *)(uintptr_t)x;
+	if (pk_ref_tag(x) == PK_T_LAZY) {
+		/* the node keeps its items: give them memory of their own first */
+		pk_ref items[3];
+		size_t k = pk_lazy_items(x, items);
+
+		x = tuple_of(r, items, k);
+		if (x == 0)
+			return NULL;
+	}
 	t = pk_ref_val(x, &tmp);
 	v = newval(r, t->kind);
 	if (v != NULL)
@@ -292,12 +304,13 @@ static void *tuple_mem(struct pk_run *r, size_t bytes)
 	bytes = (bytes + 7) & ~(size_t)7;
 	if (bytes > c->slab_left) {
 		if (bytes > PK_SLAB / 16) {
-			p = bw_arena_alloc(&c->arena, bytes);
+			p = bw_arena_alloc_uninit(&c->arena, bytes);
 			if (p == NULL)
 				mem_fail(r);
 			return p;
 		}
-		c->slab = bw_arena_alloc(&c->arena, PK_SLAB);
+		/* not zeroed: tuple_of writes every word it hands out */
+		c->slab = bw_arena_alloc_uninit(&c->arena, PK_SLAB);
 		if (c->slab == NULL) {
 			c->slab_left = 0;
 			mem_fail(r);
@@ -851,7 +864,7 @@ static void first_bytes_arg(const struct pk_val *args, const uint8_t **p, size_t
 	if (args == NULL || args->kind != PK_TUPLE)
 		return;
 	for (i = 0; i < args->n_items && i < 16; i++) {
-		struct pk_val tmp;
+		struct pk_tmp tmp;
 		const struct pk_val *a = pk_ref_val(args->items[i], &tmp);
 
 		if (a != NULL && (a->kind == PK_BYTES || a->kind == PK_STR || a->kind == PK_BYTEARRAY)) {
@@ -928,7 +941,7 @@ static void report_call(struct pk_run *r, const struct pk_val *callee, const str
 }
 
 /* Item i of a tuple (read through tmp), NULL when there is none. */
-static const struct pk_val *arg_n(const struct pk_val *args, size_t i, struct pk_val *tmp)
+static const struct pk_val *arg_n(const struct pk_val *args, size_t i, struct pk_tmp *tmp)
 {
 	if (args == NULL || args->kind != PK_TUPLE || i >= args->n_items)
 		return NULL;
@@ -987,7 +1000,7 @@ static int is_operator(const struct pk_val *v, const char *name)
 static struct pk_val *do_call(struct pk_run *r, struct pk_val *callee, struct pk_val *args,
                               const char *how)
 {
-	struct pk_val t0, t1;
+	struct pk_tmp t0, t1;
 	const struct pk_val *a0 = arg_n(args, 0, &t0), *a1 = arg_n(args, 1, &t1);
 	struct pk_val *res = NULL;
 
@@ -1062,7 +1075,7 @@ static struct pk_val *do_call(struct pk_run *r, struct pk_val *callee, struct pk
 /* ---------------------------------------------------------- joblib arrays */
 
 /* Value of key in a constant dict (read through tmp), or NULL. */
-static const struct pk_val *dict_get(const struct pk_val *d, const char *key, struct pk_val *tmp)
+static const struct pk_val *dict_get(const struct pk_val *d, const char *key, struct pk_tmp *tmp)
 {
 	size_t i, kl = strlen(key);
 
@@ -1070,7 +1083,7 @@ static const struct pk_val *dict_get(const struct pk_val *d, const char *key, st
 		return NULL;
 	/* joblib state dicts have 6 keys: look at the first 64 pairs only (bounded work) */
 	for (i = 0; i + 1 < d->n_items && i < 128; i += 2) {
-		struct pk_val kt;
+		struct pk_tmp kt;
 		const struct pk_val *k = pk_ref_val(d->items[i], &kt);
 
 		if (k != NULL && k->kind == PK_STR && k->n == kl && memcmp(k->s, key, kl) == 0)
@@ -1096,7 +1109,7 @@ static int small_int(const struct pk_val *v, int64_t *out)
 static int64_t dtype_itemsize(const struct pk_val *dt, int depth)
 {
 	const struct pk_val *code;
-	struct pk_val ct, t4, t5;
+	struct pk_tmp ct, t4, t5;
 	int64_t elsize = -1;
 	size_t i;
 	int64_t n = 0;
@@ -1116,7 +1129,7 @@ static int64_t dtype_itemsize(const struct pk_val *dt, int depth)
 		if (fields != NULL && fields->kind == PK_DICT) {
 			/* structured dtype: object fields make it an object array */
 			for (i = 1; i < fields->n_items && i < 1024; i += 2) {
-				struct pk_val ft, fdtt;
+				struct pk_tmp ft, fdtt;
 				const struct pk_val *f = pk_ref_val(fields->items[i], &ft);
 				const struct pk_val *fdt = arg_n(f, 0, &fdtt);
 
@@ -1147,7 +1160,7 @@ static enum bw_err run_stream(struct pk_ctx *c, size_t start, int nested, struct
  */
 static void joblib_skip_array(struct pk_run *r, const struct pk_val *state)
 {
-	struct pk_val st, at, dt;
+	struct pk_tmp st, at, dt;
 	const struct pk_val *shape = dict_get(state, "shape", &st);
 	const struct pk_val *align = dict_get(state, "numpy_array_alignment_bytes", &at);
 	int64_t isz = dtype_itemsize(dict_get(state, "dtype", &dt), 0);
@@ -1161,7 +1174,7 @@ static void joblib_skip_array(struct pk_run *r, const struct pk_val *state)
 	}
 	for (i = 0; i < shape->n_items; i++) {
 		int64_t d;
-		struct pk_val it;
+		struct pk_tmp it;
 
 		if (!small_int(pk_ref_val(shape->items[i], &it), &d) || d < 0 ||
 		    __builtin_mul_overflow(count, (uint64_t)d, &count)) {
@@ -1923,7 +1936,7 @@ static void exec_op(struct pk_run *r, uint8_t code, const struct pk_opinfo *op, 
 		if (r->err != BW_OK)
 			break;
 		{
-			struct pk_val vt;
+			struct pk_tmp vt;
 			const struct pk_val *cls = class_of(pk_ref_val(vr, &vt));
 
 			v = pk_ref_ptr(vr);
@@ -1947,7 +1960,7 @@ static void exec_op(struct pk_run *r, uint8_t code, const struct pk_opinfo *op, 
 		push_v(r, find_class(r, a->s, a->n, a->s2, a->n2, "GLOBAL"));
 		break;
 	case OP_STACK_GLOBAL: {
-		struct pk_val vt, wt;
+		struct pk_tmp vt, wt;
 		const struct pk_val *cv, *cw;
 
 		wr = pop(r); /* name */
@@ -2195,186 +2208,242 @@ static void exec_op(struct pk_run *r, uint8_t code, const struct pk_opinfo *op, 
 	}
 }
 
-/* 1 when the n bytes at p are ASCII (valid UTF-8 without a check per byte). */
-static int all_ascii(const uint8_t *p, size_t n)
-{
-	uint64_t acc = 0, w;
-	size_t i = 0;
-
-	for (; i + 8 <= n; i += 8) {
-		memcpy(&w, p + i, 8);
-		acc |= w;
-	}
-	for (; i < n; i++)
-		acc |= p[i];
-	return (acc & 0x8080808080808080ull) == 0;
-}
-
-/*
- * What run_stream does for every opcode once its operand is read: advance
- * past it, count it, and the frame and protocol checks (in that order).
- */
-static inline void fast_begin(struct pk_run *r, uint8_t code, uint64_t op_start, size_t adv)
-{
-	r->rd.pos += adv;
-	r->n_ops++;
-	if (r->frame_end != 0 && op_start < r->frame_end && op_start + adv > r->frame_end &&
-	    once(r, ONCE_FRAME))
-		finding(r, "pickle.frame-boundary", op_start,
-		        "%s straddles the end of its FRAME (pickle.py raises, the C unpickler accepts)",
-		        pk_ops[code].name);
-	/* every opcode of fast_op is of protocol 4 or older */
-	if (r->proto < 4 && r->n_proto > 0 && pk_ops[code].proto > r->proto && once(r, ONCE_OPPROTO))
-		finding(r, "pickle.opcode-protocol", op_start, "%s (protocol %u) in a protocol %u stream",
-		        pk_ops[code].name, pk_ops[code].proto, r->proto);
-}
-
 static inline uint32_t le32_at(const uint8_t *p)
 {
 	return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
 }
 
+/* Room on the stack for pushes without a check: min(capacity, max_stack - marks). */
+static size_t stack_room(const struct pk_run *r)
+{
+	size_t lim = r->c->max_stack > r->n_marks ? r->c->max_stack - r->n_marks : 0;
+
+	return r->scap < lim ? r->scap : lim;
+}
+
 /*
  * The opcodes that make up the bulk of real pickles (scalars, memo, tuples,
- * container building), decoded straight from the mapped bytes without the
- * general argument reader. Does exactly what read_arg + the checks of
- * run_stream + exec_op do for them, and declines (returns 0, nothing
- * consumed) whenever an operand is cut short, over a limit or not plain
- * ASCII text, so the general path reports those exactly as before.
+ * marks, container building), decoded straight from the mapped bytes in a
+ * loop that keeps the position, stack pointer and opcode count in registers.
+ * For every opcode it does exactly what read_arg + the checks of run_stream
+ * + exec_op do, and returns (nothing consumed for that opcode) when it meets
+ * one it does not handle, an operand cut short, over max_string or not plain
+ * ASCII text, an opcode that would cross the end of the current FRAME (the
+ * general path reports pickle.frame-boundary), an opcode newer than a
+ * declared protocol below 4 (pickle.opcode-protocol), or the opcode limit;
+ * errors and findings then come from the general path as before. Returns
+ * after an error with r->err set.
+ *
+ * Tuples of 1-3 items whose items were all pushed by the run opcodes just
+ * before them (with memo stores between) are PK_T_LAZY refs to those
+ * opcodes: no memory per tuple (see pk_internal.h).
  */
-static int fast_op(struct pk_run *r, uint8_t code, uint64_t op_start)
+/* What fast_run does with each opcode byte (0: the general path). */
+enum fast_class {
+	F_NO = 0, F_INT1, F_INT2, F_INT4, F_FLOAT, F_CONST, F_SUNI, F_SBYTES, F_UNI,
+	F_MEMOIZE, F_PUT, F_GET, F_TUPLEN, F_EXEC
+};
+
+/* Dense classes: one jump table for the switch (the opcode bytes themselves are spread over 0x28-0x98). */
+static const uint8_t fast_cls[256] = {
+	[OP_BININT1] = F_INT1, [OP_BININT2] = F_INT2, [OP_BININT] = F_INT4, [OP_BINFLOAT] = F_FLOAT,
+	[OP_NONE] = F_CONST, [OP_NEWTRUE] = F_CONST, [OP_NEWFALSE] = F_CONST,
+	[OP_SHORT_BINUNICODE] = F_SUNI, [OP_SHORT_BINBYTES] = F_SBYTES, [OP_BINUNICODE] = F_UNI,
+	[OP_MEMOIZE] = F_MEMOIZE, [OP_BINPUT] = F_PUT, [OP_LONG_BINPUT] = F_PUT,
+	[OP_BINGET] = F_GET, [OP_LONG_BINGET] = F_GET,
+	[OP_TUPLE1] = F_TUPLEN, [OP_TUPLE2] = F_TUPLEN, [OP_TUPLE3] = F_TUPLEN,
+	[OP_MARK] = F_EXEC, [OP_TUPLE] = F_EXEC, [OP_EMPTY_TUPLE] = F_EXEC, [OP_EMPTY_LIST] = F_EXEC,
+	[OP_EMPTY_DICT] = F_EXEC, [OP_APPEND] = F_EXEC, [OP_APPENDS] = F_EXEC, [OP_SETITEM] = F_EXEC,
+	[OP_SETITEMS] = F_EXEC, [OP_POP] = F_EXEC,
+};
+
+__attribute__((noinline)) static void fast_run(struct pk_run *r)
 {
-	const uint8_t *p = r->rd.p + r->rd.pos;
-	size_t left = r->rd.len - r->rd.pos;
-	uint64_t n;
+	struct pk_ctx *c = r->c;
+	const uint8_t *const base = r->rd.p;
+	const uint64_t off0 = r->rd.base, max_string = c->max_string;
+	const uint8_t *q = base + r->rd.pos, *end = base + r->rd.len, *run_p;
+	size_t sp = r->sp, slim, fnc, run_sp, mn, memo_end;
+	uint64_t n_ops = r->n_ops, ops_end = c->max_ops, run_ops;
+	pk_ref *stk;
+	/* opcode-protocol is checked (and reported once) by the general path */
+	const unsigned pmax = r->proto < 4 && r->n_proto > 0 && !(r->once & ONCE_OPPROTO) ? r->proto : 255u;
 
-	switch (code) {
-	case OP_BININT1:
-		if (left < 2)
-			return 0;
-		fast_begin(r, code, op_start, 2);
-		push(r, small_int_ref(p[1]));
-		return 1;
-	case OP_BININT2:
-		if (left < 3)
-			return 0;
-		fast_begin(r, code, op_start, 3);
-		push(r, small_int_ref((int64_t)((uint32_t)p[1] | ((uint32_t)p[2] << 8))));
-		return 1;
-	case OP_BININT:
-		if (left < 5)
-			return 0;
-		fast_begin(r, code, op_start, 5);
-		push(r, small_int_ref((int64_t)(int32_t)le32_at(p + 1)));
-		return 1;
-	case OP_BINFLOAT:
-		if (left < 9)
-			return 0;
-		fast_begin(r, code, op_start, 9);
-		push(r, ((uint64_t)(uintptr_t)(p + 1) << 3) | PK_T_F8);
-		return 1;
-	case OP_SHORT_BINUNICODE:
-	case OP_SHORT_BINBYTES:
-		if (left < 2)
-			return 0;
-		n = p[1];
-		if (n > left - 2 || n > r->c->max_string)
-			return 0;
-		if (code == OP_SHORT_BINUNICODE && !all_ascii(p + 2, (size_t)n))
-			return 0;
-		fast_begin(r, code, op_start, 2 + (size_t)n);
-		push(r, str_val(r, code == OP_SHORT_BINUNICODE ? PK_STR : PK_BYTES, p + 2, (size_t)n));
-		return 1;
-	case OP_BINUNICODE:
-		if (left < 5)
-			return 0;
-		n = le32_at(p + 1);
-		if (n > left - 5 || n > r->c->max_string || !all_ascii(p + 5, (size_t)n))
-			return 0;
-		fast_begin(r, code, op_start, 5 + (size_t)n);
-		push(r, str_val(r, PK_STR, p + 5, (size_t)n));
-		return 1;
-	case OP_BINPUT:
-		if (left < 2)
-			return 0;
-		fast_begin(r, code, op_start, 2);
-		memo_put(r, p[1], top(r));
-		return 1;
-	case OP_LONG_BINPUT:
-		if (left < 5)
-			return 0;
-		fast_begin(r, code, op_start, 5);
-		memo_put(r, le32_at(p + 1), top(r));
-		return 1;
-	case OP_BINGET:
-		if (left < 2)
-			return 0;
-		fast_begin(r, code, op_start, 2);
-		memo_get(r, p[1]);
-		return 1;
-	case OP_LONG_BINGET:
-		if (left < 5)
-			return 0;
-		fast_begin(r, code, op_start, 5);
-		memo_get(r, le32_at(p + 1));
-		return 1;
-	case OP_NONE:
-		fast_begin(r, code, op_start, 1);
-		push(r, PK_REF_NONE);
-		return 1;
-	case OP_NEWTRUE:
-	case OP_NEWFALSE:
-		fast_begin(r, code, op_start, 1);
-		push(r, PK_REF_BOOL(code == OP_NEWTRUE));
-		return 1;
-	case OP_MEMOIZE:
-		fast_begin(r, code, op_start, 1);
-		/* the usual case inline: next sequential key, a fresh dense slot, stack not empty */
-		if (r->hash_n == 0 && r->memo_n == r->dense_n && r->memo_n < r->dense_cap &&
-		    r->memo_n < r->c->max_memo && r->err == BW_OK && r->sp > fence(r)) {
-			r->dense[r->memo_n] = r->stack[r->sp - 1];
-			r->memo_n++;
-			r->dense_n++;
-			return 1;
+	if (r->err != BW_OK)
+		return;
+	/* pickle.py's framing: an opcode that crosses the frame's end goes the general way */
+	if (r->frame_end != 0 && off0 + r->rd.pos < r->frame_end && r->frame_end - off0 < r->rd.len)
+		end = base + (r->frame_end - off0);
+	if (c->detect) {
+		/* the trial decode's bounds, checked by run_stream after every opcode */
+		if ((size_t)(end - base) > PK_DETECT_BYTES)
+			end = base + PK_DETECT_BYTES;
+		if (ops_end > PK_DETECT_OPS)
+			ops_end = PK_DETECT_OPS;
+	}
+	/* every opcode is at least one byte: within end, the opcode limit cannot be passed */
+	if (n_ops >= ops_end)
+		return;
+	if ((uint64_t)(end - q) > ops_end - n_ops)
+		end = q + (ops_end - n_ops);
+
+/*
+ * Registers to r before a helper (op: the opcode's first byte), back after.
+ * mn is memo_n (= dense_n) while memo_end > 0: MEMOIZE then writes the next
+ * dense slot inline.
+ */
+#define FAST_SYNC(op) (r->rd.pos = (size_t)(q - base), r->sp = sp, r->n_ops = n_ops, \
+                       r->op_off = off0 + (size_t)((op) - base), \
+                       memo_end > 0 ? (void)(r->memo_n = r->dense_n = mn) : (void)0)
+#define FAST_LOAD() (stk = r->stack, sp = r->sp, slim = stack_room(r), fnc = fence(r), \
+                     mn = r->memo_n, \
+                     memo_end = r->hash_n == 0 && r->memo_n == r->dense_n \
+                                ? (r->dense_cap < c->max_memo ? r->dense_cap : c->max_memo) : 0)
+#define FAST_RESET_RUN() (run_sp = sp, run_p = q, run_ops = n_ops)
+
+	FAST_LOAD();
+	FAST_RESET_RUN();
+	while (q < end) {
+		const uint8_t *p = q;
+		const uint8_t code = *p;
+		size_t adv;
+		pk_ref x;
+
+		if (__builtin_expect(pmax != 255u, 0) && pk_ops[code].proto > pmax)
+			break;
+		switch (fast_cls[code]) {
+		/* the run opcodes (pk_run_op, one function each) */
+		case F_INT1:
+			x = pk_run_binint1(p, (size_t)(end - p), &adv);
+			goto push;
+		case F_INT2:
+			x = pk_run_binint2(p, (size_t)(end - p), &adv);
+			goto push;
+		case F_INT4:
+			x = pk_run_binint(p, (size_t)(end - p), &adv);
+			goto push;
+		case F_FLOAT:
+			x = pk_run_binfloat(p, (size_t)(end - p), &adv);
+			goto push;
+		case F_CONST:
+			x = pk_run_const(p, &adv);
+			goto push;
+		case F_SUNI:
+			x = pk_run_short(p, (size_t)(end - p), max_string, 0, &adv);
+			goto push;
+		case F_SBYTES:
+			x = pk_run_short(p, (size_t)(end - p), max_string, 1, &adv);
+			goto push;
+		case F_UNI:
+			x = pk_run_binunicode(p, (size_t)(end - p), max_string, &adv);
+		push:
+			if (x == 0)
+				goto out;
+			q += adv;
+			n_ops++;
+			if (__builtin_expect(sp < slim, 1)) {
+				stk[sp++] = x;
+				continue;
+			}
+			FAST_SYNC(p);
+			push_slow(r, x);
+			if (r->err != BW_OK)
+				return;
+			FAST_LOAD();
+			continue;
+		case F_MEMOIZE:
+			q++;
+			n_ops++;
+			/* the usual case inline: next sequential key, a fresh dense slot, stack not empty */
+			if (mn < memo_end && sp > fnc) {
+				r->dense[mn++] = stk[sp - 1];
+				continue; /* a memo store keeps the run */
+			}
+			FAST_SYNC(p);
+			memo_put(r, r->memo_n, top(r));
+			if (r->err != BW_OK)
+				return;
+			FAST_LOAD();
+			continue;
+		case F_PUT:
+			adv = code == OP_BINPUT ? 2 : 5;
+			if ((size_t)(end - p) < adv)
+				goto out;
+			q += adv;
+			n_ops++;
+			FAST_SYNC(p);
+			memo_put(r, code == OP_BINPUT ? p[1] : le32_at(p + 1), top(r));
+			if (r->err != BW_OK)
+				return;
+			FAST_LOAD();
+			continue;
+		case F_GET: {
+			uint64_t key;
+
+			adv = code == OP_BINGET ? 2 : 5;
+			if ((size_t)(end - p) < adv)
+				goto out;
+			key = code == OP_BINGET ? p[1] : le32_at(p + 1);
+			q += adv;
+			n_ops++;
+			FAST_SYNC(p);
+			if (key < r->dense_n && r->dense[key] != 0 && sp < slim) {
+				stk[sp++] = r->dense[key];
+			} else {
+				memo_get(r, key);
+				if (r->err != BW_OK)
+					return;
+				FAST_LOAD();
+			}
+			FAST_RESET_RUN();
+			continue;
 		}
-		memo_put(r, r->memo_n, top(r));
-		return 1;
-	case OP_MARK:
-		fast_begin(r, code, op_start, 1);
-		push_mark(r);
-		return 1;
-	case OP_TUPLE1:
-	case OP_TUPLE2:
-	case OP_TUPLE3: {
-		size_t cnt = (size_t)(code - OP_TUPLE1 + 1);
+		case F_TUPLEN: {
+			size_t k = (size_t)(code - OP_TUPLE1 + 1);
 
-		fast_begin(r, code, op_start, 1);
-		if (r->sp < cnt || r->sp - cnt < fence(r)) {
-			underflow(r);
-			return 1;
+			q++;
+			n_ops++;
+			if (sp < k || sp - k < fnc) {
+				FAST_SYNC(p);
+				underflow(r);
+				return;
+			}
+			if (sp - k == run_sp && n_ops - 1 - run_ops <= PK_LAZY_OPS) {
+				x = ((uint64_t)(uintptr_t)run_p << 5) | ((uint64_t)k << 3) | PK_T_LAZY;
+			} else {
+				FAST_SYNC(p);
+				x = tuple_of(r, stk + sp - k, k);
+				if (x == 0)
+					return;
+			}
+			sp -= k;
+			stk[sp++] = x; /* k >= 1 items were taken: there is room */
+			FAST_RESET_RUN();
+			continue;
 		}
-		push(r, pop_items(r, r->sp - cnt, PK_TUPLE));
-		return 1;
-	}
-	case OP_TUPLE:
-	case OP_EMPTY_TUPLE:
-	case OP_EMPTY_LIST:
-	case OP_EMPTY_DICT:
-	case OP_APPEND:
-	case OP_APPENDS:
-	case OP_SETITEM:
-	case OP_SETITEMS:
-	case OP_POP: {
-		struct pk_arg none;
+		case F_EXEC: {
+			struct pk_arg none;
 
-		fast_begin(r, code, op_start, 1);
-		none.kind = BW_PICKLE_ARG_NONE;
-		exec_op(r, code, &pk_ops[code], &none);
-		return 1;
+			q++;
+			n_ops++;
+			FAST_SYNC(p);
+			none.kind = BW_PICKLE_ARG_NONE;
+			exec_op(r, code, &pk_ops[code], &none);
+			if (r->err != BW_OK)
+				return;
+			FAST_LOAD();
+			FAST_RESET_RUN();
+			continue;
+		}
+		default:
+			goto out;
+		}
 	}
-	default:
-		return 0;
-	}
+out:
+	FAST_SYNC(q);
+#undef FAST_SYNC
+#undef FAST_LOAD
+#undef FAST_RESET_RUN
 }
 
 /*
@@ -2423,12 +2492,16 @@ static enum bw_err run_stream(struct pk_ctx *c, size_t start, int nested, struct
 			     r->n_ops == 0 ? "Ran out of input" : "pickle data was truncated (no STOP)");
 			break;
 		}
-		if (fast && fast_op(r, r->rd.p[r->rd.pos], op_start)) {
+		if (fast) {
+			size_t pos0 = r->rd.pos;
+
+			fast_run(r);
 			if (r->err != BW_OK)
 				break;
 			if (c->detect && (r->n_ops >= PK_DETECT_OPS || bw_rd_off(&r->rd) - start >= PK_DETECT_BYTES))
 				break;
-			continue;
+			if (r->rd.pos != pos0)
+				continue; /* the checks above again, then the general path for what stopped it */
 		}
 		code = bw_rd_u8(&r->rd);
 		op = pk_op(code);

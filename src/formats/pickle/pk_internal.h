@@ -94,12 +94,21 @@ enum pk_kind {
  *              in bits 17..63
  *   PK_T_F8    PK_FLOAT: address of its 8 big-endian bytes (BINFLOAT operand)
  *   PK_T_TUPLE PK_TUPLE: address of a struct pk_tup (tuples are immutable)
+ *   PK_T_LAZY  PK_TUPLE of 1-3 scalars that were pushed by consecutive run
+ *              opcodes (pk_run_op) of the input: count in bits 3-4, address
+ *              of the first of those opcodes in bits 5..63. Its items are
+ *              decoded again from the input when read (pk_lazy_items): no
+ *              memory per tuple for the millions of small tuples of a
+ *              dataset pickle.
  * Values that do not fit (long strings, big ints, text floats, ...) are heap
- * nodes; both encodings read the same through pk_ref_val().
+ * nodes; all encodings read the same through pk_ref_val().
  */
 typedef uint64_t pk_ref;
 
-enum pk_tag { PK_T_PTR = 0, PK_T_INT = 1, PK_T_CONST = 2, PK_T_VIEW = 3, PK_T_F8 = 4, PK_T_TUPLE = 5 };
+enum pk_tag {
+	PK_T_PTR = 0, PK_T_INT = 1, PK_T_CONST = 2, PK_T_VIEW = 3, PK_T_F8 = 4, PK_T_TUPLE = 5,
+	PK_T_LAZY = 6
+};
 
 #define PK_REF_NONE ((pk_ref)PK_T_CONST)
 #define PK_REF_BOOL(b) ((pk_ref)(((uint64_t)1 + ((b) != 0)) << 3 | PK_T_CONST))
@@ -163,11 +172,162 @@ static inline pk_ref pk_ref_of(const struct pk_val *v)
 	return (pk_ref)(uintptr_t)v;
 }
 
+/* Room to decode an inline value into (a lazy tuple's items go to items[]). */
+struct pk_tmp {
+	struct pk_val v;
+	pk_ref items[3];
+};
+
 /*
  * The value x refers to: its heap node, or tmp filled with the decoded inline
- * value (a read-only view; tmp must outlive the use). NULL for no value.
+ * value (a read-only view into tmp: it must outlive the use and is never
+ * copied into a node). NULL for no value.
  */
-const struct pk_val *pk_ref_val(pk_ref x, struct pk_val *tmp);
+const struct pk_val *pk_ref_val(pk_ref x, struct pk_tmp *tmp);
+
+/* 1 when the n bytes at s are ASCII; reads only those bytes, a word or two at a time. */
+static inline int pk_ascii(const uint8_t *s, size_t n)
+{
+	uint64_t acc = 0, w;
+	uint32_t a, b;
+	size_t i;
+
+	if (n >= 8) {
+		for (i = 0; i + 8 <= n; i += 8) {
+			__builtin_memcpy(&w, s + i, 8);
+			acc |= w;
+		}
+		__builtin_memcpy(&w, s + n - 8, 8); /* the tail, overlapping */
+		return ((acc | w) & 0x8080808080808080ull) == 0;
+	}
+	if (n >= 4) {
+		__builtin_memcpy(&a, s, 4);
+		__builtin_memcpy(&b, s + n - 4, 4);
+		return ((a | b) & 0x80808080u) == 0;
+	}
+	for (i = 0; i < n; i++)
+		acc |= s[i];
+	return (acc & 0x80u) == 0;
+}
+
+/*
+ * The run opcodes: scalars that an opcode's own bytes fully determine
+ * (BININT1/2/4, BINFLOAT, NONE, NEWTRUE, NEWFALSE, and SHORT_BINUNICODE,
+ * SHORT_BINBYTES, BINUNICODE of plain ASCII under PK_VIEW_MAXLEN bytes,
+ * kept as views of the input). For the opcode at p with left bytes up to
+ * the end of what may be read: the value it pushes, with *adv its length,
+ * or 0 when its operand is longer than left or max_string (or, for text,
+ * not plain ASCII or too long for a view). One function per opcode: the
+ * fast path of the machine calls them from its own switch, pk_run_op (and
+ * so pk_lazy_items) through this one, so a lazy tuple reads back exactly
+ * what was pushed.
+ */
+static inline pk_ref pk_run_binint1(const uint8_t *p, size_t left, size_t *adv)
+{
+	if (left < 2)
+		return 0;
+	*adv = 2;
+	return ((uint64_t)p[1] << 3) | PK_T_INT;
+}
+
+static inline pk_ref pk_run_binint2(const uint8_t *p, size_t left, size_t *adv)
+{
+	if (left < 3)
+		return 0;
+	*adv = 3;
+	return (((uint64_t)p[1] | ((uint64_t)p[2] << 8)) << 3) | PK_T_INT;
+}
+
+static inline pk_ref pk_run_binint(const uint8_t *p, size_t left, size_t *adv)
+{
+	if (left < 5)
+		return 0;
+	*adv = 5;
+	return ((uint64_t)(int64_t)(int32_t)((uint32_t)p[1] | ((uint32_t)p[2] << 8) | ((uint32_t)p[3] << 16) |
+	                                     ((uint32_t)p[4] << 24))
+	        << 3) | PK_T_INT;
+}
+
+/* BINFLOAT: a view of its 8 operand bytes */
+static inline pk_ref pk_run_binfloat(const uint8_t *p, size_t left, size_t *adv)
+{
+	if (left < 9)
+		return 0;
+	*adv = 9;
+	return ((uint64_t)(uintptr_t)(p + 1) << 3) | PK_T_F8;
+}
+
+/* NONE, NEWTRUE, NEWFALSE */
+static inline pk_ref pk_run_const(const uint8_t *p, size_t *adv)
+{
+	*adv = 1;
+	return p[0] == 'N' ? PK_REF_NONE : PK_REF_BOOL(p[0] == 0x88);
+}
+
+/* The n operand bytes after an h-byte head, as a str (text: plain ASCII only) or bytes view. */
+static inline pk_ref pk_run_view(const uint8_t *p, size_t h, uint64_t n, size_t left, uint64_t max_string,
+                                 int bytes, size_t *adv)
+{
+	/* a view needs the address under 2^47 (see PK_T_VIEW) */
+	if (n > left - h || n > max_string || ((uint64_t)(uintptr_t)(p + h) >> 47) != 0)
+		return 0;
+	/* str: plain ASCII only (valid UTF-8 without a check per byte); else the general path */
+	if (!bytes && !pk_ascii(p + h, (size_t)n))
+		return 0;
+	*adv = h + (size_t)n;
+	return ((uint64_t)(uintptr_t)(p + h) << 17) | (n << 5) | ((uint64_t)(bytes != 0) << 3) | PK_T_VIEW;
+}
+
+/* SHORT_BINUNICODE (bytes 0) and SHORT_BINBYTES (bytes 1) */
+static inline pk_ref pk_run_short(const uint8_t *p, size_t left, uint64_t max_string, int bytes, size_t *adv)
+{
+	if (left < 2)
+		return 0;
+	return pk_run_view(p, 2, p[1], left, max_string, bytes, adv);
+}
+
+static inline pk_ref pk_run_binunicode(const uint8_t *p, size_t left, uint64_t max_string, size_t *adv)
+{
+	uint64_t n;
+
+	if (left < 5)
+		return 0;
+	n = (uint64_t)p[1] | ((uint64_t)p[2] << 8) | ((uint64_t)p[3] << 16) | ((uint64_t)p[4] << 24);
+	if (n >= PK_VIEW_MAXLEN)
+		return 0;
+	return pk_run_view(p, 5, n, left, max_string, 0, adv);
+}
+
+/* Any run opcode at p (see above); 0 for every other opcode. */
+static inline pk_ref pk_run_op(const uint8_t *p, size_t left, uint64_t max_string, size_t *adv)
+{
+	switch (p[0]) {
+	case 'K': return pk_run_binint1(p, left, adv);
+	case 'M': return pk_run_binint2(p, left, adv);
+	case 'J': return pk_run_binint(p, left, adv);
+	case 'G': return pk_run_binfloat(p, left, adv);
+	case 'N':
+	case 0x88: /* NEWTRUE */
+	case 0x89: /* NEWFALSE */
+		return pk_run_const(p, adv);
+	case 0x8c: return pk_run_short(p, left, max_string, 0, adv); /* SHORT_BINUNICODE */
+	case 'C': return pk_run_short(p, left, max_string, 1, adv);  /* SHORT_BINBYTES */
+	case 'X': return pk_run_binunicode(p, left, max_string, adv);
+	default: return 0;
+	}
+}
+
+/* Length of a memo store that a lazy tuple's opcodes may hold (MEMOIZE, BINPUT, LONG_BINPUT), else 0. */
+static inline size_t pk_run_store(uint8_t code)
+{
+	return code == 0x94 ? 1 : code == 'q' ? 2 : code == 'r' ? 5 : 0;
+}
+
+/* Most opcodes (items and memo stores) a lazy tuple is decoded from: bounded work per read. */
+#define PK_LAZY_OPS 8u
+
+/* The items of a PK_T_LAZY tuple into out (at most 3); returns their count. */
+size_t pk_lazy_items(pk_ref x, pk_ref out[3]);
 
 /* Kind of the value x refers to (PK_UNKNOWN for no value). */
 enum pk_kind pk_ref_kind(pk_ref x);

@@ -10,8 +10,33 @@
 
 #define PK_REPR_DEPTH 16
 
-const struct pk_val *pk_ref_val(pk_ref x, struct pk_val *tmp)
+size_t pk_lazy_items(pk_ref x, pk_ref out[3])
 {
+	const uint8_t *p = (const uint8_t *)(uintptr_t)(x >> 5);
+	size_t k = (size_t)((x >> 3) & 3u), i = 0, adv, ops;
+
+	/*
+	 * The opcodes were read in full and accepted by pk_run_op when the tuple
+	 * was made, so the bytes are there; the op bound is a second guard.
+	 */
+	for (ops = 0; i < k && ops < PK_LAZY_OPS; ops++) {
+		pk_ref v = pk_run_op(p, SIZE_MAX, UINT64_MAX, &adv);
+
+		if (v == 0) {
+			adv = pk_run_store(p[0]);
+			if (adv == 0)
+				break;
+		} else {
+			out[i++] = v;
+		}
+		p += adv;
+	}
+	return i;
+}
+
+const struct pk_val *pk_ref_val(pk_ref x, struct pk_tmp *t)
+{
+	struct pk_val *tmp = &t->v;
 	uint64_t hi;
 
 	switch (pk_ref_tag(x)) {
@@ -48,21 +73,29 @@ const struct pk_val *pk_ref_val(pk_ref x, struct pk_val *tmp)
 		return tmp;
 	}
 	case PK_T_TUPLE: {
-		const struct pk_tup *t = (const struct pk_tup *)(uintptr_t)(x & ~(uint64_t)7);
+		const struct pk_tup *tup = (const struct pk_tup *)(uintptr_t)(x & ~(uint64_t)7);
 
 		memset(tmp, 0, sizeof *tmp);
 		tmp->kind = PK_TUPLE;
-		tmp->items = (pk_ref *)(uintptr_t)t->items; /* read-only: tuples are never extended in place */
-		tmp->n_items = tmp->cap_items = t->n;
+		tmp->items = (pk_ref *)(uintptr_t)tup->items; /* read-only: tuples are never extended in place */
+		tmp->n_items = tmp->cap_items = tup->n;
 		return tmp;
 	}
+	case PK_T_LAZY:
+		memset(tmp, 0, sizeof *tmp);
+		tmp->kind = PK_TUPLE;
+		tmp->items = t->items;
+		tmp->n_items = tmp->cap_items = pk_lazy_items(x, t->items);
+		return tmp;
+	default:
+		break;
 	}
 	return NULL;
 }
 
 enum pk_kind pk_ref_kind(pk_ref x)
 {
-	struct pk_val tmp;
+	struct pk_tmp tmp;
 	const struct pk_val *v;
 
 	switch (pk_ref_tag(x)) {
@@ -70,7 +103,8 @@ enum pk_kind pk_ref_kind(pk_ref x)
 		return x == 0 ? PK_UNKNOWN : ((const struct pk_val *)(uintptr_t)x)->kind;
 	case PK_T_INT: return PK_INT;
 	case PK_T_F8: return PK_FLOAT;
-	case PK_T_TUPLE: return PK_TUPLE;
+	case PK_T_TUPLE:
+	case PK_T_LAZY: return PK_TUPLE;
 	default:
 		v = pk_ref_val(x, &tmp);
 		return v != NULL ? v->kind : PK_UNKNOWN;
@@ -156,7 +190,7 @@ static int is_const_d(const struct pk_val *v, int depth, unsigned *budget)
 	case PK_SET:
 	case PK_FROZENSET:
 		for (i = 0; i < v->n_items; i++) {
-			struct pk_val tmp;
+			struct pk_tmp tmp;
 
 			if (!is_const_d(pk_ref_val(v->items[i], &tmp), depth + 1, budget))
 				return 0;
@@ -310,7 +344,7 @@ static void repr_items(struct pk_out *o, const struct pk_val *v, int depth, cons
 
 	pk_out_str(o, open);
 	for (i = 0; i < v->n_items && !o->full; i++) {
-		struct pk_val tmp;
+		struct pk_tmp tmp;
 
 		if (i > 0)
 			pk_out_str(o, pairs && (i % 2) == 1 ? ": " : ", ");
