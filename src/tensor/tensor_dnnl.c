@@ -751,12 +751,26 @@ static int dn_workers(const struct bw_dnnl_conv *q, int nw)
 	return nw < 1 ? 1 : nw;
 }
 
+/* Prepare the primitives for key k and run them on nw workers; caller holds dn_lock. */
+static int dn_run_locked(struct bw_graph *g, struct dn_job *j, const struct dn_key *k, int nw)
+{
+	int rc = dn_prepare(g, j, k, nw), i;
+
+	if (rc == 0) {
+		bw_t_par(nw, dn_worker, j);
+		for (i = 0; i < nw; i++)
+			if (j->failed[i])
+				rc = -1;
+	}
+	return rc;
+}
+
 int bw_dnnl_conv_fwd(struct bw_graph *g, const struct bw_dnnl_conv *q, const float *x,
                      const float *w, const float *b, float *y, int relu, int nw)
 {
 	struct dn_key k;
 	struct dn_job j;
-	int rc, i;
+	int rc;
 
 	if (!bw_dnnl_on() || q->n < 1)
 		return 1;
@@ -768,13 +782,7 @@ int bw_dnnl_conv_fwd(struct bw_graph *g, const struct bw_dnnl_conv *q, const flo
 	j.q = q;
 	j.x = x; j.w = w; j.b = b; j.y = y;
 	pthread_mutex_lock(&dn_lock);
-	rc = dn_prepare(g, &j, &k, nw);
-	if (rc == 0) {
-		bw_t_par(nw, dn_worker, &j);
-		for (i = 0; i < nw; i++)
-			if (j.failed[i])
-				rc = -1;
-	}
+	rc = dn_run_locked(g, &j, &k, nw);
 	pthread_mutex_unlock(&dn_lock);
 	return rc;
 }
@@ -802,13 +810,7 @@ int bw_dnnl_conv_bwd(struct bw_graph *g, const struct bw_dnnl_conv *q, const flo
 	j.q = q;
 	j.x = x; j.w = w; j.gy = gy; j.dx = dx;
 	pthread_mutex_lock(&dn_lock);
-	rc = dn_prepare(g, &j, &k, nw);
-	if (rc == 0) {
-		bw_t_par(nw, dn_worker, &j);
-		for (i = 0; i < nw; i++)
-			if (j.failed[i])
-				rc = -1;
-	}
+	rc = dn_run_locked(g, &j, &k, nw);
 	/* Add each worker's dW and db in worker order. */
 	for (i = 0; i < nw && rc == 0; i++) {
 		const struct dn_ent *e;
