@@ -503,6 +503,10 @@ static void child_serve(bw_worker_handler h, const struct chan *self, int qfd, i
 		_exit(3);
 	/* the scanner's channels, the other children's pipes: a subverted parser could forge replies */
 	(void)close_range(5, ~0u, 0);
+	/* stdout is the scanner's report: the service's stdin (/dev/null, bw_worker_start) takes
+	 * its place; stderr stays for diagnostics */
+	if (dup2(0, 1) != 1)
+		_exit(3);
 	for (i = 0; i < g_n_ch; i++)
 		if (&g_ch[i] != self && g_ch[i].buf != NULL)
 			(void)munmap(g_ch[i].buf, g_ch[i].cap);
