@@ -24,6 +24,9 @@
 
 enum { K_ECHO, K_REFUSE, K_CRASH, K_SPIN, K_FDS, K_STATE };
 
+/* A bad address the optimiser cannot see through (gcc -O2 rejects a constant one: -Warray-bounds). */
+static volatile int *volatile bad_address = (volatile int *)(uintptr_t)8;
+
 static int poisoned; /* K_STATE: set by "poison", makes the child's next K_STATE request crash */
 
 static void spin(void)
@@ -47,7 +50,7 @@ static int state(const uint8_t *data, size_t len, struct bw_buf *reply)
 		return bw_buf_puts(reply, "ok") == BW_OK ? 0 : 1;
 	}
 	if (poisoned || (len == 5 && memcmp(data, "crash", 5) == 0))
-		*(volatile int *)(uintptr_t)8 = 1;
+		*bad_address = 1;
 	if (len == 4 && memcmp(data, "spin", 4) == 0)
 		spin();
 	if (len == 6 && memcmp(data, "refuse", 6) == 0)
@@ -68,7 +71,7 @@ static int handler(uint32_t kind, const uint8_t *data, size_t len, struct bw_buf
 	case K_REFUSE:
 		return bw_buf_puts(reply, "no thanks") == BW_OK ? 1 : 2;
 	case K_CRASH: /* (an ASan build prints a SEGV report for this child: expected) */
-		*(volatile int *)(uintptr_t)8 = 1;
+		*bad_address = 1;
 		return 0;
 	case K_SPIN:
 		spin();
