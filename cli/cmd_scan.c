@@ -30,6 +30,10 @@ const char scan_help[] =
 	"      --max-depth N    container nesting limit (default 8)\n"
 	"      --no-sandbox     do not confine the scanning process (seccomp: no file\n"
 	"                       writes, sockets or new processes once scanning starts)\n"
+	"      --isolate-each-file  read every HDF5 / archive file in a fresh confined\n"
+	"                       child (default: a child reads up to 64 files of one kind\n"
+	"                       of this scan; slower, but a libhdf5 or libarchive\n"
+	"                       exploit in one file cannot misreport the others)\n"
 	"\n"
 	"exit codes: 0 every file clean (or findings below --fail-on), 1 a finding at or\n"
 	"above --fail-on, 2 usage error, 3 a file could not be fully scanned and nothing\n"
@@ -106,6 +110,7 @@ int cmd_scan(int argc, char **argv)
 		{"color", required_argument, NULL, 'C'},
 		{"max-depth", required_argument, NULL, 'D'},
 		{"no-sandbox", no_argument, NULL, 'S'},
+		{"isolate-each-file", no_argument, NULL, 'I'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -117,6 +122,7 @@ int cmd_scan(int argc, char **argv)
 	unsigned long threads = 0, depth;
 	char *doc = NULL;
 	int c, rc = BW_EXIT_USAGE, i, sandbox = 1;
+	unsigned svc_flags = 0;
 	enum bw_err e;
 
 	memset(&s, 0, sizeof s);
@@ -178,6 +184,9 @@ int cmd_scan(int argc, char **argv)
 		case 'S':
 			sandbox = 0;
 			break;
+		case 'I':
+			svc_flags |= BW_SERVICE_ISOLATE_EACH_FILE;
+			break;
 		case 'h':
 			rc = cli_help("scan");
 			goto out;
@@ -205,7 +214,7 @@ int cmd_scan(int argc, char **argv)
 	bw_summary_init(&s.sum);
 	bw_diag_clear(&diag);
 	/* Start the confined worker service while starting processes is still allowed. */
-	if (bw_scan_service_start("/proc/self/exe", &diag) != BW_OK)
+	if (bw_scan_service_start("/proc/self/exe", svc_flags, &diag) != BW_OK)
 		cli_err("scan", "warning: HDF5 and archive files will not be read: %s", diag.what);
 	bw_diag_clear(&diag);
 	/* Inputs are opened read-only and the report descriptor is open: drop the rest. */

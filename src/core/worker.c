@@ -4,15 +4,19 @@
  *
  * Frames (little endian):
  *   request to the service:  u32 kind, u32 timeout_ms, u64 length, bytes
+ *   request, service -> its child: u32 kind, u64 length (the bytes are
+ *                            already in the channel's shared buffer)
  *   reply (child -> service or caller, service -> caller):
  *                            u32 status, u64 length, bytes
- * A child writes its reply into a pipe (or its own socket); the service reads
- * it completely, checks the child exited normally, and only then forwards one
- * clean frame, so a child that dies mid-reply cannot desynchronise the
- * protocol.
+ * A child writes its reply into a pipe; the service reads the whole frame
+ * before the deadline and only then forwards one clean frame, so a child that
+ * dies or stalls mid-reply cannot desynchronise the protocol. A service child
+ * may set CHILD_RETIRING in its status: it asks to be replaced after this
+ * reply (the service strips the bit and never forwards it).
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <poll.h>
 #include <pthread.h>
 #include <seccomp.h>
@@ -47,7 +51,21 @@ extern char **environ;
 #endif
 
 #define CHILD_AS ((rlim_t)8 << 30)
+/*
+ * CPU seconds. RLIMIT_CPU counts over the child's whole life, and a service
+ * child serves several requests: its limit is twice CHILD_CPU and it retires
+ * (CHILD_RETIRING) once it has used CHILD_CPU, so every request starts with
+ * at least CHILD_CPU seconds left - the bound a fresh child had. The real
+ * per-request bound is the caller's wall-clock timeout (a single-threaded
+ * child cannot use more CPU than wall time), enforced by whoever waits.
+ */
 #define CHILD_CPU ((rlim_t)120)
+/* Heap a service child may keep between requests (leaks, fragmentation) before it retires. */
+#define CHILD_HEAP_RETIRE ((size_t)1 << 30)
+#define CHILD_RETIRING 0x80000000u
+/* Requests one service child serves at most (BW_WORKER_PER_CHILD overrides; 1 = a child per request). */
+#define CHILD_PER_CHILD_DEFAULT 64u
+#define CHILD_PER_CHILD_MAX 1024u
 
 static bw_worker_handler g_handler;
 static bw_worker_prepare g_prepare;
@@ -228,7 +246,7 @@ static int confine(void)
 	size_t i;
 	int rc = 0, sc;
 
-	rl.rlim_cur = rl.rlim_max = CHILD_CPU;
+	rl.rlim_cur = rl.rlim_max = 2 * CHILD_CPU; /* see CHILD_CPU */
 	(void)setrlimit(RLIMIT_CPU, &rl);
 	rl.rlim_cur = rl.rlim_max = 0;
 	(void)setrlimit(RLIMIT_CORE, &rl);
@@ -252,7 +270,7 @@ static int confine(void)
 	return rc == 0 ? 0 : -1;
 }
 
-/* In a fresh child: confine, handle, write the reply frame to fd, exit. */
+/* A direct fork, in the child: confine, handle the one request, write the reply frame to fd, exit. */
 static void child_run(bw_worker_handler h, uint32_t kind, const uint8_t *data, size_t len, int fd)
 {
 	struct bw_buf reply;
@@ -274,7 +292,7 @@ static void child_run(bw_worker_handler h, uint32_t kind, const uint8_t *data, s
 	_exit(0);
 }
 
-/* Fork a child for one request; its reply comes on *rfd. 0, or -1 (no child). */
+/* Fork a direct child for one request; its reply comes on *rfd. 0, or -1 (no child). */
 static int start_child(bw_worker_handler h, uint32_t kind, const uint8_t *data, size_t len, pid_t *pid,
                        int *rfd)
 {
@@ -297,7 +315,7 @@ static int start_child(bw_worker_handler h, uint32_t kind, const uint8_t *data, 
 	return 0;
 }
 
-/* Collect a started child's reply into *payload before the deadline, then reap it. */
+/* Collect a direct child's reply into *payload before the deadline, then reap it. */
 static enum bw_worker_status finish_child(pid_t pid, int rfd, int64_t deadline, uint8_t **payload,
                                           size_t *plen)
 {
@@ -328,7 +346,7 @@ static enum bw_worker_status finish_child(pid_t pid, int rfd, int64_t deadline, 
 
 /*
  * Fork a child for one request, collect its reply into *payload, enforce the
- * deadline. Used by direct calls.
+ * deadline. Used by direct calls (no service): one child per request.
  */
 static enum bw_worker_status run_child(bw_worker_handler h, uint32_t kind, const uint8_t *data,
                                        size_t len, int timeout_ms, uint8_t **payload,
@@ -355,14 +373,30 @@ static enum bw_worker_status run_child(bw_worker_handler h, uint32_t kind, const
  * instead of queueing behind one another.
  *
  * Each channel's request buffer is one MAP_SHARED anonymous mapping, kept
- * across requests and grown in 1 MiB steps. Shared, not malloc'd, because of
- * fork: a private buffer is write-protected in the service at every fork, so
- * receiving the next request faulted on every page again (and a fresh
- * malloc'd buffer per request faulted them in from zero), while the child
- * only reads the few pages its parser touches. A shared mapping is neither
- * copied nor write-protected by fork; the child maps in just the pages it
- * reads (docs/formats3.md has the numbers). A child could write to it, but
- * only while it runs: the service fills the buffer anew before each fork.
+ * across requests and grown by doubling (at least 1 MiB). Shared, not
+ * malloc'd, because of fork: a private buffer is write-protected in the
+ * service at every fork, while the child only reads the few pages its parser
+ * touches; the child reads the request bytes in place from it (docs/formats3.md
+ * has the numbers).
+ *
+ * Each channel has at most one confined child at a time, bound to one request
+ * kind. It serves up to per_child requests of that kind (BW_WORKER_PER_CHILD,
+ * default 64; 1 restores a child per request): the service writes (kind,
+ * length) into the child's request pipe, the child reads the bytes from the
+ * shared buffer and replies on its reply pipe. The child is replaced (killed
+ * and reaped BEFORE the next one is forked, and before any other bytes enter
+ * the buffer it maps) when it crashes, times out, refuses a file (libhdf5's
+ * state after a malformed file is not trusted), asks to retire (CPU or heap
+ * used), has served per_child requests, the next request is of another kind
+ * or does not fit its mapping, or its channel closes. A child unmaps the
+ * other channels' buffers and closes every descriptor but its two pipes, so
+ * it sees only the bytes of its own channel's requests. The security argument
+ * (what a subverted child can still do) is in docs/ARCHITECTURE.md, step 5.
+ *
+ * A crash of a child that had already served requests may come from an
+ * earlier file's leftover state (a heap corrupted by file A detected while
+ * reading file B): the request is retried once on a fresh child, whose
+ * outcome is the file's.
  */
 #define BW_WORKER_MAX_CHANNELS 4
 
@@ -370,19 +404,49 @@ struct chan {
 	int fd;           /* socket to the scanner; -1 once closed */
 	uint8_t *buf;     /* request buffer (MAP_SHARED) */
 	size_t cap;
-	pid_t pid;        /* running child, or -1 */
-	int rfd;          /* its reply pipe */
-	int64_t deadline; /* its deadline */
+	pid_t pid;        /* the channel's child, or -1 */
+	int qfd;          /* its request pipe (write end, non-blocking) */
+	int rfd;          /* its reply pipe (read end) */
+	uint32_t kind;    /* the request kind it serves */
+	unsigned served;  /* requests it has answered */
+	int busy;         /* a request is in flight */
+	int retried;      /* the request in flight was retried on a fresh child */
+	uint32_t req_kind;
+	uint32_t req_timeout_ms;
+	uint64_t req_len;
+	int64_t deadline; /* of the request in flight */
 };
+
+static struct chan *g_ch; /* the service's channels, for a child to unmap the others' buffers */
+static int g_n_ch;
+static unsigned g_per_child = CHILD_PER_CHILD_DEFAULT;
+
+/* Kill and reap a channel's child (idle or not). */
+static void chan_retire(struct chan *c)
+{
+	if (c->pid < 0)
+		return;
+	kill(c->pid, SIGKILL);
+	close(c->qfd);
+	close(c->rfd);
+	while (waitpid(c->pid, NULL, 0) < 0 && errno == EINTR)
+		;
+	c->pid = -1;
+	c->qfd = c->rfd = -1;
+	c->served = 0;
+}
 
 static uint8_t *req_reserve(struct chan *c, uint64_t len)
 {
-	size_t want;
+	size_t want = (size_t)1 << 20;
 	void *p;
 
 	if (len <= c->cap && c->buf != NULL)
 		return c->buf;
-	want = (size_t)((len + ((uint64_t)1 << 20)) & ~(((uint64_t)1 << 20) - 1));
+	/* a child maps the old buffer: it must be gone before the bytes go elsewhere */
+	chan_retire(c);
+	while ((uint64_t)want < len + 1)
+		want *= 2;
 	if (c->buf != NULL)
 		munmap(c->buf, c->cap);
 	c->buf = NULL;
@@ -395,51 +459,208 @@ static uint8_t *req_reserve(struct chan *c, uint64_t len)
 	return c->buf;
 }
 
+/* Heap kept by this process (glibc's accounting, no system call); 0 when unknown. */
+static size_t heap_in_use(void)
+{
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
+	struct mallinfo2 mi = mallinfo2();
+
+	return mi.uordblks + mi.hblkhd;
+#else
+	return 0;
+#endif
+}
+
+/* Should a service child ask to be replaced after its current request? */
+static int child_should_retire(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) == 0 && (rlim_t)ts.tv_sec >= CHILD_CPU)
+		return 1;
+	return heap_in_use() >= CHILD_HEAP_RETIRE;
+}
+
+/*
+ * A service child: keep the request pipe (as fd 3) and the reply pipe (fd 4),
+ * unmap the other channels' buffers, confine, then serve requests of `kind`
+ * read in place from buf[0..cap) until the request pipe closes.
+ */
+static void child_serve(bw_worker_handler h, const struct chan *self, int qfd, int rfd)
+{
+	const uint8_t *buf = self->buf;
+	size_t cap = self->cap;
+	uint32_t kind = self->kind, st;
+	struct bw_buf reply;
+	uint8_t hdr[12];
+	uint64_t len;
+	int q, r, i, rc;
+
+	/* above any descriptor we keep, then into place: the two may sit at 3 or 4 already */
+	q = fcntl(qfd, F_DUPFD, 10);
+	r = fcntl(rfd, F_DUPFD, 10);
+	if (q < 0 || r < 0 || dup2(q, 3) != 3 || dup2(r, 4) != 4)
+		_exit(3);
+	/* the scanner's channels, the other children's pipes: a subverted parser could forge replies */
+	(void)close_range(5, ~0u, 0);
+	/* stdout is the scanner's report: the service's stdin (/dev/null, bw_worker_start) takes
+	 * its place; stderr stays for diagnostics */
+	if (dup2(0, 1) != 1)
+		_exit(3);
+	for (i = 0; i < g_n_ch; i++)
+		if (&g_ch[i] != self && g_ch[i].buf != NULL)
+			(void)munmap(g_ch[i].buf, g_ch[i].cap);
+	if (h == NULL || confine() != 0)
+		_exit(3);
+	for (;;) {
+		if (read_all(3, hdr, sizeof hdr, -1) != 0)
+			_exit(0); /* the service closed the pipe: retired */
+		len = get64(hdr + 4);
+		if (get32(hdr) != kind || len > cap)
+			_exit(5);
+		bw_buf_init(&reply, BW_WORKER_MAX_REPLY);
+		rc = h(kind, buf, (size_t)len, &reply);
+		st = rc == 0 ? BW_WORKER_OK : BW_WORKER_REFUSED;
+		if (child_should_retire())
+			st |= CHILD_RETIRING;
+		if (write_reply(4, st, reply.data, reply.len) != 0)
+			_exit(4);
+		bw_buf_release(&reply);
+	}
+}
+
+/* Fork the channel's child for kind (the old one is gone). 0, or -1. */
+static int chan_fork(struct chan *c, bw_worker_handler h, uint32_t kind)
+{
+	int q[2], r[2];
+	pid_t pid;
+
+	if (pipe2(q, O_CLOEXEC) != 0)
+		return -1;
+	if (pipe2(r, O_CLOEXEC) != 0) {
+		close(q[0]);
+		close(q[1]);
+		return -1;
+	}
+	c->kind = kind;
+	pid = fork();
+	if (pid == 0)
+		child_serve(h, c, q[0], r[1]);
+	close(q[0]);
+	close(r[1]);
+	if (pid < 0) {
+		close(q[1]);
+		close(r[0]);
+		return -1;
+	}
+	/* a (subverted) child that stops reading must not block the service */
+	(void)fcntl(q[1], F_SETFL, O_NONBLOCK);
+	c->pid = pid;
+	c->qfd = q[1];
+	c->rfd = r[0];
+	c->served = 0;
+	return 0;
+}
+
+/* Hand the request in the buffer to the channel's child, forking one if needed. 0, or -1 (no child). */
+static int chan_dispatch(struct chan *c, bw_worker_handler h)
+{
+	uint8_t hdr[12];
+	int attempt;
+
+	put32(hdr, c->req_kind);
+	put64(hdr + 4, c->req_len);
+	for (attempt = 0; attempt < 2; attempt++) {
+		if (c->pid < 0 && chan_fork(c, h, c->req_kind) != 0)
+			return -1;
+		/* 12 bytes into an empty pipe: all or nothing */
+		if (write(c->qfd, hdr, sizeof hdr) == (ssize_t)sizeof hdr)
+			break;
+		/* an idle child that died (or stopped reading) before this request: not this file's doing */
+		chan_retire(c);
+	}
+	if (attempt == 2)
+		return -1;
+	c->busy = 1;
+	c->deadline = now_ms() + c->req_timeout_ms;
+	return 0;
+}
+
 static void chan_close(struct chan *c)
 {
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
+	chan_retire(c);
 }
 
-/* A request has arrived on an idle channel: read it and start its child. */
+/* A request has arrived on an idle channel: read it and hand it to a child. */
 static void chan_request(struct chan *c, bw_worker_handler h)
 {
 	uint8_t hdr[16], *data;
-	uint32_t kind, timeout_ms;
 	uint64_t len;
 
 	if (read_all(c->fd, hdr, sizeof hdr, -1) != 0) {
 		chan_close(c); /* the scanner closed the socket */
 		return;
 	}
-	kind = get32(hdr);
-	timeout_ms = get32(hdr + 4);
-	len = get64(hdr + 8);
+	c->req_kind = get32(hdr);
+	c->req_timeout_ms = get32(hdr + 4);
+	c->req_len = len = get64(hdr + 8);
+	c->retried = 0;
+	/* before the bytes enter the buffer: a child bound to another kind never sees them */
+	if (c->pid >= 0 && c->kind != c->req_kind)
+		chan_retire(c);
 	data = len <= BW_WORKER_MAX_REQUEST ? req_reserve(c, len) : NULL;
 	if (data == NULL || read_all(c->fd, data, (size_t)len, -1) != 0) {
 		chan_close(c); /* protocol broken: the caller sees EOF and stops using it */
 		return;
 	}
 	if (g_prepare != NULL)
-		g_prepare(kind); /* once here, so the children inherit it */
-	c->deadline = now_ms() + timeout_ms;
-	if (start_child(h, kind, data, (size_t)len, &c->pid, &c->rfd) != 0) {
-		c->pid = -1;
-		if (write_reply(c->fd, BW_WORKER_UNAVAILABLE, NULL, 0) != 0)
-			chan_close(c);
-	}
+		g_prepare(c->req_kind); /* once here, so the children inherit it */
+	if (chan_dispatch(c, h) != 0 && write_reply(c->fd, BW_WORKER_UNAVAILABLE, NULL, 0) != 0)
+		chan_close(c);
 }
 
-/* The channel's child replied, died or ran out of time: reap it and answer. */
-static void chan_finish(struct chan *c)
+/* The channel's child replied, died or ran out of time: answer the scanner. */
+static void chan_finish(struct chan *c, bw_worker_handler h)
 {
 	uint8_t *payload = NULL;
 	size_t plen = 0;
-	enum bw_worker_status st = finish_child(c->pid, c->rfd, c->deadline, &payload, &plen);
+	uint32_t st = 0;
+	enum bw_worker_status res;
+	int r = read_reply(c->rfd, c->deadline, &st, &payload, &plen);
 
-	c->pid = -1;
-	if (c->fd >= 0 && write_reply(c->fd, st, payload, plen) != 0)
+	if (r == -2) {
+		res = BW_WORKER_TIMEOUT;
+		chan_retire(c);
+	} else if (r != 0 || ((st & ~CHILD_RETIRING) != BW_WORKER_OK &&
+	                      (st & ~CHILD_RETIRING) != BW_WORKER_REFUSED)) {
+		res = BW_WORKER_CRASHED;
+		if (c->served > 0 && !c->retried) {
+			/* maybe an earlier file's leftovers: the file gets a fresh child of its own */
+			chan_retire(c);
+			bw_free(payload);
+			payload = NULL;
+			c->retried = 1;
+			c->busy = 0;
+			if (chan_dispatch(c, h) == 0)
+				return;
+		}
+		chan_retire(c);
+	} else {
+		res = (enum bw_worker_status)(st & ~CHILD_RETIRING);
+		c->served++;
+		if ((st & CHILD_RETIRING) || res != BW_WORKER_OK || c->served >= g_per_child)
+			chan_retire(c);
+	}
+	if (res != BW_WORKER_OK && res != BW_WORKER_REFUSED) {
+		bw_free(payload);
+		payload = NULL;
+		plen = 0;
+	}
+	c->busy = 0;
+	if (c->fd >= 0 && write_reply(c->fd, res, payload, plen) != 0)
 		chan_close(c);
 	bw_free(payload);
 }
@@ -450,11 +671,14 @@ int bw_worker_serve(int fd, bw_worker_handler h)
 	struct pollfd pf[BW_WORKER_MAX_CHANNELS];
 	int idx[BW_WORKER_MAX_CHANNELS];
 	const char *env = getenv("BW_WORKER_CHANNELS");
-	int n_ch = env != NULL ? atoi(env) : 1, i, n, wait, pr;
+	const char *per = getenv("BW_WORKER_PER_CHILD");
+	int n_ch = env != NULL ? atoi(env) : 1, i, n, wait, pr, rc = 0;
+	long pc = per != NULL ? atol(per) : (long)CHILD_PER_CHILD_DEFAULT;
 	int64_t now;
 
 	if (n_ch < 1 || n_ch > BW_WORKER_MAX_CHANNELS)
 		n_ch = 1;
+	g_per_child = pc < 1 ? 1u : pc > (long)CHILD_PER_CHILD_MAX ? CHILD_PER_CHILD_MAX : (unsigned)pc;
 	signal(SIGPIPE, SIG_IGN);
 	for (i = 0; i < n_ch; i++) {
 		struct stat sb;
@@ -464,15 +688,21 @@ int bw_worker_serve(int fd, bw_worker_handler h)
 		ch[i].buf = NULL;
 		ch[i].cap = 0;
 		ch[i].pid = -1;
-		ch[i].rfd = -1;
+		ch[i].qfd = ch[i].rfd = -1;
+		ch[i].kind = 0;
+		ch[i].served = 0;
+		ch[i].busy = 0;
+		ch[i].retried = 0;
 		ch[i].deadline = 0;
 	}
+	g_ch = ch;
+	g_n_ch = n_ch;
 	for (;;) {
 		n = 0;
 		wait = -1;
 		now = now_ms();
 		for (i = 0; i < n_ch; i++) {
-			if (ch[i].pid >= 0) {
+			if (ch[i].busy) {
 				int left = ch[i].deadline > now ? (int)(ch[i].deadline - now) : 0;
 
 				pf[n].fd = ch[i].rfd;
@@ -487,33 +717,40 @@ int bw_worker_serve(int fd, bw_worker_handler h)
 			idx[n++] = i;
 		}
 		if (n == 0)
-			return 0; /* every channel closed, no child running */
+			break; /* every channel closed, no request in flight */
 		pr = poll(pf, (nfds_t)n, wait);
-		if (pr < 0 && errno != EINTR)
-			return 1;
+		if (pr < 0 && errno != EINTR) {
+			rc = 1;
+			break;
+		}
 		now = now_ms();
 		for (i = 0; i < n; i++) {
 			struct chan *c = &ch[idx[i]];
 
-			if (c->pid >= 0) {
+			if (c->busy) {
 				if (pf[i].revents != 0 || now >= c->deadline)
-					chan_finish(c);
+					chan_finish(c, h);
 			} else if (pf[i].revents != 0) {
 				chan_request(c, h);
 			}
 		}
 	}
+	for (i = 0; i < n_ch; i++)
+		chan_close(&ch[i]);
+	g_ch = NULL;
+	g_n_ch = 0;
+	return rc;
 }
 
 /*
  * The worker's environment: ours plus OPENBLAS_NUM_THREADS=1 unless set (the
  * worker never does linear algebra, and OpenBLAS starts one thread per core at
  * load time that spins (sched_yield) for a while, taking CPU from the scan),
- * and BW_WORKER_CHANNELS=n (any inherited value dropped). NULL on allocation
- * failure (the caller then passes environ unchanged, and the service serves
- * one channel).
+ * and BW_WORKER_CHANNELS=n, BW_WORKER_PER_CHILD=m (any inherited values
+ * dropped). NULL on allocation failure (the caller then passes environ
+ * unchanged, and the service serves one channel).
  */
-static char **worker_env(int n_ch, char *chan_var)
+static char **worker_env(int n_ch, unsigned per_child, char *chan_var, char *per_var)
 {
 	size_t n = 0, i, k = 0;
 	char **env;
@@ -521,26 +758,30 @@ static char **worker_env(int n_ch, char *chan_var)
 
 	for (; environ != NULL && environ[n] != NULL; n++)
 		has |= strncmp(environ[n], "OPENBLAS_NUM_THREADS=", 21) == 0;
-	env = bw_calloc(n + 3, sizeof *env);
+	env = bw_calloc(n + 4, sizeof *env);
 	if (env == NULL)
 		return NULL;
 	for (i = 0; i < n; i++)
-		if (strncmp(environ[i], "BW_WORKER_CHANNELS=", 19) != 0)
+		if (strncmp(environ[i], "BW_WORKER_CHANNELS=", 19) != 0 &&
+		    strncmp(environ[i], "BW_WORKER_PER_CHILD=", 20) != 0)
 			env[k++] = environ[i];
 	if (!has)
 		env[k++] = (char *)"OPENBLAS_NUM_THREADS=1";
 	snprintf(chan_var, 32, "BW_WORKER_CHANNELS=%d", n_ch);
-	env[k] = chan_var;
+	env[k++] = chan_var;
+	snprintf(per_var, 32, "BW_WORKER_PER_CHILD=%u", per_child);
+	env[k] = per_var;
 	return env;
 }
 
-enum bw_err bw_worker_start(const char *exe, const char *argv1, struct bw_diag *diag)
+enum bw_err bw_worker_start(const char *exe, const char *argv1, unsigned per_child,
+                            struct bw_diag *diag)
 {
 	int sv[SVC_MAX_CHANNELS][2], rc, i, n_ch;
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	char *argv[4];
 	char **env;
-	char chan_var[32];
+	char chan_var[32], per_var[32];
 	pid_t pid;
 	posix_spawn_file_actions_t fa;
 
@@ -551,7 +792,14 @@ enum bw_err bw_worker_start(const char *exe, const char *argv1, struct bw_diag *
 	}
 	/* one channel per core (the scan runs one thread per core), so children run side by side */
 	n_ch = ncpu < 1 ? 1 : ncpu > SVC_MAX_CHANNELS ? SVC_MAX_CHANNELS : (int)ncpu;
-	env = worker_env(n_ch, chan_var);
+	if (per_child == 0)
+		per_child = CHILD_PER_CHILD_DEFAULT;
+	env = worker_env(n_ch, per_child, chan_var, per_var);
+	if (env == NULL && per_child != CHILD_PER_CHILD_DEFAULT) {
+		/* the service would not learn per_child: never serve more files per child than asked */
+		pthread_mutex_unlock(&svc.mu);
+		return bw_diag_set(diag, BW_ERR_NOMEM, BW_NO_OFFSET, "starting the worker service: out of memory");
+	}
 	if (env == NULL)
 		n_ch = 1; /* without our environment the service serves fd 3 only */
 	for (i = 0; i < n_ch; i++) {
@@ -666,8 +914,9 @@ enum bw_worker_status bw_worker_call(uint32_t kind, const uint8_t *data, size_t 
 		pthread_mutex_unlock(&c->mu);
 		return BW_WORKER_UNAVAILABLE;
 	}
-	/* the service enforces timeout_ms on the child; allow it time to report */
-	r = read_reply(c->fd, now_ms() + timeout_ms + 10000, &st, reply, reply_len);
+	/* the service enforces timeout_ms on the child, and may retry once on a fresh child
+	 * (a reused child's crash): allow both, and time to report */
+	r = read_reply(c->fd, now_ms() + 2 * (int64_t)timeout_ms + 10000, &st, reply, reply_len);
 	if (r != 0 || st > BW_WORKER_UNAVAILABLE) {
 		c->broken = 1;
 		bw_free(*reply);

@@ -2,20 +2,23 @@
  * core/worker.h - run third-party parsers of hostile data (libhdf5, libarchive)
  * in confined, short-lived child processes.
  *
- * A request (kind, bytes) is handled by a fresh child process that first
- * confines itself (address-space and CPU limits, no core files, a seccomp
- * allow-list: it can compute and write its reply, nothing else), runs the
- * handler for that kind, writes the reply and exits. A crash, a timeout or a
- * reply over the cap is reported to the caller, never propagated.
+ * A request (kind, bytes) is handled by a child process that first confines
+ * itself (address-space and CPU limits, no core files, a seccomp allow-list:
+ * it can read its requests, compute and write its replies, nothing else),
+ * runs the handler for that kind and writes the reply. A crash, a timeout or
+ * a reply over the cap is reported to the caller, never propagated.
  *
  * Two ways to get children:
  *  - the worker service: a small process started with bw_worker_start()
  *    BEFORE the caller enters its own sandbox (bulwark scan forbids new
- *    processes); it forks one child per request. It has one channel (socket)
- *    per core, each strictly request/reply: callers on different channels
- *    have their children run at the same time.
- *  - without the service, bw_worker_call() forks the child itself (library
- *    use, tests).
+ *    processes). It has one channel (socket) per core, each strictly
+ *    request/reply: callers on different channels have their children run at
+ *    the same time. A channel's child serves up to per_child requests of one
+ *    kind (fork, confinement and library start-up are paid once per child,
+ *    not per file); it is replaced after a crash, a timeout, a refused file,
+ *    or a request of another kind (worker.c, "the service").
+ *  - without the service, bw_worker_call() forks a fresh child per request
+ *    (library use, tests).
  * The handler table is supplied by whoever runs the service or calls
  * (src/scan/workers.c): core knows no format.
  */
@@ -62,9 +65,14 @@ void bw_worker_set_prepare(bw_worker_prepare p);
 /*
  * Start the service by executing `exe argv1 FD` (bulwark: "/proc/self/exe"
  * "__worker") with its channels on fds FD .. FD+n-1 and n in its environment
- * (BW_WORKER_CHANNELS). Call before entering a sandbox. BW_OK or BW_ERR_IO.
+ * (BW_WORKER_CHANNELS). per_child: requests one child serves at most (0: the
+ * default, 64; 1: a fresh child per request; at most 1024), passed as
+ * BW_WORKER_PER_CHILD. Call before entering a sandbox. BW_OK, BW_ERR_IO, or
+ * BW_ERR_NOMEM (a per_child other than the default could not be passed on).
+ * Starting a running service again is BW_OK and keeps its per_child.
  */
-BW_MUST_CHECK enum bw_err bw_worker_start(const char *exe, const char *argv1, struct bw_diag *diag);
+BW_MUST_CHECK enum bw_err bw_worker_start(const char *exe, const char *argv1, unsigned per_child,
+                                          struct bw_diag *diag);
 /* Stop the service (idempotent). */
 void bw_worker_stop(void);
 /* The service's main loop on socket fd; returns the process exit code. */
@@ -73,7 +81,10 @@ int bw_worker_serve(int fd, bw_worker_handler h);
 /*
  * Handle one request in a confined child. *reply (bw_malloc'd, NUL-terminated)
  * and *reply_len are set for BW_WORKER_OK and BW_WORKER_REFUSED. timeout_ms
- * bounds the child's run time.
+ * bounds the wall-clock time of this request (the child is killed and
+ * replaced when it passes). Through the service, a request whose reused child
+ * crashed is retried once on a fresh child, so the call may take up to twice
+ * timeout_ms. Thread-safe.
  */
 enum bw_worker_status bw_worker_call(uint32_t kind, const uint8_t *data, size_t len, int timeout_ms,
                                      uint8_t **reply, size_t *reply_len);

@@ -46,10 +46,10 @@ void bw_scan_workers_init(void)
 	pthread_once(&once, install);
 }
 
-enum bw_err bw_scan_service_start(const char *exe, struct bw_diag *diag)
+enum bw_err bw_scan_service_start(const char *exe, unsigned flags, struct bw_diag *diag)
 {
 	bw_scan_workers_init();
-	return bw_worker_start(exe, "__worker", diag);
+	return bw_worker_start(exe, "__worker", (flags & BW_SERVICE_ISOLATE_EACH_FILE) ? 1u : 0u, diag);
 }
 
 void bw_scan_service_stop(void)

@@ -156,16 +156,20 @@ def rule_sev(r):
     return {x["rule"]: x["severity"] for x in r.get("findings", [])}
 
 
-def samples():
+def samples(extra=()):
+    """Every sample against its expectation; returns {file: (verdict, rules)} for comparing runs.
+    By default one confined child reads several HDF5 files (replaced after a refused one);
+    extra=("--isolate-each-file",) gives each its own child: the results must not change."""
+    seen = {}
     files = sorted(f for f in os.listdir(DATA) if f not in NOT_SAMPLES and not f.startswith("__"))
     for f in files:
         check(f in EXPECT, "%s has no expectation in test_formats3_scan.py" % f)
     for f in EXPECT:
         check(f in files, "expected sample %s is missing" % f)
-    s = sj.Scan([os.path.join(DATA, f) for f in files if f in EXPECT], timeout=300)
-    check(s.report is not None, "no report (rc=%s): %s" % (s.rc, s.stderr[:400]))
+    s = sj.Scan([os.path.join(DATA, f) for f in files if f in EXPECT], timeout=300, extra=extra)
+    check(s.report is not None, "%s: no report (rc=%s): %s" % (extra, s.rc, s.stderr[:400]))
     if s.report is None:
-        return
+        return seen
     for f in files:
         if f not in EXPECT:
             continue
@@ -175,6 +179,7 @@ def samples():
             check(False, "%s: not in the report" % f)
             continue
         got = rule_sev(r)
+        seen[f] = (r.get("verdict"), sorted(got.items()))
         check(r.get("format") == fmt, "%s: format %s, expected %s" % (f, r.get("format"), fmt))
         if want == CLEAN:
             check(r.get("verdict") == "clean" and not sj.findings_at_least(r, "low"),
@@ -187,6 +192,7 @@ def samples():
             if any(sj.SEV[got[x]] >= sj.SEV["medium"] for x in want if x in got):
                 check(r.get("verdict") in ("findings", "incomplete") and sj.findings_at_least(r, "medium"),
                       "%s: not failing: %s" % (f, sj.describe(r)))
+    return seen
 
 
 def hf_snapshot():
@@ -285,7 +291,11 @@ def sandboxed():
 
 def main():
     sj.bw()
-    samples()
+    shared = samples()
+    isolated = samples(("--isolate-each-file",))
+    check(len(shared) > 0 and shared == isolated,
+          "--isolate-each-file changed results: %s" %
+          sorted(f for f in shared if shared.get(f) != isolated.get(f)))
     hf_snapshot()
     sandboxed()
     print("%d failures" % len(FAILS))

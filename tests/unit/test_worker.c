@@ -2,12 +2,19 @@
  * test_worker.c - confined worker children (core/worker.c), directly forked and
  * through the worker service with one channel per core: replies, refusals,
  * crashes and timeouts come back as statuses; a child holds no descriptor but
- * its reply pipe (it cannot write into the scanner's channels); several
- * threads calling at once each get their own reply.
+ * its pipes (it cannot write into the scanner's channels); several threads
+ * calling at once each get their own reply. A service child serves several
+ * requests of one kind (the pid it reports stays the same) and is replaced
+ * after 64, after a crash, timeout or refusal (that file's status only; the
+ * next file is read right by a fresh child), on a change of kind or a larger
+ * buffer; a crash caused by an earlier request's leftovers is retried on a
+ * fresh child; with per_child 1 every request gets its own child.
  * The executable is its own service: `test_worker __worker FD`.
  */
 #include <pthread.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -15,11 +22,46 @@
 #include "core/worker.h"
 #include "harness.h"
 
-enum { K_ECHO, K_REFUSE, K_CRASH, K_SPIN, K_FDS };
+enum { K_ECHO, K_REFUSE, K_CRASH, K_SPIN, K_FDS, K_STATE };
+
+/* A bad address the optimiser cannot see through (gcc -O2 rejects a constant one: -Warray-bounds). */
+static volatile int *volatile bad_address = (volatile int *)(uintptr_t)8;
+
+static int poisoned; /* K_STATE: set by "poison", makes the child's next K_STATE request crash */
+
+static void spin(void)
+{
+	struct timespec t0, t;
+
+	/* no sleeping syscall under the filter: spin on the clock */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do
+		clock_gettime(CLOCK_MONOTONIC, &t);
+	while (t.tv_sec - t0.tv_sec < 20);
+}
+
+/* K_STATE: "<pid> <data>", or per data: poison, crash, spin, refuse. */
+static int state(const uint8_t *data, size_t len, struct bw_buf *reply)
+{
+	char msg[32];
+
+	if (len == 6 && memcmp(data, "poison", 6) == 0) {
+		poisoned = 1;
+		return bw_buf_puts(reply, "ok") == BW_OK ? 0 : 1;
+	}
+	if (poisoned || (len == 5 && memcmp(data, "crash", 5) == 0))
+		*bad_address = 1;
+	if (len == 4 && memcmp(data, "spin", 4) == 0)
+		spin();
+	if (len == 6 && memcmp(data, "refuse", 6) == 0)
+		return bw_buf_puts(reply, "refused") == BW_OK ? 1 : 2;
+	snprintf(msg, sizeof msg, "%ld ", (long)getpid());
+	return bw_buf_puts(reply, msg) == BW_OK && bw_buf_append(reply, data, len) == BW_OK ? 0 : 1;
+}
 
 static int handler(uint32_t kind, const uint8_t *data, size_t len, struct bw_buf *reply)
 {
-	struct timespec t0, t;
+	struct stat sb;
 	int fd, open_fds = 0;
 	char msg[32];
 
@@ -29,20 +71,19 @@ static int handler(uint32_t kind, const uint8_t *data, size_t len, struct bw_buf
 	case K_REFUSE:
 		return bw_buf_puts(reply, "no thanks") == BW_OK ? 1 : 2;
 	case K_CRASH: /* (an ASan build prints a SEGV report for this child: expected) */
-		*(volatile int *)(uintptr_t)8 = 1;
+		*bad_address = 1;
 		return 0;
-	case K_SPIN: /* no sleeping syscall under the filter: spin on the clock */
-		clock_gettime(CLOCK_MONOTONIC, &t0);
-		do
-			clock_gettime(CLOCK_MONOTONIC, &t);
-		while (t.tv_sec - t0.tv_sec < 20);
+	case K_SPIN:
+		spin();
 		return 0;
-	case K_FDS: /* a zero-byte write tells an open descriptor from a closed one (EBADF) */
+	case K_FDS: /* fstat (allowed) tells an open descriptor from a closed one (EBADF) */
 		for (fd = 3; fd < 256; fd++)
-			if (write(fd, "", 0) == 0)
+			if (fstat(fd, &sb) == 0)
 				open_fds++;
 		snprintf(msg, sizeof msg, "%d", open_fds);
 		return bw_buf_puts(reply, msg) == BW_OK ? 0 : 1;
+	case K_STATE:
+		return state(data, len, reply);
 	default:
 		return 1;
 	}
@@ -61,7 +102,7 @@ static enum bw_worker_status call(uint32_t kind, const char *in, int timeout_ms,
 	return st;
 }
 
-static void statuses(const char *how)
+static void statuses(const char *how, const char *n_fds)
 {
 	char out[128];
 
@@ -72,9 +113,9 @@ static void statuses(const char *how)
 	CHECKF(strcmp(out, "no thanks") == 0, "%s", out);
 	CHECK_EQ_INT(call(K_CRASH, "x", 10000, out, sizeof out), BW_WORKER_CRASHED);
 	CHECK_EQ_INT(call(K_SPIN, "x", 300, out, sizeof out), BW_WORKER_TIMEOUT);
-	/* only the reply pipe is open in the child */
+	/* only the reply pipe (a service child: and its request pipe) is open in the child */
 	CHECK_EQ_INT(call(K_FDS, "x", 10000, out, sizeof out), BW_WORKER_OK);
-	CHECKF(strcmp(out, "1") == 0, "%s descriptors open", out);
+	CHECKF(strcmp(out, n_fds) == 0, "%s descriptors open, want %s", out, n_fds);
 	/* still usable after a crash and a timeout */
 	CHECK_EQ_INT(call(K_ECHO, "again", 10000, out, sizeof out), BW_WORKER_OK);
 	CHECKF(strcmp(out, "again") == 0, "%s", out);
@@ -95,6 +136,104 @@ static void *hammer(void *arg)
 	return NULL;
 }
 
+/* A K_STATE call that must succeed with "<pid> <in>"; returns the pid (0 on failure). */
+static long state_pid(const char *in)
+{
+	char out[128], *end;
+	long pid;
+	enum bw_worker_status st = call(K_STATE, in, 10000, out, sizeof out);
+
+	CHECKF(st == BW_WORKER_OK, "'%s': status %d", in, (int)st);
+	if (st != BW_WORKER_OK)
+		return 0;
+	pid = strtol(out, &end, 10);
+	CHECKF(pid > 0 && *end == ' ' && strcmp(end + 1, in) == 0, "'%s' answered '%s'", in, out);
+	return pid;
+}
+
+/* Single-threaded calls all go to channel 0, so they meet the same child while it lives. */
+static void reuse(void)
+{
+	char out[128];
+	char *big;
+	long a, b, p, prev;
+	int i, n_pids;
+
+	fprintf(stderr, "one child, several requests\n");
+	a = state_pid("first");
+	CHECKF(a > 0 && state_pid("second, longer than the first") == a, "not the same child");
+	CHECKF(state_pid("3") == a, "shorter request read in place by the same child");
+
+	/* a crash in the middle: that file's status; the next file is read by a fresh child */
+	CHECK_EQ_INT(call(K_STATE, "crash", 10000, out, sizeof out), BW_WORKER_CRASHED);
+	b = state_pid("after the crash");
+	CHECKF(b > 0 && b != a, "after a crash: pid %ld, before %ld", b, a);
+	CHECKF(state_pid("and again") == b, "the fresh child is reused");
+
+	/* a timeout likewise */
+	CHECK_EQ_INT(call(K_STATE, "spin", 300, out, sizeof out), BW_WORKER_TIMEOUT);
+	a = state_pid("after the timeout");
+	CHECKF(a > 0 && a != b, "after a timeout: pid %ld, before %ld", a, b);
+
+	/* a refused file: its message, and the child is not trusted with the next one */
+	CHECK_EQ_INT(call(K_STATE, "refuse", 10000, out, sizeof out), BW_WORKER_REFUSED);
+	CHECKF(strcmp(out, "refused") == 0, "%s", out);
+	b = state_pid("after the refusal");
+	CHECKF(b > 0 && b != a, "after a refusal: pid %ld, before %ld", b, a);
+
+	/* leftovers of an earlier request crash the reused child: retried on a fresh one */
+	CHECK_EQ_INT(call(K_STATE, "poison", 10000, out, sizeof out), BW_WORKER_OK);
+	a = state_pid("after the poison");
+	CHECKF(a > 0 && a != b, "after poison: pid %ld, before %ld", a, b);
+
+	/* another kind replaces the child; coming back needs a new one again */
+	CHECK_EQ_INT(call(K_ECHO, "echo", 10000, out, sizeof out), BW_WORKER_OK);
+	b = state_pid("after an echo");
+	CHECKF(b > 0 && b != a, "after another kind: pid %ld, before %ld", b, a);
+
+	/* a request larger than the child's mapping: a new buffer and a new child */
+	big = malloc((size_t)3 << 20);
+	CHECK(big != NULL);
+	if (big != NULL) {
+		memset(big, 'x', ((size_t)3 << 20) - 1);
+		big[((size_t)3 << 20) - 1] = '\0';
+		CHECK_EQ_INT(call(K_STATE, big, 10000, out, sizeof out), BW_WORKER_OK);
+		p = strtol(out, NULL, 10);
+		CHECKF(p > 0 && p != b, "after growing the buffer: pid %ld, before %ld", p, b);
+		free(big);
+	}
+
+	/* at most 64 requests per child: 130 requests meet 3 children (64 + 64 + 2) */
+	CHECK_EQ_INT(call(K_ECHO, "a fresh child next", 10000, out, sizeof out), BW_WORKER_OK);
+	a = state_pid("start");
+	prev = a;
+	n_pids = 1;
+	for (i = 1; i < 130; i++) {
+		p = state_pid(i % 2 ? "odd" : "even");
+		if (p != prev)
+			n_pids++;
+		CHECKF(p != prev ? i % 64 == 0 : 1, "new child at request %d", i);
+		prev = p;
+	}
+	CHECK_EQ_INT(n_pids, 3);
+}
+
+static void isolated(void)
+{
+	struct bw_diag d;
+	long a, b;
+
+	fprintf(stderr, "per_child 1: a fresh child per request\n");
+	bw_diag_clear(&d);
+	CHECK_EQ_INT(bw_worker_start("/proc/self/exe", "__worker", 1, &d), BW_OK);
+	a = state_pid("one");
+	b = state_pid("two");
+	CHECKF(a > 0 && b > 0 && a != b, "pids %ld %ld", a, b);
+	CHECKF(state_pid("three") != b, "reused with per_child 1");
+	statuses("isolated children", "2");
+	bw_worker_stop();
+}
+
 int main(int argc, char **argv)
 {
 	pthread_t th[4];
@@ -104,11 +243,12 @@ int main(int argc, char **argv)
 	if (argc == 3 && strcmp(argv[1], "__worker") == 0)
 		return bw_worker_serve(atoi(argv[2]), handler);
 	bw_worker_set_handler(handler);
-	statuses("direct children");
+	statuses("direct children", "1");
 
 	bw_diag_clear(&d);
-	CHECK_EQ_INT(bw_worker_start("/proc/self/exe", "__worker", &d), BW_OK);
-	statuses("through the service");
+	CHECK_EQ_INT(bw_worker_start("/proc/self/exe", "__worker", 0, &d), BW_OK);
+	statuses("through the service", "2");
+	reuse();
 	for (i = 0; i < 4; i++)
 		CHECK_EQ_INT(pthread_create(&th[i], NULL, hammer, (void *)(intptr_t)i), 0);
 	for (i = 0; i < 4; i++) {
@@ -116,5 +256,6 @@ int main(int argc, char **argv)
 		CHECKF(thread_bad[i] == 0, "thread %d: %d bad replies", i, thread_bad[i]);
 	}
 	bw_worker_stop();
+	isolated();
 	return bw_test_done();
 }
