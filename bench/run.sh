@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make bench: run every bench/bench_<area>.sh against the release build and
 # assemble bench/RESULTS.md from their sections, with the machine described once.
-# Each script gets: $1 = release build dir, $2 = a scratch dir; it prints a
+# BENCH_ONLY=scan,audit runs only the named benchmarks (the others keep their last
+# section). Each script gets: $1 = release build dir, $2 = a scratch dir; it prints a
 # Markdown section (peer and bulwark measured in the same run) on stdout.
 set -euo pipefail
 build=$(cd "$1" && pwd)
@@ -26,7 +27,7 @@ tmp=$(mktemp)
 for b in "$src"/bench/bench_*.sh; do
   [ -e "$b" ] || continue
   name=$(basename "$b" .sh); name=${name#bench_}
-  if [ -n "$only" ] && [ "$only" != "$name" ]; then
+  if [ -n "$only" ] && ! [[ ",$only," == *",$name,"* ]]; then
     # keep the previous section of a benchmark that was not re-run
     [ -f "$src/bench/sections/$name.md" ] && cat "$src/bench/sections/$name.md" >> "$tmp"
     continue
