@@ -14,6 +14,11 @@ PY=/usr/bin/python3
 TN=${BENCH_ADV_TRAIN_N:-60000}
 CN=${BENCH_ADV_CLEAN_N:-60000}
 mkdir -p "$work"
+# Measure what the machine does: an OPENBLAS_CORETYPE inherited from the environment
+# (this workplace sets Haswell, AVX2 only) would hold both engines and the peak below the
+# CPU's own kernels. bulwark picks the kernels for the CPU and reports them; the peer then
+# uses the same.
+unset OPENBLAS_CORETYPE
 
 # the attacked model: one clean epoch (not timed here; bench_tensor.sh times training)
 "$BW" train --arch madry-cnn --data fashion-mnist --test-data none --epochs 1 --limit "$CN" \

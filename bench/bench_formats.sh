@@ -69,8 +69,9 @@ Scan time / cat time: warm $(calc "'%.2f' % ($w_scan / $w_cat)"), cold $(calc "'
 below 1 means the scan is bound by reading the files (bulwark reads only what its parsers need: headers,
 zip directories, configs, protobuf graphs; archives compressed with gzip/xz must be inflated whole).
 CPU seconds (user + system, all processes) on the warm cache: scan / cat $(calc "'%.2f' % ($u_scan / $u_cat)"). The scan's CPU
-is spread over 2 threads and the confined HDF5 children (one fresh child per \`.h5\` file and per
-\`model.weights.h5\` inside a \`.keras\`: fork, seccomp, libhdf5 on the bytes in place), cat's is one process.
+is spread over 2 threads and the confined HDF5 children (every \`.h5\` file and every
+\`model.weights.h5\` inside a \`.keras\` is read by libhdf5 in a confined child, which serves up to 64
+files before it is replaced; \`--isolate-each-file\` gives each file its own child), cat's is one process.
 
 Commands (hyperfine, $RUNS runs warm after 1 warm-up, 2 runs cold prepared with
 \`$py bench/peer_pickletools.py evict DIR\`, which drops these files' pages with posix_fadvise(DONTNEED)):

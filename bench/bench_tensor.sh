@@ -13,6 +13,11 @@ PY=/usr/bin/python3
 N=${BENCH_TENSOR_TRAIN_N:-60000}
 STEPS=10
 mkdir -p "$work"
+# Measure what the machine does: an OPENBLAS_CORETYPE inherited from the environment
+# (this workplace sets Haswell, AVX2 only) would hold both engines and the peak below the
+# CPU's own kernels. bulwark picks the kernels for the CPU and reports them; the peer then
+# uses the same.
+unset OPENBLAS_CORETYPE
 
 # Each configuration (2 threads, then 1) runs bulwark then the peer. bulwark goes first:
 # it reports the OpenBLAS kernels it selected (it upgrades the generic Prescott kernels on

@@ -26,11 +26,10 @@
 #endif
 #include <stdatomic.h>
 
-#include <archive.h>
 #include <jansson.h>
-#include <archive_entry.h>
 
 #include "audit/osv.h"
+#include "core/larchive.h"
 #include "audit/tree.h"
 #include "core/alloc.h"
 #include "core/fileio.h"
@@ -1455,18 +1454,22 @@ out:
 
 static enum bw_err load_zip(struct bw_osv_db *db, const char *path, struct bw_diag *diag)
 {
-	struct archive *ar = archive_read_new();
+	struct archive *ar;
 	struct archive_entry *ent;
 	uint8_t *buf = NULL;
 	enum bw_err e = BW_OK;
 	int r;
 
+	if (bw_larchive_load() != 0)
+		return bw_diag_set(diag, BW_ERR_UNSUPPORTED, BW_NO_OFFSET, "cannot read a zip database: %s",
+		                   bw_larchive_error());
+	ar = bw_la.archive_read_new();
 	if (ar == NULL)
 		return BW_ERR_NOMEM;
-	archive_read_support_format_zip(ar);
-	if (archive_read_open_filename(ar, path, 1 << 16) != ARCHIVE_OK) {
+	bw_la.archive_read_support_format_zip(ar);
+	if (bw_la.archive_read_open_filename(ar, path, 1 << 16) != ARCHIVE_OK) {
 		e = bw_diag_set(diag, BW_ERR_MALFORMED, BW_NO_OFFSET, "cannot open zip: %s",
-		                archive_error_string(ar) ? archive_error_string(ar) : "unknown");
+		                bw_la.archive_error_string(ar) ? bw_la.archive_error_string(ar) : "unknown");
 		goto out;
 	}
 	buf = bw_malloc((size_t)db->opts.max_file + 1);
@@ -1474,15 +1477,15 @@ static enum bw_err load_zip(struct bw_osv_db *db, const char *path, struct bw_di
 		e = BW_ERR_NOMEM;
 		goto out;
 	}
-	while ((r = archive_read_next_header(ar, &ent)) == ARCHIVE_OK) {
-		const char *name = archive_entry_pathname(ent);
+	while ((r = bw_la.archive_read_next_header(ar, &ent)) == ARCHIVE_OK) {
+		const char *name = bw_la.archive_entry_pathname(ent);
 		la_ssize_t got;
 		size_t len = 0;
 
-		if (name == NULL || archive_entry_filetype(ent) != AE_IFREG || !wanted_ext(name))
+		if (name == NULL || bw_la.archive_entry_filetype(ent) != AE_IFREG || !wanted_ext(name))
 			continue;
 		for (;;) {
-			got = archive_read_data(ar, buf + len, (size_t)db->opts.max_file + 1 - len);
+			got = bw_la.archive_read_data(ar, buf + len, (size_t)db->opts.max_file + 1 - len);
 			if (got <= 0)
 				break;
 			len += (size_t)got;
@@ -1491,7 +1494,7 @@ static enum bw_err load_zip(struct bw_osv_db *db, const char *path, struct bw_di
 		}
 		if (got < 0) {
 			e = add_problem(db, name, BW_ERR_MALFORMED,
-			                archive_error_string(ar) ? archive_error_string(ar) : "zip member unreadable");
+			                bw_la.archive_error_string(ar) ? bw_la.archive_error_string(ar) : "zip member unreadable");
 			if (e != BW_OK || r == ARCHIVE_FATAL)
 				break;
 			continue;
@@ -1508,10 +1511,10 @@ static enum bw_err load_zip(struct bw_osv_db *db, const char *path, struct bw_di
 	}
 	if (e == BW_OK && r != ARCHIVE_EOF)
 		e = bw_diag_set(diag, BW_ERR_MALFORMED, BW_NO_OFFSET, "zip: %s",
-		                archive_error_string(ar) ? archive_error_string(ar) : "read error");
+		                bw_la.archive_error_string(ar) ? bw_la.archive_error_string(ar) : "read error");
 out:
 	bw_free(buf);
-	archive_read_free(ar);
+	bw_la.archive_read_free(ar);
 	return e;
 }
 

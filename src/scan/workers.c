@@ -6,6 +6,7 @@
 #include <pthread.h>
 
 #include "bulwark/scan.h"
+#include "core/larchive.h"
 #include "core/worker.h"
 #include "formats/archive/archive_fmt.h"
 #include "formats/hdf5/hdf5.h"
@@ -31,6 +32,8 @@ static void prepare(uint32_t kind)
 {
 	if (kind == BW_WORKER_HDF5)
 		(void)bw_hdf5_preload(); /* a failure is reported by the handler */
+	else if (kind == BW_WORKER_ARCHIVE)
+		(void)bw_larchive_load(); /* likewise */
 }
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;

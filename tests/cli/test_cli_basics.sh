@@ -76,5 +76,5 @@ for c in $(sed -n 's/^BW_CMD(\([a-z]*\),.*/\1/p' "$BW_SRC/cli/commands.def"); do
 done
 
 # libhdf5 and OpenBLAS are loaded on demand (worker / tensor engine), never at start-up.
-if ldd "$BW" | grep -E 'libhdf5|libopenblas|libdnnl|libgomp' >/dev/null; then bad "bulwark links libhdf5, libopenblas or libdnnl at start-up"; else ok; fi
+if ldd "$BW" | grep -E 'libhdf5|libopenblas|libdnnl|libgomp|libarchive|libxml2|libicu' >/dev/null; then bad "bulwark links libhdf5, libopenblas, libdnnl or libarchive at start-up"; else ok; fi
 finish

@@ -14,8 +14,6 @@
  * zip/tar/filter readers (ours read those as the loaders do), hand back more
  * than the cap, or trust anything the child says beyond its framing.
  */
-#include <archive.h>
-#include <archive_entry.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -24,6 +22,7 @@
 #include "core/buf.h"
 #include "formats/archive/archive_fmt.h"
 #include "core/codec.h"
+#include "core/larchive.h"
 #include "core/worker.h"
 
 enum akind { A_NONE, A_7Z, A_RAR, A_CAB, A_ISO, A_CPIO, A_XAR, A_AR };
@@ -138,21 +137,25 @@ enum bw_err bw_archive_scan_inproc(const uint8_t *data, size_t len, const struct
 	}
 	if (sink->format != NULL)
 		sink->format(sink->user, kind_name(k));
-	a = archive_read_new();
+	if (bw_larchive_load() != 0) {
+		stopf(sink, BW_ERR_UNSUPPORTED, 0, "%s: %s", kind_name(k), bw_larchive_error());
+		return BW_OK;
+	}
+	a = bw_la.archive_read_new();
 	if (a == NULL)
 		return BW_ERR_NOMEM;
 	switch (k) {
-	case A_7Z: archive_read_support_format_7zip(a); break;
-	case A_RAR: archive_read_support_format_rar(a); archive_read_support_format_rar5(a); break;
-	case A_CAB: archive_read_support_format_cab(a); break;
-	case A_ISO: archive_read_support_format_iso9660(a); break;
-	case A_CPIO: archive_read_support_format_cpio(a); break;
-	case A_XAR: archive_read_support_format_xar(a); break;
-	case A_AR: archive_read_support_format_ar(a); break;
+	case A_7Z: bw_la.archive_read_support_format_7zip(a); break;
+	case A_RAR: bw_la.archive_read_support_format_rar(a); bw_la.archive_read_support_format_rar5(a); break;
+	case A_CAB: bw_la.archive_read_support_format_cab(a); break;
+	case A_ISO: bw_la.archive_read_support_format_iso9660(a); break;
+	case A_CPIO: bw_la.archive_read_support_format_cpio(a); break;
+	case A_XAR: bw_la.archive_read_support_format_xar(a); break;
+	case A_AR: bw_la.archive_read_support_format_ar(a); break;
 	case A_NONE: break;
 	}
-	if (archive_read_open_memory(a, data, len) != ARCHIVE_OK) {
-		stopf(sink, BW_ERR_MALFORMED, 0, "%s: %s", kind_name(k), archive_error_string(a));
+	if (bw_la.archive_read_open_memory(a, data, len) != ARCHIVE_OK) {
+		stopf(sink, BW_ERR_MALFORMED, 0, "%s: %s", kind_name(k), bw_la.archive_error_string(a));
 		goto out;
 	}
 	total_left = sink->lim->max_total_unpacked;
@@ -164,11 +167,11 @@ enum bw_err bw_archive_scan_inproc(const uint8_t *data, size_t len, const struct
 		int stopped = 0;
 		enum bw_err e = BW_OK;
 
-		r = archive_read_next_header(a, &ent);
+		r = bw_la.archive_read_next_header(a, &ent);
 		if (r == ARCHIVE_EOF)
 			break;
 		if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
-			const char *msg = archive_error_string(a);
+			const char *msg = bw_la.archive_error_string(a);
 
 			stopf(sink, says_encrypted(msg) ? BW_ERR_UNSUPPORTED : BW_ERR_MALFORMED, BW_NO_OFFSET,
 			      "%s: %s", kind_name(k), msg != NULL ? msg : "cannot read the next entry");
@@ -179,7 +182,7 @@ enum bw_err bw_archive_scan_inproc(const uint8_t *data, size_t len, const struct
 			      sink->lim->max_members);
 			break;
 		}
-		name = archive_entry_pathname(ent);
+		name = bw_la.archive_entry_pathname(ent);
 		if (name == NULL) {
 			snprintf(nbuf, sizeof nbuf, "<member %u>", members);
 			name = nbuf;
@@ -190,9 +193,9 @@ enum bw_err bw_archive_scan_inproc(const uint8_t *data, size_t len, const struct
 		/* 7z entries written on Windows carry no Unix file type (0): they are files to an
 		 * extractor (py7zr, 7z), so they are scanned; only directories, links and devices
 		 * are skipped */
-		if (archive_entry_filetype(ent) != AE_IFREG && archive_entry_filetype(ent) != 0)
+		if (bw_la.archive_entry_filetype(ent) != AE_IFREG && bw_la.archive_entry_filetype(ent) != 0)
 			continue;
-		if (archive_entry_is_encrypted(ent)) {
+		if (bw_la.archive_entry_is_encrypted(ent)) {
 			stopf(sink, BW_ERR_UNSUPPORTED, BW_NO_OFFSET, "\"%.200s\" is encrypted and cannot be scanned",
 			      name);
 			continue;
@@ -200,7 +203,7 @@ enum bw_err bw_archive_scan_inproc(const uint8_t *data, size_t len, const struct
 		/* 7z/RAR solid blocks have no per-member compressed size: bound by the archive's. */
 		cap = bw_codec_cap(total_left, sink->lim->max_ratio, len, &ratio_bound);
 		bw_buf_init(&b, cap >= SIZE_MAX / 2 ? 0 : (size_t)cap);
-		while ((got = archive_read_data(a, chunk, sizeof chunk)) > 0) {
+		while ((got = bw_la.archive_read_data(a, chunk, sizeof chunk)) > 0) {
 			size_t room = (size_t)(cap - b.len);
 
 			if ((size_t)got > room) {
@@ -227,7 +230,7 @@ enum bw_err bw_archive_scan_inproc(const uint8_t *data, size_t len, const struct
 			      "\"%.200s\": output cap reached after %zu bytes; the rest is not scanned", name, b.len);
 			stopped = 1;
 		} else if (got < 0) {
-			const char *msg = archive_error_string(a);
+			const char *msg = bw_la.archive_error_string(a);
 
 			stopf(sink, says_encrypted(msg) ? BW_ERR_UNSUPPORTED : BW_ERR_MALFORMED, BW_NO_OFFSET,
 			      "\"%.200s\": %s", name, msg != NULL ? msg : "data cannot be read");
@@ -245,7 +248,7 @@ enum bw_err bw_archive_scan_inproc(const uint8_t *data, size_t len, const struct
 			break;
 	}
 out:
-	archive_read_free(a);
+	bw_la.archive_read_free(a);
 	return ret;
 }
 
