@@ -21,14 +21,32 @@ static void map_clear(struct bw_file_map *m)
 	m->owned = NULL;
 }
 
+/* Read exactly len bytes of fd from offset 0 into p. */
+static enum bw_err read_all(int fd, const char *path, uint8_t *p, size_t len, struct bw_diag *diag)
+{
+	size_t got = 0;
+	ssize_t n;
+
+	while (got < len) {
+		n = pread(fd, p + got, len - got, (off_t)got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return bw_diag_set(diag, BW_ERR_IO, got, "%s: read: %s", path,
+			                   n == 0 ? "file shrank while reading" : strerror(errno));
+		got += (size_t)n;
+	}
+	return BW_OK;
+}
+
 enum bw_err bw_file_map_fd(int fd, const char *path, size_t max_len,
                            struct bw_file_map *m, struct bw_diag *diag)
 {
 	struct stat st;
 	void *p;
 	uint8_t *buf;
-	size_t got = 0, len;
-	ssize_t n;
+	size_t len;
+	enum bw_err e;
 
 	map_clear(m);
 	if (fstat(fd, &st) != 0)
@@ -56,16 +74,9 @@ enum bw_err bw_file_map_fd(int fd, const char *path, size_t max_len,
 	buf = bw_malloc(len);
 	if (buf == NULL)
 		return bw_diag_set(diag, BW_ERR_NOMEM, BW_NO_OFFSET, "%s: out of memory", path);
-	while (got < len) {
-		n = pread(fd, buf + got, len - got, (off_t)got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			bw_free(buf);
-			return bw_diag_set(diag, BW_ERR_IO, got, "%s: read: %s", path,
-			                   n == 0 ? "file shrank while reading" : strerror(errno));
-		}
-		got += (size_t)n;
+	if ((e = read_all(fd, path, buf, len, diag)) != BW_OK) {
+		bw_free(buf);
+		return e;
 	}
 	m->data = buf;
 	m->len = len;
@@ -98,24 +109,6 @@ void bw_file_unmap(struct bw_file_map *m)
 	else
 		bw_free(m->owned);
 	map_clear(m);
-}
-
-/* Read exactly len bytes of fd from offset 0 into p. */
-static enum bw_err read_all(int fd, const char *path, uint8_t *p, size_t len, struct bw_diag *diag)
-{
-	size_t got = 0;
-	ssize_t n;
-
-	while (got < len) {
-		n = pread(fd, p + got, len - got, (off_t)got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return bw_diag_set(diag, BW_ERR_IO, got, "%s: read: %s", path,
-			                   n == 0 ? "file shrank while reading" : strerror(errno));
-		got += (size_t)n;
-	}
-	return BW_OK;
 }
 
 enum bw_err bw_file_load(const char *path, size_t max_len, struct bw_read_buf *rb,
