@@ -20,6 +20,8 @@ DENSE_MB=${BENCH_DENSE_MB:-64}
 N_FILES=${BENCH_FILES:-1200}
 TOTAL_MB=${BENCH_TOTAL_MB:-1100}
 RUNS=${BENCH_RUNS:-3}
+# (a) is one ~60 ms process: on a shared VM single runs vary by +-20 ms, so more runs and the median
+DENSE_RUNS=${BENCH_DENSE_RUNS:-21}
 log() { echo "bench_scan: $*" >&2; }
 [ -x "$bw" ] || { log "no bulwark binary in $build"; exit 2; }
 command -v hyperfine >/dev/null || { log "hyperfine is required"; exit 2; }
@@ -43,14 +45,17 @@ calc() { "$py" -c "print($*)"; }
 # ---------------------------------------------------------------- (a) opcode-dense pickle
 log "(a) opcode-dense pickle"
 dense_bytes=$(stat -c %s "$dense")
-"$py" "$peer" ops "$dense" > "$tmp/peer_ops.json"
-ops=$("$py" -c 'import json,sys; print(json.load(open(sys.argv[1]))["ops"])' "$tmp/peer_ops.json")
-peer_s=$("$py" -c 'import json,sys; print(json.load(open(sys.argv[1]))["seconds"])' "$tmp/peer_ops.json")
+# the peer's parse loop, 3 runs, the median
+for i in 1 2 3; do "$py" "$peer" ops "$dense" > "$tmp/peer_ops$i.json"; done
+ops=$("$py" -c 'import json,sys; print(json.load(open(sys.argv[1]))["ops"])' "$tmp/peer_ops1.json")
+peer_s=$("$py" -c 'import json,sys; print(sorted(json.load(open(f))["seconds"] for f in sys.argv[1:])[1])' "$tmp"/peer_ops[123].json)
 "$bw" scan --format json --output "$tmp/dense_report.json" "$dense" >/dev/null 2>&1 || true
 dense_verdict=$("$py" -c 'import json,sys; f=json.load(open(sys.argv[1]))["files"][0]; print(f["verdict"] + ("" if not f["incomplete"] else " (" + f["incomplete"]["reason"] + ")"))' "$tmp/dense_report.json")
-hyperfine -N -i --warmup 1 --runs "$RUNS" --export-json "$tmp/a.json" \
+hyperfine -N -i --warmup 3 --runs "$DENSE_RUNS" --export-json "$tmp/a.json" \
   "$bw scan --quiet $dense" >/dev/null 2>&1
-bw_s=$(mean "$tmp/a.json")
+bw_s=$("$py" -c 'import json,sys; print(json.load(open(sys.argv[1]))["results"][0]["median"])' "$tmp/a.json")
+bw_min=$("$py" -c 'import json,sys; print(json.load(open(sys.argv[1]))["results"][0]["min"])' "$tmp/a.json")
+bw_mean=$(mean "$tmp/a.json")
 bw_cpu=$("$py" -c 'import json,sys; r=json.load(open(sys.argv[1]))["results"][0]; print(r["user"] + r["system"])' "$tmp/a.json")
 
 # ---------------------------------------------------------------- (b) mixed model folder
@@ -91,10 +96,12 @@ the peer's opcode time (a) counts only its parse loop, which favours the peer.
 $(calc "'%.1f' % ($dense_bytes / 1048576)") MiB protocol-4 pickle, $ops opcodes (list of small tuples, frames, MEMOIZE after each object;
 \`bench/gen_dense_pickle.py\`). bulwark's verdict on it: $dense_verdict.
 
+bulwark: median of $DENSE_RUNS whole-process runs after 3 warm-ups (mean $(calc "'%.3f s' % $bw_mean"), fastest $(calc "'%.3f s' % $bw_min")); CPU time is the mean user + system.
+
 | tool | wall time | CPU time | opcodes/s (wall) |
 | --- | ---: | ---: | ---: |
 | bulwark scan | $(calc "'%.3f s' % $bw_s") | $(calc "'%.3f s' % $bw_cpu") | $(calc "'%.1f M' % ($ops / $bw_s / 1e6)") |
-| pickletools.genops (peer) | $(calc "'%.3f s' % $peer_s") | - | $(calc "'%.2f M' % ($ops / $peer_s / 1e6)") |
+| pickletools.genops (peer, median of 3) | $(calc "'%.3f s' % $peer_s") | - | $(calc "'%.2f M' % ($ops / $peer_s / 1e6)") |
 | **ratio** | | | **$(calc "'%.0fx' % ($peer_s / $bw_s)")** (target >= 50x) |
 
 ### (b) Folder of mixed honest model files
@@ -116,7 +123,7 @@ $(calc "'%.2f' % ($w_scan / $w_cat)"); a value near 1 means the scan is bound by
 touches only the bytes its parsers need (zip directories, pickles, headers; not stored tensor data), so cold it can
 beat a full sequential read.
 
-Commands (hyperfine, $RUNS runs warm after 1 warm-up, 2 runs cold; cold runs are prepared with \`$py bench/peer_pickletools.py evict DIR\`,
+Commands (hyperfine; (a) as above; (b) $RUNS runs warm after 1 warm-up, 2 runs cold; cold runs are prepared with \`$py bench/peer_pickletools.py evict DIR\`,
 which drops only these files' pages with posix_fadvise(DONTNEED)):
 
 \`\`\`

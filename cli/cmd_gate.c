@@ -153,7 +153,7 @@ int cmd_gate(int argc, char **argv)
 		goto out;
 	}
 	bw_diag_clear(&diag);
-	if (bw_scan_service_start("/proc/self/exe", 0, &diag) != BW_OK)
+	if (bw_scan_service_start(0, &diag) != BW_OK)
 		cli_err("gate", "warning: HDF5 and archive files will not be read: %s", diag.what);
 	bw_diag_clear(&diag);
 	/* with an audit log the process must still write it: confine only without one */

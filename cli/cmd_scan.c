@@ -214,7 +214,7 @@ int cmd_scan(int argc, char **argv)
 	bw_summary_init(&s.sum);
 	bw_diag_clear(&diag);
 	/* Start the confined worker service while starting processes is still allowed. */
-	if (bw_scan_service_start("/proc/self/exe", svc_flags, &diag) != BW_OK)
+	if (bw_scan_service_start(svc_flags, &diag) != BW_OK)
 		cli_err("scan", "warning: HDF5 and archive files will not be read: %s", diag.what);
 	bw_diag_clear(&diag);
 	/* Inputs are opened read-only and the report descriptor is open: drop the rest. */

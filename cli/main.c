@@ -104,9 +104,6 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return BW_EXIT_OK;
 	}
-	/* Hidden: the confined worker service, started by scan and gate (bulwark/scan.h). */
-	if (strcmp(argv[1], "__worker") == 0 && argc == 3)
-		return bw_scan_service_main(atoi(argv[2]));
 	if (strcmp(argv[1], "--version") == 0) {
 		printf("bulwark %s\n", bw_version());
 		return BW_EXIT_OK;

@@ -137,21 +137,21 @@ BW_MUST_CHECK enum bw_err bw_scan_paths(const struct bw_scan_opts *o, const char
 /*
  * Third-party parsers of hostile data (libhdf5, libarchive) run in confined
  * child processes. A program that sandboxes itself (bulwark scan forbids new
- * processes) starts the worker service first: bw_scan_service_start executes
- * `exe __worker FD`, and that process must call bw_scan_service_main(FD).
- * Without the service, the library forks a child per file itself.
+ * processes) starts the worker service first, while it is still
+ * single-threaded and holds no secret: bw_scan_service_start forks it (the
+ * service keeps none of the caller's descriptors or environment). Without
+ * the service, the library forks a child per file itself.
  *
  * The service lets one confined child read up to 64 files of one kind (HDF5,
  * or archives) of this process's scans, replacing it after a crash, a timeout
  * or a refused file: a child subverted by one hostile file could misreport
  * later files of the same kind in the same scan (docs/ARCHITECTURE.md, step
  * 5). flags BW_SERVICE_ISOLATE_EACH_FILE: a fresh child for every file (as
- * without the service; slower). Returns BW_OK, BW_ERR_IO, BW_ERR_NOMEM.
+ * without the service; slower). Returns BW_OK or BW_ERR_IO.
  */
 #define BW_SERVICE_ISOLATE_EACH_FILE 1u
-BW_MUST_CHECK enum bw_err bw_scan_service_start(const char *exe, unsigned flags, struct bw_diag *diag);
+BW_MUST_CHECK enum bw_err bw_scan_service_start(unsigned flags, struct bw_diag *diag);
 void bw_scan_service_stop(void);
-int bw_scan_service_main(int fd);
 
 /* ---- rules (rules/NAME.rules, docs/RULES.md) ---- */
 

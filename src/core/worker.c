@@ -21,7 +21,6 @@
 #include <pthread.h>
 #include <seccomp.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,8 +76,9 @@ static struct svc_chan {
 	pthread_mutex_t mu;
 	int fd;
 	int broken;
-} svc_ch[SVC_MAX_CHANNELS] = {{PTHREAD_MUTEX_INITIALIZER, -1, 0}, {PTHREAD_MUTEX_INITIALIZER, -1, 0},
-                              {PTHREAD_MUTEX_INITIALIZER, -1, 0}, {PTHREAD_MUTEX_INITIALIZER, -1, 0}};
+	int used; /* a request was written: stop lets the service finish it */
+} svc_ch[SVC_MAX_CHANNELS] = {{PTHREAD_MUTEX_INITIALIZER, -1, 0, 0}, {PTHREAD_MUTEX_INITIALIZER, -1, 0, 0},
+                              {PTHREAD_MUTEX_INITIALIZER, -1, 0, 0}, {PTHREAD_MUTEX_INITIALIZER, -1, 0, 0}};
 
 static struct {
 	pthread_mutex_t mu; /* start/stop */
@@ -665,26 +665,19 @@ static void chan_finish(struct chan *c, bw_worker_handler h)
 	bw_free(payload);
 }
 
-int bw_worker_serve(int fd, bw_worker_handler h)
+/* The service's main loop on channels fd .. fd+n_ch-1; returns the process exit code. */
+static int serve(int fd, int n_ch, unsigned per_child, bw_worker_handler h)
 {
 	struct chan ch[BW_WORKER_MAX_CHANNELS];
 	struct pollfd pf[BW_WORKER_MAX_CHANNELS];
 	int idx[BW_WORKER_MAX_CHANNELS];
-	const char *env = getenv("BW_WORKER_CHANNELS");
-	const char *per = getenv("BW_WORKER_PER_CHILD");
-	int n_ch = env != NULL ? atoi(env) : 1, i, n, wait, pr, rc = 0;
-	long pc = per != NULL ? atol(per) : (long)CHILD_PER_CHILD_DEFAULT;
+	int i, n, wait, pr, rc = 0;
 	int64_t now;
 
-	if (n_ch < 1 || n_ch > BW_WORKER_MAX_CHANNELS)
-		n_ch = 1;
-	g_per_child = pc < 1 ? 1u : pc > (long)CHILD_PER_CHILD_MAX ? CHILD_PER_CHILD_MAX : (unsigned)pc;
+	g_per_child = per_child;
 	signal(SIGPIPE, SIG_IGN);
 	for (i = 0; i < n_ch; i++) {
-		struct stat sb;
-
-		/* an extra channel must be one of our sockets, not some inherited descriptor */
-		ch[i].fd = i == 0 || (fstat(fd + i, &sb) == 0 && S_ISSOCK(sb.st_mode)) ? fd + i : -1;
+		ch[i].fd = fd + i;
 		ch[i].buf = NULL;
 		ch[i].cap = 0;
 		ch[i].pid = -1;
@@ -743,65 +736,73 @@ int bw_worker_serve(int fd, bw_worker_handler h)
 }
 
 /*
- * The worker's environment: ours plus OPENBLAS_NUM_THREADS=1 unless set (the
- * worker never does linear algebra, and OpenBLAS starts one thread per core at
- * load time that spins (sched_yield) for a while, taking CPU from the scan),
- * and BW_WORKER_CHANNELS=n, BW_WORKER_PER_CHILD=m (any inherited values
- * dropped). NULL on allocation failure (the caller then passes environ
- * unchanged, and the service serves one channel).
+ * The environment is wiped in the service: nothing it runs needs it, and a
+ * parser subverted by a hostile file must not find a secret there to put in
+ * its reply (BULWARK_KEY_PASSPHRASE of `gate --log-key`, tokens of a CI job).
+ * The bytes are cleared, not just unlinked from environ: the service's memory
+ * is a copy of the caller's. OPENBLAS_NUM_THREADS=1: the service never does
+ * linear algebra, and OpenBLAS (if anything loads it) would start a spinning
+ * thread per core that takes CPU from the scan.
  */
-static char **worker_env(int n_ch, unsigned per_child, char *chan_var, char *per_var)
+static void wipe_environment(void)
 {
-	size_t n = 0, i, k = 0;
-	char **env;
-	int has = 0;
+	size_t i;
 
-	for (; environ != NULL && environ[n] != NULL; n++)
-		has |= strncmp(environ[n], "OPENBLAS_NUM_THREADS=", 21) == 0;
-	env = bw_calloc(n + 4, sizeof *env);
-	if (env == NULL)
-		return NULL;
-	for (i = 0; i < n; i++)
-		if (strncmp(environ[i], "BW_WORKER_CHANNELS=", 19) != 0 &&
-		    strncmp(environ[i], "BW_WORKER_PER_CHILD=", 20) != 0)
-			env[k++] = environ[i];
-	if (!has)
-		env[k++] = (char *)"OPENBLAS_NUM_THREADS=1";
-	snprintf(chan_var, 32, "BW_WORKER_CHANNELS=%d", n_ch);
-	env[k++] = chan_var;
-	snprintf(per_var, 32, "BW_WORKER_PER_CHILD=%u", per_child);
-	env[k] = per_var;
-	return env;
+	for (i = 0; environ != NULL && environ[i] != NULL; i++)
+		explicit_bzero(environ[i], strlen(environ[i]));
+	(void)clearenv();
+	(void)setenv("OPENBLAS_NUM_THREADS", "1", 1);
 }
 
-enum bw_err bw_worker_start(const char *exe, const char *argv1, unsigned per_child,
-                            struct bw_diag *diag)
+/*
+ * In the forked service: its channels (the socketpair ends in ends[]) onto
+ * fds 3 .. 3+n-1, every other descriptor of the caller closed (its output
+ * file, its inputs, the caller's ends), stdin and stdout on /dev/null (stdout
+ * is the caller's report), the environment wiped; then serve. Never returns.
+ */
+static void service_main(const int *ends, int n_ch, unsigned per_child, bw_worker_handler h)
 {
-	int sv[SVC_MAX_CHANNELS][2], rc, i, n_ch;
+	int tmp[SVC_MAX_CHANNELS], i, nul;
+
+	for (i = 0; i < n_ch; i++) {
+		/* above every target first: an end may sit where another must go */
+		tmp[i] = fcntl(ends[i], F_DUPFD, 3 + SVC_MAX_CHANNELS);
+		if (tmp[i] < 0)
+			_exit(3);
+	}
+	for (i = 0; i < n_ch; i++)
+		if (dup2(tmp[i], 3 + i) != 3 + i)
+			_exit(3);
+	(void)close_range((unsigned)(3 + n_ch), ~0u, 0);
+	nul = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (nul < 0 || dup2(nul, 0) != 0 || dup2(nul, 1) != 1)
+		_exit(3);
+	close(nul);
+	wipe_environment();
+	_exit(serve(3, n_ch, per_child, h));
+}
+
+enum bw_err bw_worker_start(unsigned per_child, struct bw_diag *diag)
+{
+	int sv[SVC_MAX_CHANNELS][2], ends[SVC_MAX_CHANNELS], rc, i, n_ch;
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	char *argv[4];
-	char **env;
-	char chan_var[32], per_var[32];
 	pid_t pid;
-	posix_spawn_file_actions_t fa;
 
 	pthread_mutex_lock(&svc.mu);
 	if (svc.n_ch > 0) {
 		pthread_mutex_unlock(&svc.mu);
 		return BW_OK;
 	}
+	if (g_handler == NULL) {
+		pthread_mutex_unlock(&svc.mu);
+		return bw_diag_set(diag, BW_ERR_ARG, BW_NO_OFFSET, "starting the worker service: no handler set");
+	}
 	/* one channel per core (the scan runs one thread per core), so children run side by side */
 	n_ch = ncpu < 1 ? 1 : ncpu > SVC_MAX_CHANNELS ? SVC_MAX_CHANNELS : (int)ncpu;
 	if (per_child == 0)
 		per_child = CHILD_PER_CHILD_DEFAULT;
-	env = worker_env(n_ch, per_child, chan_var, per_var);
-	if (env == NULL && per_child != CHILD_PER_CHILD_DEFAULT) {
-		/* the service would not learn per_child: never serve more files per child than asked */
-		pthread_mutex_unlock(&svc.mu);
-		return bw_diag_set(diag, BW_ERR_NOMEM, BW_NO_OFFSET, "starting the worker service: out of memory");
-	}
-	if (env == NULL)
-		n_ch = 1; /* without our environment the service serves fd 3 only */
+	if (per_child > CHILD_PER_CHILD_MAX)
+		per_child = CHILD_PER_CHILD_MAX;
 	for (i = 0; i < n_ch; i++) {
 		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv[i]) != 0) {
 			rc = errno;
@@ -809,30 +810,27 @@ enum bw_err bw_worker_start(const char *exe, const char *argv1, unsigned per_chi
 				close(sv[i][0]);
 				close(sv[i][1]);
 			}
-			bw_free(env);
 			pthread_mutex_unlock(&svc.mu);
 			return bw_diag_set(diag, BW_ERR_IO, BW_NO_OFFSET, "socketpair: %s", strerror(rc));
 		}
+		ends[i] = sv[i][1];
 	}
-	argv[0] = (char *)"bulwark-worker";
-	argv[1] = (char *)argv1;
-	argv[2] = (char *)"3";
-	argv[3] = NULL;
-	posix_spawn_file_actions_init(&fa);
-	/* the service's ends become fds 3 .. 3+n-1; none of them is below 3 (0-2 are taken) */
-	for (i = 0; i < n_ch; i++)
-		posix_spawn_file_actions_adddup2(&fa, sv[i][1], 3 + i);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	rc = posix_spawn(&pid, exe, &fa, NULL, argv, env != NULL ? env : environ);
-	bw_free(env);
-	posix_spawn_file_actions_destroy(&fa);
+	/*
+	 * fork without exec: the caller is single-threaded here (see worker.h),
+	 * and the service needs no fresh image; an exec'd one spent ~5 ms of CPU
+	 * loading libraries again on the core the scan was about to use.
+	 */
+	pid = fork();
+	if (pid == 0)
+		service_main(ends, n_ch, per_child, g_handler);
+	rc = errno;
 	for (i = 0; i < n_ch; i++)
 		close(sv[i][1]);
-	if (rc != 0) {
+	if (pid < 0) {
 		for (i = 0; i < n_ch; i++)
 			close(sv[i][0]);
 		pthread_mutex_unlock(&svc.mu);
-		return bw_diag_set(diag, BW_ERR_IO, BW_NO_OFFSET, "starting the worker service: %s",
+		return bw_diag_set(diag, BW_ERR_IO, BW_NO_OFFSET, "starting the worker service: fork: %s",
 		                   strerror(rc));
 	}
 	for (i = 0; i < n_ch; i++) {
@@ -847,18 +845,26 @@ enum bw_err bw_worker_start(const char *exe, const char *argv1, unsigned per_chi
 
 void bw_worker_stop(void)
 {
-	int i, broken = 0;
+	int i, broken = 0, used = 0;
 
 	pthread_mutex_lock(&svc.mu);
 	if (svc.n_ch > 0) {
 		for (i = 0; i < svc.n_ch; i++) {
 			pthread_mutex_lock(&svc_ch[i].mu);
 			broken |= svc_ch[i].broken;
+			used |= svc_ch[i].used;
+			svc_ch[i].used = 0;
 			close(svc_ch[i].fd);
 			svc_ch[i].fd = -1;
 			pthread_mutex_unlock(&svc_ch[i].mu);
 		}
-		if (broken)
+		/*
+		 * A broken service is not waited for; an unused one holds nothing
+		 * (no child, no request) and may still be loading its libraries:
+		 * waiting for it to notice the closed sockets would add that time
+		 * to every scan that needed no worker.
+		 */
+		if (broken || !used)
 			kill(svc.pid, SIGKILL);
 		while (waitpid(svc.pid, NULL, 0) < 0 && errno == EINTR)
 			;
@@ -906,6 +912,7 @@ enum bw_worker_status bw_worker_call(uint32_t kind, const uint8_t *data, size_t 
 		pthread_mutex_unlock(&c->mu);
 		return BW_WORKER_UNAVAILABLE;
 	}
+	c->used = 1;
 	put32(hdr, kind);
 	put32(hdr + 4, (uint32_t)timeout_ms);
 	put64(hdr + 8, len);

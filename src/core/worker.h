@@ -9,7 +9,7 @@
  * a reply over the cap is reported to the caller, never propagated.
  *
  * Two ways to get children:
- *  - the worker service: a small process started with bw_worker_start()
+ *  - the worker service: a small process forked by bw_worker_start()
  *    BEFORE the caller enters its own sandbox (bulwark scan forbids new
  *    processes). It has one channel (socket) per core, each strictly
  *    request/reply: callers on different channels have their children run at
@@ -63,20 +63,21 @@ typedef void (*bw_worker_prepare)(uint32_t kind);
 void bw_worker_set_prepare(bw_worker_prepare p);
 
 /*
- * Start the service by executing `exe argv1 FD` (bulwark: "/proc/self/exe"
- * "__worker") with its channels on fds FD .. FD+n-1 and n in its environment
- * (BW_WORKER_CHANNELS). per_child: requests one child serves at most (0: the
- * default, 64; 1: a fresh child per request; at most 1024), passed as
- * BW_WORKER_PER_CHILD. Call before entering a sandbox. BW_OK, BW_ERR_IO, or
- * BW_ERR_NOMEM (a per_child other than the default could not be passed on).
- * Starting a running service again is BW_OK and keeps its per_child.
+ * Start the service: a fork of the caller (no exec) that keeps only its
+ * channels, with stdin and stdout on /dev/null and its environment wiped
+ * (worker.c), serving with the handler of bw_worker_set_handler (set it
+ * first). The caller must be single-threaded when it calls this (bulwark
+ * starts it before any scanning thread), and should call it before entering
+ * its sandbox and before it holds anything a subverted parser must not read:
+ * the service and its children are copies of the caller's memory at this
+ * point. per_child: requests one child serves at most (0: the default, 64;
+ * 1: a fresh child per request; at most 1024). BW_OK, BW_ERR_ARG (no
+ * handler), BW_ERR_IO. Starting a running service again is BW_OK and keeps
+ * its per_child.
  */
-BW_MUST_CHECK enum bw_err bw_worker_start(const char *exe, const char *argv1, unsigned per_child,
-                                          struct bw_diag *diag);
+BW_MUST_CHECK enum bw_err bw_worker_start(unsigned per_child, struct bw_diag *diag);
 /* Stop the service (idempotent). */
 void bw_worker_stop(void);
-/* The service's main loop on socket fd; returns the process exit code. */
-int bw_worker_serve(int fd, bw_worker_handler h);
 
 /*
  * Handle one request in a confined child. *reply (bw_malloc'd, NUL-terminated)

@@ -834,6 +834,23 @@ enum bw_err bw_scan_file(const struct bw_scan_opts *o, const char *path,
 	return bw_scan_file_buf(o, path, NULL, out);
 }
 
+/*
+ * Files whose every byte a parser reads (bw_file_load reads them rather than
+ * mapping them, see core/fileio.h): a pickle stream that starts with its
+ * protocol, and the compressed streams joblib writes (gzip, bzip2, xz). A
+ * hint for speed only; detection stays with the formats.
+ */
+static int reads_whole(const uint8_t *h, size_t n)
+{
+	if (n >= 2 && h[0] == 0x80 && h[1] <= 5)
+		return 1;
+	if (n >= 2 && h[0] == 0x1f && h[1] == 0x8b)
+		return 1;
+	if (n >= 3 && memcmp(h, "BZh", 3) == 0)
+		return 1;
+	return n >= 6 && memcmp(h, "\xfd" "7zXZ\0", 6) == 0;
+}
+
 enum bw_err bw_scan_file_buf(const struct bw_scan_opts *o, const char *path, struct bw_read_buf *rb,
                              struct bw_scan_result **out)
 {
@@ -853,7 +870,7 @@ enum bw_err bw_scan_file_buf(const struct bw_scan_opts *o, const char *path, str
 	bw_diag_clear(&diag);
 	e = bw_file_load(path, (size_t)(o->limits.max_file_size > SIZE_MAX ? SIZE_MAX
 	                                                                    : o->limits.max_file_size),
-	                 rb, &m, &diag);
+	                 rb, reads_whole, &m, &diag);
 	if (e != BW_OK) {
 		bw_result_set_error(r, e, BW_NO_OFFSET, diag.what);
 		*out = r;

@@ -1,7 +1,7 @@
 /*
  * workers.c - the table of work done in confined children (core/worker.h):
  * which format handles which request kind. The scan engine installs it for
- * direct forks; the CLI runs it as the worker service.
+ * direct forks and for the worker service the CLI starts.
  */
 #include <pthread.h>
 
@@ -49,19 +49,13 @@ void bw_scan_workers_init(void)
 	pthread_once(&once, install);
 }
 
-enum bw_err bw_scan_service_start(const char *exe, unsigned flags, struct bw_diag *diag)
+enum bw_err bw_scan_service_start(unsigned flags, struct bw_diag *diag)
 {
 	bw_scan_workers_init();
-	return bw_worker_start(exe, "__worker", (flags & BW_SERVICE_ISOLATE_EACH_FILE) ? 1u : 0u, diag);
+	return bw_worker_start((flags & BW_SERVICE_ISOLATE_EACH_FILE) ? 1u : 0u, diag);
 }
 
 void bw_scan_service_stop(void)
 {
 	bw_worker_stop();
-}
-
-int bw_scan_service_main(int fd)
-{
-	bw_scan_workers_init();
-	return bw_worker_serve(fd, dispatch);
 }

@@ -133,6 +133,22 @@ static int temp_file(char *path, size_t pathlen, size_t n, int v, int step)
 	return 0;
 }
 
+static int head_seen;
+
+/* whole(): yes for files starting with 'b' (and remembers it was asked) */
+static int whole_b(const uint8_t *head, size_t n)
+{
+	head_seen = (int)n;
+	return n > 0 && head[0] == 'b';
+}
+
+static int whole_no(const uint8_t *head, size_t n)
+{
+	(void)head;
+	head_seen = (int)n;
+	return 0;
+}
+
 static void test_file_load(void)
 {
 	char small[64], small2[64], big[64];
@@ -146,26 +162,43 @@ static void test_file_load(void)
 	CHECK(temp_file(small2, sizeof small2, 10, 'a', 0) == 0);
 	CHECK(temp_file(big, sizeof big, BW_READ_BUF_MAX + 1, 'b', 0) == 0);
 	/* a small file is read into the buffer: same bytes, nothing mapped */
-	CHECK(bw_file_load(small, 1 << 20, &rb, &m, &d) == BW_OK);
+	CHECK(bw_file_load(small, 1 << 20, &rb, NULL, &m, &d) == BW_OK);
 	CHECK(m.len == 3000 && !m.mapped && m.data == rb.p && rb.cap >= 3000);
 	for (i = 0, ok = 1; i < m.len; i++)
 		ok &= m.data[i] == (uint8_t)(7 + i);
 	CHECK(ok);
 	bw_file_unmap(&m);
 	/* the next file reuses the buffer */
-	CHECK(bw_file_load(small2, 1 << 20, &rb, &m, &d) == BW_OK);
+	CHECK(bw_file_load(small2, 1 << 20, &rb, NULL, &m, &d) == BW_OK);
 	CHECK(m.len == 10 && m.data == rb.p && memcmp(m.data, "aaaaaaaaaa", 10) == 0);
 	bw_file_unmap(&m);
 	/* the limit applies before reading */
-	CHECK(bw_file_load(small, 100, &rb, &m, &d) == BW_ERR_LIMIT);
+	CHECK(bw_file_load(small, 100, &rb, NULL, &m, &d) == BW_ERR_LIMIT);
 	/* a bigger file is mapped */
-	CHECK(bw_file_load(big, BW_READ_BUF_MAX * 2, &rb, &m, &d) == BW_OK);
+	CHECK(bw_file_load(big, BW_READ_BUF_MAX * 2, &rb, NULL, &m, &d) == BW_OK);
 	CHECK(m.len == BW_READ_BUF_MAX + 1 && m.mapped && m.data[BW_READ_BUF_MAX] == 'b');
 	bw_file_unmap(&m);
-	CHECK(bw_file_load("/nonexistent/bw", 100, &rb, &m, &d) == BW_ERR_NOTFOUND);
-	CHECK(bw_file_load("/tmp", 100, &rb, &m, &d) == BW_ERR_ARG);
+	/* ... unless whole() wants it read: then it is read into its own buffer, freed by unmap */
+	head_seen = 0;
+	CHECK(bw_file_load(big, BW_READ_BUF_MAX * 2, &rb, whole_b, &m, &d) == BW_OK);
+	CHECK(head_seen == BW_READ_HEAD);
+	CHECK(m.len == BW_READ_BUF_MAX + 1 && m.mapped == 2 && m.data != rb.p);
+	CHECK(m.data[0] == 'b' && m.data[BW_READ_BUF_MAX] == 'b' && m.owned_len >= m.len);
+	bw_file_unmap(&m);
+	CHECK(m.data == NULL && m.owned == NULL);
+	head_seen = 0;
+	CHECK(bw_file_load(big, BW_READ_BUF_MAX * 2, NULL, whole_no, &m, &d) == BW_OK);
+	CHECK(head_seen == BW_READ_HEAD && m.mapped == 1);
+	bw_file_unmap(&m);
+	/* small files never ask whole() (they go to the buffer anyway) */
+	head_seen = -1;
+	CHECK(bw_file_load(small2, 1 << 20, &rb, whole_b, &m, &d) == BW_OK);
+	CHECK(head_seen == -1 && m.data == rb.p);
+	bw_file_unmap(&m);
+	CHECK(bw_file_load("/nonexistent/bw", 100, &rb, NULL, &m, &d) == BW_ERR_NOTFOUND);
+	CHECK(bw_file_load("/tmp", 100, &rb, NULL, &m, &d) == BW_ERR_ARG);
 	/* without a buffer every file is mapped */
-	CHECK(bw_file_load(small2, 1 << 20, NULL, &m, &d) == BW_OK);
+	CHECK(bw_file_load(small2, 1 << 20, NULL, NULL, &m, &d) == BW_OK);
 	CHECK(m.mapped && m.len == 10);
 	bw_file_unmap(&m);
 	bw_read_buf_release(&rb);

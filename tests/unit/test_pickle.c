@@ -422,6 +422,37 @@ static void test_nested_loader_bytes(void)
 	CHECK(memcmp(r->bytes_arg, "N.", 2) == 0);
 }
 
+/*
+ * fast_run's class tables agree with the opcode table: an opcode it handles
+ * under a declared protocol was introduced at or before that protocol (the
+ * general path reports a newer one), and every handled opcode is handled
+ * with no protocol declared.
+ */
+static void test_fast_class_protocols(void)
+{
+	unsigned proto;
+	int c, handled = 0;
+
+	for (c = 0; c < 256; c++) {
+		int any = pk_fast_class(255, (uint8_t)c);
+
+		handled += any != 0;
+		CHECKF(any == 0 || pk_op((uint8_t)c) != NULL, "class for non-opcode 0x%02x", c);
+		for (proto = 0; proto < 6; proto++) {
+			int k = pk_fast_class(proto, (uint8_t)c);
+
+			if (pk_op((uint8_t)c) == NULL) {
+				CHECKF(k == 0, "class for non-opcode 0x%02x", c);
+				continue;
+			}
+			CHECKF(k == (pk_ops[c].proto <= proto || proto >= 4 ? any : 0),
+			       "%s under protocol %u: class %d, want %d", pk_ops[c].name, proto, k,
+			       pk_ops[c].proto <= proto ? any : 0);
+		}
+	}
+	CHECKF(handled >= 28, "only %d opcodes on the fast path", handled);
+}
+
 /* Every opcode of protocols 0-5 went through the decoder in some test above. */
 static void test_every_opcode_seen(void)
 {
@@ -685,6 +716,7 @@ int main(void)
 	test_files();
 	test_joblib_differential();
 	test_alloc_failures();
+	test_fast_class_protocols();
 	test_every_opcode_seen();
 	return bw_test_done();
 }

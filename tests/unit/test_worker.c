@@ -9,8 +9,12 @@
  * next file is read right by a fresh child), on a change of kind or a larger
  * buffer; a crash caused by an earlier request's leftovers is retried on a
  * fresh child; with per_child 1 every request gets its own child.
- * The executable is its own service: `test_worker __worker FD`.
+ * The service is a fork of this test: it keeps none of the test's descriptors,
+ * and it and its children see no environment but OPENBLAS_NUM_THREADS=1.
  */
+#include <dirent.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -22,7 +26,9 @@
 #include "core/worker.h"
 #include "harness.h"
 
-enum { K_ECHO, K_REFUSE, K_CRASH, K_SPIN, K_FDS, K_STATE };
+enum { K_ECHO, K_REFUSE, K_CRASH, K_SPIN, K_FDS, K_STATE, K_ENV };
+
+extern char **environ;
 
 /* A bad address the optimiser cannot see through (gcc -O2 rejects a constant one: -Warray-bounds). */
 static volatile int *volatile bad_address = (volatile int *)(uintptr_t)8;
@@ -84,6 +90,11 @@ static int handler(uint32_t kind, const uint8_t *data, size_t len, struct bw_buf
 		return bw_buf_puts(reply, msg) == BW_OK ? 0 : 1;
 	case K_STATE:
 		return state(data, len, reply);
+	case K_ENV: /* the whole environment, ';'-separated */
+		for (fd = 0; environ != NULL && environ[fd] != NULL; fd++)
+			if (bw_buf_puts(reply, environ[fd]) != BW_OK || bw_buf_puts(reply, ";") != BW_OK)
+				return 1;
+		return 0;
 	default:
 		return 1;
 	}
@@ -218,6 +229,72 @@ static void reuse(void)
 	CHECK_EQ_INT(n_pids, 3);
 }
 
+/* The pid of our one child process (the service), from /proc/PID/stat; -1 if none. */
+static long child_pid(void)
+{
+	char path[300], buf[512], *p;
+	struct dirent *de;
+	long found = -1, ppid;
+	DIR *d = opendir("/proc");
+	FILE *f;
+	size_t n;
+
+	if (d == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] < '1' || de->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof path, "/proc/%s/stat", de->d_name);
+		f = fopen(path, "r");
+		if (f == NULL)
+			continue;
+		n = fread(buf, 1, sizeof buf - 1, f);
+		fclose(f);
+		buf[n] = '\0';
+		/* pid (comm) state ppid ...: comm may hold spaces, so from the last ')' */
+		p = strrchr(buf, ')');
+		if (p != NULL && sscanf(p + 1, " %*c %ld", &ppid) == 1 && ppid == (long)getpid())
+			found = atol(de->d_name);
+	}
+	closedir(d);
+	return found;
+}
+
+/* The service holds none of the caller's descriptors; children see no caller environment. */
+static void service_hygiene(const char *marker)
+{
+	char out[512], dir[64], link[PATH_MAX + 300], target[PATH_MAX];
+	struct dirent *de;
+	DIR *d;
+	long svc;
+	ssize_t n;
+	int seen = 0;
+
+	CHECK_EQ_INT(call(K_ENV, "x", 10000, out, sizeof out), BW_WORKER_OK);
+	CHECKF(strcmp(out, "OPENBLAS_NUM_THREADS=1;") == 0, "child environment: %s", out);
+	svc = child_pid();
+	CHECKF(svc > 1, "no child process (the service) found");
+	snprintf(dir, sizeof dir, "/proc/%ld/fd", svc);
+	d = opendir(dir);
+	CHECKF(d != NULL, "cannot list %s", dir);
+	if (d == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(link, sizeof link, "%s/%s", dir, de->d_name);
+		n = readlink(link, target, sizeof target - 1);
+		if (n < 0)
+			continue;
+		target[n] = '\0';
+		seen++;
+		CHECKF(strcmp(target, marker) != 0, "the service holds the caller's %s (fd %s)", marker,
+		       de->d_name);
+	}
+	closedir(d);
+	CHECKF(seen >= 4, "only %d descriptors listed for the service", seen);
+}
+
 static void isolated(void)
 {
 	struct bw_diag d;
@@ -225,7 +302,7 @@ static void isolated(void)
 
 	fprintf(stderr, "per_child 1: a fresh child per request\n");
 	bw_diag_clear(&d);
-	CHECK_EQ_INT(bw_worker_start("/proc/self/exe", "__worker", 1, &d), BW_OK);
+	CHECK_EQ_INT(bw_worker_start(1, &d), BW_OK);
 	a = state_pid("one");
 	b = state_pid("two");
 	CHECKF(a > 0 && b > 0 && a != b, "pids %ld %ld", a, b);
@@ -238,16 +315,24 @@ int main(int argc, char **argv)
 {
 	pthread_t th[4];
 	struct bw_diag d;
-	int i;
+	char marker[] = "/tmp/bw_test_worker_XXXXXX";
+	int i, marker_fd;
 
-	if (argc == 3 && strcmp(argv[1], "__worker") == 0)
-		return bw_worker_serve(atoi(argv[2]), handler);
+	(void)argc;
+	(void)argv;
 	bw_worker_set_handler(handler);
 	statuses("direct children", "1");
 
+	/* a descriptor and a secret the service must not keep */
+	marker_fd = mkstemp(marker);
+	CHECKF(marker_fd >= 0, "mkstemp %s", marker);
+	CHECK(setenv("BW_TEST_SECRET", "hunter2", 1) == 0);
 	bw_diag_clear(&d);
-	CHECK_EQ_INT(bw_worker_start("/proc/self/exe", "__worker", 0, &d), BW_OK);
+	CHECK_EQ_INT(bw_worker_start(0, &d), BW_OK);
 	statuses("through the service", "2");
+	service_hygiene(marker);
+	close(marker_fd);
+	unlink(marker);
 	reuse();
 	for (i = 0; i < 4; i++)
 		CHECK_EQ_INT(pthread_create(&th[i], NULL, hammer, (void *)(intptr_t)i), 0);

@@ -2244,18 +2244,39 @@ enum fast_class {
 	F_MEMOIZE, F_PUT, F_GET, F_TUPLEN, F_EXEC
 };
 
-/* Dense classes: one jump table for the switch (the opcode bytes themselves are spread over 0x28-0x98). */
-static const uint8_t fast_cls[256] = {
-	[OP_BININT1] = F_INT1, [OP_BININT2] = F_INT2, [OP_BININT] = F_INT4, [OP_BINFLOAT] = F_FLOAT,
-	[OP_NONE] = F_CONST, [OP_NEWTRUE] = F_CONST, [OP_NEWFALSE] = F_CONST,
-	[OP_SHORT_BINUNICODE] = F_SUNI, [OP_SHORT_BINBYTES] = F_SBYTES, [OP_BINUNICODE] = F_UNI,
-	[OP_MEMOIZE] = F_MEMOIZE, [OP_BINPUT] = F_PUT, [OP_LONG_BINPUT] = F_PUT,
-	[OP_BINGET] = F_GET, [OP_LONG_BINGET] = F_GET,
-	[OP_TUPLE1] = F_TUPLEN, [OP_TUPLE2] = F_TUPLEN, [OP_TUPLE3] = F_TUPLEN,
-	[OP_MARK] = F_EXEC, [OP_TUPLE] = F_EXEC, [OP_EMPTY_TUPLE] = F_EXEC, [OP_EMPTY_LIST] = F_EXEC,
-	[OP_EMPTY_DICT] = F_EXEC, [OP_APPEND] = F_EXEC, [OP_APPENDS] = F_EXEC, [OP_SETITEM] = F_EXEC,
-	[OP_SETITEMS] = F_EXEC, [OP_POP] = F_EXEC,
+/*
+ * The opcodes fast_run handles: byte, class, protocol that introduced it
+ * (pk_ops.c; test_pickle checks the two agree).
+ */
+#define FAST_OPS(X, P)                                                                             \
+	X(OP_BININT1, F_INT1, 1, P) X(OP_BININT2, F_INT2, 1, P) X(OP_BININT, F_INT4, 1, P)         \
+	X(OP_BINFLOAT, F_FLOAT, 1, P) X(OP_NONE, F_CONST, 0, P) X(OP_NEWTRUE, F_CONST, 2, P)        \
+	X(OP_NEWFALSE, F_CONST, 2, P) X(OP_SHORT_BINUNICODE, F_SUNI, 4, P)                          \
+	X(OP_SHORT_BINBYTES, F_SBYTES, 3, P) X(OP_BINUNICODE, F_UNI, 1, P)                          \
+	X(OP_MEMOIZE, F_MEMOIZE, 4, P) X(OP_BINPUT, F_PUT, 1, P) X(OP_LONG_BINPUT, F_PUT, 1, P)     \
+	X(OP_BINGET, F_GET, 1, P) X(OP_LONG_BINGET, F_GET, 1, P) X(OP_TUPLE1, F_TUPLEN, 2, P)       \
+	X(OP_TUPLE2, F_TUPLEN, 2, P) X(OP_TUPLE3, F_TUPLEN, 2, P) X(OP_MARK, F_EXEC, 0, P)          \
+	X(OP_TUPLE, F_EXEC, 0, P) X(OP_EMPTY_TUPLE, F_EXEC, 1, P) X(OP_EMPTY_LIST, F_EXEC, 1, P)    \
+	X(OP_EMPTY_DICT, F_EXEC, 1, P) X(OP_APPEND, F_EXEC, 0, P) X(OP_APPENDS, F_EXEC, 1, P)       \
+	X(OP_SETITEM, F_EXEC, 0, P) X(OP_SETITEMS, F_EXEC, 1, P) X(OP_POP, F_EXEC, 0, P)
+#define FAST_ENTRY(op, cls, proto, p) [op] = (proto) <= (p) ? (cls) : F_NO,
+
+/*
+ * Class of each opcode byte for a stream that declared protocol 0..3 (an
+ * opcode newer than that is F_NO: the general path reports
+ * pickle.opcode-protocol), and for protocol 4 and up or none declared.
+ * Dense classes: one jump table for the switch (the bytes are spread over 0x28-0x98).
+ */
+static const uint8_t fast_cls[5][256] = {
+	{FAST_OPS(FAST_ENTRY, 0)}, {FAST_OPS(FAST_ENTRY, 1)}, {FAST_OPS(FAST_ENTRY, 2)},
+	{FAST_OPS(FAST_ENTRY, 3)}, {FAST_OPS(FAST_ENTRY, 255)},
 };
+
+/* fast_run's class of code under protocol proto (255: any); for test_pickle. */
+int pk_fast_class(unsigned proto, uint8_t code)
+{
+	return fast_cls[proto < 4 ? proto : 4][code];
+}
 
 __attribute__((noinline)) static void fast_run(struct pk_run *r)
 {
@@ -2263,11 +2284,14 @@ __attribute__((noinline)) static void fast_run(struct pk_run *r)
 	const uint8_t *const base = r->rd.p;
 	const uint64_t off0 = r->rd.base, max_string = c->max_string;
 	const uint8_t *q = base + r->rd.pos, *end = base + r->rd.len, *run_p;
+	const uint8_t *safe;
 	size_t sp = r->sp, slim, fnc, run_sp, mn, memo_end;
 	uint64_t n_ops = r->n_ops, ops_end = c->max_ops, run_ops;
-	pk_ref *stk;
+	pk_ref *stk, *dense;
 	/* opcode-protocol is checked (and reported once) by the general path */
-	const unsigned pmax = r->proto < 4 && r->n_proto > 0 && !(r->once & ONCE_OPPROTO) ? r->proto : 255u;
+	const uint8_t *const cls =
+		fast_cls[r->proto < 4 && r->n_proto > 0 && !(r->once & ONCE_OPPROTO) ? r->proto : 4];
+	const int fuse = cls[OP_MEMOIZE] == F_MEMOIZE;
 
 	if (r->err != BW_OK)
 		return;
@@ -2286,6 +2310,12 @@ __attribute__((noinline)) static void fast_run(struct pk_run *r)
 		return;
 	if ((uint64_t)(end - q) > ops_end - n_ops)
 		end = q + (ops_end - n_ops);
+	/*
+	 * The safe zone: an opcode starting before safe has all of its fixed-size
+	 * part (at most 9 bytes) before end, so only string lengths are checked;
+	 * and views can be made (addresses below 2^47, see PK_T_VIEW).
+	 */
+	safe = (size_t)(end - q) > 16 && ((uint64_t)(uintptr_t)end >> 47) == 0 ? end - 16 : q;
 
 /*
  * Registers to r before a helper (op: the opcode's first byte), back after.
@@ -2295,7 +2325,7 @@ __attribute__((noinline)) static void fast_run(struct pk_run *r)
 #define FAST_SYNC(op) (r->rd.pos = (size_t)(q - base), r->sp = sp, r->n_ops = n_ops, \
                        r->op_off = off0 + (size_t)((op) - base), \
                        memo_end > 0 ? (void)(r->memo_n = r->dense_n = mn) : (void)0)
-#define FAST_LOAD() (stk = r->stack, sp = r->sp, slim = stack_room(r), fnc = fence(r), \
+#define FAST_LOAD() (stk = r->stack, dense = r->dense, sp = r->sp, slim = stack_room(r), fnc = fence(r), \
                      mn = r->memo_n, \
                      memo_end = r->hash_n == 0 && r->memo_n == r->dense_n \
                                 ? (r->dense_cap < c->max_memo ? r->dense_cap : c->max_memo) : 0)
@@ -2303,15 +2333,106 @@ __attribute__((noinline)) static void fast_run(struct pk_run *r)
 
 	FAST_LOAD();
 	FAST_RESET_RUN();
-	while (q < end) {
-		const uint8_t *p = q;
-		const uint8_t code = *p;
+	for (;;) {
+		const uint8_t *p;
+		uint8_t code;
 		size_t adv;
 		pk_ref x;
 
-		if (__builtin_expect(pmax != 255u, 0) && pk_ops[code].proto > pmax)
+		/*
+		 * The safe zone: the common cases of the opcodes below without
+		 * per-opcode bounds checks, and a MEMOIZE after a pushed value or
+		 * tuple stored in the same step. Anything else (a string cut short,
+		 * a full stack, a memo store or fetch off the dense array, a tuple
+		 * that is not lazy, every other opcode) goes to the switch below for
+		 * that one opcode, with nothing consumed.
+		 */
+		while (q < safe) {
+			p = q;
+			switch (cls[*p]) {
+			case F_INT1:
+				x = pk_run_binint1(p, 16, &adv);
+				break;
+			case F_INT2:
+				x = pk_run_binint2(p, 16, &adv);
+				break;
+			case F_INT4:
+				x = pk_run_binint(p, 16, &adv);
+				break;
+			case F_FLOAT:
+				x = pk_run_binfloat(p, 16, &adv);
+				break;
+			case F_CONST:
+				x = pk_run_const(p, &adv);
+				break;
+			case F_SUNI:
+				x = pk_run_short(p, (size_t)(end - p), max_string, 0, &adv);
+				if (x == 0)
+					goto careful;
+				break;
+			case F_SBYTES:
+				x = pk_run_short(p, (size_t)(end - p), max_string, 1, &adv);
+				if (x == 0)
+					goto careful;
+				break;
+			case F_UNI:
+				x = pk_run_binunicode(p, (size_t)(end - p), max_string, &adv);
+				if (x == 0)
+					goto careful;
+				break;
+			case F_MEMOIZE:
+				if (mn >= memo_end || sp <= fnc)
+					goto careful;
+				dense[mn++] = stk[sp - 1];
+				q = p + 1;
+				n_ops++;
+				continue; /* a memo store keeps the run */
+			case F_GET: {
+				uint64_t key = *p == OP_BINGET ? p[1] : le32_at(p + 1);
+
+				if (key >= (memo_end > 0 ? mn : r->dense_n) || dense[key] == 0 || sp >= slim)
+					goto careful;
+				stk[sp++] = dense[key];
+				q = p + (*p == OP_BINGET ? 2 : 5);
+				n_ops++;
+				FAST_RESET_RUN();
+				continue;
+			}
+			case F_TUPLEN: {
+				size_t k = (size_t)(*p - OP_TUPLE1 + 1);
+
+				if (sp < k || sp - k < fnc || sp - k != run_sp || n_ops - run_ops > PK_LAZY_OPS)
+					goto careful;
+				x = ((uint64_t)(uintptr_t)run_p << 5) | ((uint64_t)k << 3) | PK_T_LAZY;
+				sp -= k;
+				stk[sp++] = x;
+				q = p + 1;
+				n_ops++;
+				FAST_RESET_RUN();
+				goto stored;
+			}
+			default:
+				goto careful;
+			}
+			/* a run opcode's value */
+			if (sp >= slim)
+				goto careful;
+			stk[sp++] = x;
+			q = p + adv;
+			n_ops++;
+		stored:
+			if (fuse && q < end && *q == OP_MEMOIZE && mn < memo_end) {
+				dense[mn++] = x;
+				q++;
+				n_ops++;
+			}
+		}
+	careful:
+		if (q >= end)
 			break;
-		switch (fast_cls[code]) {
+		p = q;
+		code = *p;
+		switch (cls[code]) {
 		/* the run opcodes (pk_run_op, one function each) */
 		case F_INT1:
 			x = pk_run_binint1(p, (size_t)(end - p), &adv);

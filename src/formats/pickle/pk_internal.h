@@ -317,6 +317,13 @@ static inline pk_ref pk_run_op(const uint8_t *p, size_t left, uint64_t max_strin
 	}
 }
 
+/*
+ * The class fast_run gives opcode code when the stream declared protocol
+ * proto (255: any): 0 when the general path decodes it. An opcode newer than
+ * proto always has class 0. For test_pickle.
+ */
+int pk_fast_class(unsigned proto, uint8_t code);
+
 /* Length of a memo store that a lazy tuple's opcodes may hold (MEMOIZE, BINPUT, LONG_BINPUT), else 0. */
 static inline size_t pk_run_store(uint8_t code)
 {
