@@ -40,13 +40,14 @@ void bw_file_unmap(struct bw_file_map *m);
  * bytes are read into this buffer; bigger ones are mapped (their parsers often
  * read a header only: a safetensors shard, a GGUF file), unless the caller's
  * whole() says from the file's first bytes that its parser reads every byte
- * (a raw pickle, a compressed stream): those, up to BW_READ_WHOLE_MAX bytes,
+ * (a raw pickle, a compressed stream): those, up to BW_READ_WHOLE_MAX bytes
+ * (a cost bounded for a file whose parser skips parts after all),
  * are read into a buffer of their own backed by huge pages, freed by
  * bw_file_unmap. Reading a 64 MiB pickle so instead of mapping it halves the
  * whole scan's time there (docs/pickle.md).
  */
 #define BW_READ_BUF_MAX ((size_t)8 << 20)
-#define BW_READ_WHOLE_MAX ((size_t)512 << 20)
+#define BW_READ_WHOLE_MAX ((size_t)128 << 20)
 /* Bytes of the file's start that bw_file_load shows whole() (fewer for a shorter file). */
 #define BW_READ_HEAD 64u
 

@@ -837,13 +837,27 @@ enum bw_err bw_scan_file(const struct bw_scan_opts *o, const char *path,
 /*
  * Files whose every byte a parser reads (bw_file_load reads them rather than
  * mapping them, see core/fileio.h): a pickle stream that starts with its
- * protocol, and the compressed streams joblib writes (gzip, bzip2, xz). A
- * hint for speed only; detection stays with the formats.
+ * protocol, and the compressed streams joblib writes (gzip, bzip2, xz). Not
+ * PyTorch's legacy format (its magic-number pickle first): its tensor bytes
+ * follow the pickles and are never read, as are the raw arrays of a joblib
+ * file whose first object is a NumPy array. A hint for speed only;
+ * detection stays with the formats.
  */
-static int reads_whole(const uint8_t *h, size_t n)
+int bw_scan_reads_whole(const uint8_t *h, size_t n)
 {
-	if (n >= 2 && h[0] == 0x80 && h[1] <= 5)
+	static const uint8_t legacy[] = {0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c,
+	                                 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19};
+	static const char joblib_array[] = "NumpyArrayWrapper";
+	size_t i;
+
+	if (n >= 2 && h[0] == 0x80 && h[1] <= 5) {
+		if (n >= sizeof legacy && memcmp(h, legacy, sizeof legacy) == 0)
+			return 0;
+		for (i = 0; i + sizeof joblib_array - 1 <= n; i++)
+			if (memcmp(h + i, joblib_array, sizeof joblib_array - 1) == 0)
+				return 0;
 		return 1;
+	}
 	if (n >= 2 && h[0] == 0x1f && h[1] == 0x8b)
 		return 1;
 	if (n >= 3 && memcmp(h, "BZh", 3) == 0)
@@ -870,7 +884,7 @@ enum bw_err bw_scan_file_buf(const struct bw_scan_opts *o, const char *path, str
 	bw_diag_clear(&diag);
 	e = bw_file_load(path, (size_t)(o->limits.max_file_size > SIZE_MAX ? SIZE_MAX
 	                                                                    : o->limits.max_file_size),
-	                 rb, reads_whole, &m, &diag);
+	                 rb, bw_scan_reads_whole, &m, &diag);
 	if (e != BW_OK) {
 		bw_result_set_error(r, e, BW_NO_OFFSET, diag.what);
 		*out = r;

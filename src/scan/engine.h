@@ -24,6 +24,13 @@ BW_MUST_CHECK enum bw_err bw_result_new_error(const char *path, enum bw_err err,
                                               struct bw_scan_result **out);
 
 /*
+ * 1 when the file starting with h[0..n) is read whole by its parser (a pickle
+ * with PROTO that is not PyTorch's legacy format nor a joblib array, gzip,
+ * bzip2, xz): bw_scan_file_buf then reads a big one instead of mapping it.
+ */
+int bw_scan_reads_whole(const uint8_t *h, size_t n);
+
+/*
  * bw_scan_file, reading a small file into rb (reused from one file to the
  * next by one thread; NULL: map every file). See bw_file_load.
  */

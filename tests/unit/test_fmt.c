@@ -1,11 +1,38 @@
 /*
  * test_fmt.c - the helpers of formats/fmt.c: findings are formatted and cut,
- * clipped copies are printable, NUL-terminated and bounded.
+ * clipped copies are printable, NUL-terminated and bounded; and the engine's
+ * guess from a file's first bytes of whether its parser reads it whole.
  */
 #include <string.h>
 
 #include "harness.h"
 #include "formats/fmt.h"
+#include "scan/engine.h"
+
+static int whole(const char *h, size_t n)
+{
+	return bw_scan_reads_whole((const uint8_t *)h, n);
+}
+
+static void test_reads_whole(void)
+{
+	static const char legacy[] = "\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19.\x80\x02";
+	static const char joblib[] = "\x80\x04\x95\x10\x00\x00\x00\x00\x00\x00\x00\x8c\x13"
+	                             "joblib.numpy_pickle\x94\x8c\x11NumpyArrayWrapper\x94";
+
+	CHECK(whole("\x80\x04\x95\x00", 4));               /* protocol 4 pickle */
+	CHECK(whole("\x80\x02}q\x00", 5));                  /* protocol 2 state dict pickle */
+	CHECK(!whole("\x80\x06", 2));                        /* no such protocol */
+	CHECK(!whole(legacy, sizeof legacy - 1));            /* PyTorch legacy: tensors follow */
+	CHECK(whole(legacy, 13));                            /* a prefix only: could be anything */
+	CHECK(!whole(joblib, sizeof joblib - 1));            /* joblib array: raw bytes follow */
+	CHECK(whole("\x1f\x8b\x08", 3));                     /* gzip */
+	CHECK(whole("BZh9", 4));
+	CHECK(whole("\xfd" "7zXZ\0\0", 7));
+	CHECK(!whole("PK\x03\x04", 4));                      /* zip: directory and members only */
+	CHECK(!whole("GGUF", 4));
+	CHECK(!whole("", 0));
+}
 
 static char last_rule[64], last_msg[1024];
 static uint64_t last_off;
@@ -50,5 +77,6 @@ int main(void)
 	CHECKF(same(out, ""), "\"%s\"", out);
 	bw_fmt_clips("t\ny", out, sizeof out);
 	CHECKF(same(out, "t?y"), "\"%s\"", out);
+	test_reads_whole();
 	return bw_test_done();
 }
