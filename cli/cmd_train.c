@@ -122,7 +122,7 @@ struct ckpt {
 #define CKPT_FORMAT "bulwark-train-checkpoint"
 
 /*
- * FILE.state.json, written last and atomically (temporary file, rename): the epoch
+ * FILE.state.json, written last and atomically (temporary file, fsync, rename): the epoch
  * count, the optimiser's step count and the graph's generator state, the SHA-256
  * of the model and optimiser files it belongs to, and the run's options.
  */
@@ -154,6 +154,9 @@ static int write_state(const struct ckpt *ck, int done, int epochs, long long st
 	r = json_dumpf(j, f, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(j);
 	if (fputc('\n', f) == EOF)
+		r = -1;
+	/* on disk before the rename: a crash never leaves a state file that names lost bytes */
+	if (fflush(f) != 0 || fsync(fileno(f)) != 0)
 		r = -1;
 	if (fclose(f) != 0 || r != 0 || rename(ck->tmp, ck->state) != 0) {
 		remove(ck->tmp);
