@@ -41,6 +41,8 @@ const char attack_help[] =
 	"  --cw-c X            CW initial c (default 1e-3)\n"
 	"  --cw-lr X           CW Adam learning rate (default 0.01)\n"
 	"  --kappa X           CW confidence (default 0)\n"
+	"  --cw-no-abort       CW runs every iteration of a search step (default: stop when\n"
+	"                      the loss has not fallen over a tenth of them, as the reference)\n"
 	"  --batch N           images per batch (default 100)\n"
 	"  --seed N            random starts (default 1)\n"
 	"  --threads N         engine threads (default: all cores)\n"
@@ -90,13 +92,14 @@ int cmd_attack(int argc, char **argv)
 		{"cw-iters", required_argument, NULL, 'I'}, {"cw-search", required_argument, NULL, 'B'},
 		{"cw-c", required_argument, NULL, 'C'}, {"cw-lr", required_argument, NULL, 'r'},
 		{"kappa", required_argument, NULL, 'k'}, {"batch", required_argument, NULL, 'b'},
+		{"cw-no-abort", no_argument, NULL, 'W'},
 		{"seed", required_argument, NULL, 's'}, {"threads", required_argument, NULL, 't'},
 		{"output", required_argument, NULL, 'o'}, {"fail-under", required_argument, NULL, 'F'},
 		{"format", required_argument, NULL, 'f'}, {"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}};
 	const char *data = "fashion-mnist", *outdir = NULL, *attack = "pgd", *norm = "linf";
 	int limit = 1000, batch = 100, seed = 1, threads = 0, fmt = BW_OUT_TEXT, c, n, i, target = -1;
-	int steps = -1, restarts = 1, no_rs = 0, cw_iters = -1, cw_search = -1;
+	int steps = -1, restarts = 1, no_rs = 0, cw_iters = -1, cw_search = -1, cw_no_abort = 0;
 	float eps = 0.1f, alpha = -1.0f, cw_c = -1.0f, cw_lr = -1.0f, kappa = 0.0f, fail_under = -1.0f;
 	struct bw_adv_cfg cfg;
 	struct bw_adv_out res = {0};
@@ -122,6 +125,7 @@ int cmd_attack(int argc, char **argv)
 		case 'N': norm = optarg; break;
 		case 'o': outdir = optarg; break;
 		case 'Z': no_rs = 1; break;
+		case 'W': cw_no_abort = 1; break;
 		case 'L': if (cli_parse_int(optarg, 1, 100000000, &limit)) goto usage; break;
 		case 'S': if (cli_parse_int(optarg, 0, 100000, &steps)) goto usage; break;
 		case 'R': if (cli_parse_int(optarg, 1, 1000, &restarts)) goto usage; break;
@@ -172,6 +176,8 @@ int cmd_attack(int argc, char **argv)
 	if (cw_c > 0.0f) cfg.cw_c0 = cw_c;
 	if (cw_lr > 0.0f) cfg.cw_lr = cw_lr;
 	cfg.cw_kappa = kappa;
+	if (cw_no_abort)
+		cfg.cw_abort_early = 0;
 	cfg.targeted = target >= 0;
 	if (bw_adv_cfg_check(&cfg) != BW_OK)
 		goto usage;
@@ -273,12 +279,14 @@ int cmd_attack(int argc, char **argv)
 			"{\"model\":\"%s\",\"attack\":\"%s\",\"norm\":\"%s\",\"eps\":%g,\"alpha\":%g,"
 			"\"steps\":%d,\"restarts\":%d,\"random_start\":%s,\"targeted\":%s,\"target\":%d,"
 			"\"seed\":%d,\"images\":%d,\"clean_accuracy\":%.6f,\"adversarial_accuracy\":%.6f,"
-			"\"success_rate\":%.6f,\"mean_linf\":%.6f,\"mean_l2\":%.6f,\"seconds\":%.3f}",
+			"\"success_rate\":%.6f,\"mean_linf\":%.6f,\"mean_l2\":%.6f,\"cw_steps\":%lld,"
+			"\"cw_abort_early\":%s,\"seconds\":%.3f}",
 			model_p, bw_adv_attack_name(ak), cfg.norm == BW_ADV_L2 ? "l2" : "linf",
 			(double)cfg.eps, (double)cfg.alpha, ak == BW_ADV_PGD ? cfg.steps : ak == BW_ADV_FGSM ? 1 : cfg.cw_iters,
 			cfg.restarts, cfg.random_start && ak == BW_ADV_PGD ? "true" : "false",
 			cfg.targeted ? "true" : "false", target, seed, n, (double)clean_ok / n,
-			(double)adv_ok / n, (double)succ / n, lisum / n, l2sum / n, secs);
+			(double)adv_ok / n, (double)succ / n, lisum / n, l2sum / n, res.cw_steps,
+			ak == BW_ADV_CW && cfg.cw_abort_early ? "true" : "false", secs);
 
 		if (len < 0 || (size_t)len >= sizeof js || strchr(model_p, '"') != NULL ||
 		    strchr(model_p, '\\') != NULL) {

@@ -22,6 +22,7 @@
 
 struct bw_adv {
 	int batch, c, h, w, k;
+	long long cw_steps;   /* CW Adam steps taken (bw_adv_cw_steps) */
 	size_t per;           /* floats per image */
 	float *xadv;          /* current iterate */
 	float *best;          /* best example so far (restarts, CW) */
@@ -82,6 +83,7 @@ void bw_adv_cfg_default(struct bw_adv_cfg *c, enum bw_adv_attack attack, enum bw
 	c->cw_search = 9;
 	c->cw_c0 = 1e-3f;
 	c->cw_kappa = 0.0f;
+	c->cw_abort_early = 1;
 }
 
 void bw_adv_cfg_fgsm_rs(struct bw_adv_cfg *c, float eps)
@@ -104,7 +106,8 @@ enum bw_err bw_adv_cfg_check(const struct bw_adv_cfg *c)
 		return BW_ERR_ARG;
 	if (c->attack == BW_ADV_CW &&
 	    (!(c->cw_lr > 0.0f) || c->cw_iters < 1 || c->cw_iters > 1000000 || c->cw_search < 1 ||
-	     c->cw_search > 100 || !(c->cw_c0 > 0.0f) || !(c->cw_kappa >= 0.0f)))
+	     c->cw_search > 100 || !(c->cw_c0 > 0.0f) || !(c->cw_kappa >= 0.0f) ||
+	     (c->cw_abort_early != 0 && c->cw_abort_early != 1)))
 		return BW_ERR_ARG;
 	return BW_OK;
 }
@@ -445,6 +448,9 @@ static enum bw_err attack_cw(struct bw_adv *a, struct bw_model *m, struct bw_gra
 	memcpy(a->best, x0, sizeof(float) * tot);
 	for (bs = 0; bs < cfg->cw_search; bs++) {
 		float p1 = 1.0f, p2 = 1.0f;
+		/* early abort, as l2_attack.py: the loss checked every tenth of the iterations */
+		const int check = cfg->cw_abort_early && cfg->cw_iters >= 10 ? cfg->cw_iters / 10 : 0;
+		double prev = 1e6;
 
 		for (j = 0; j < tot; j++) {
 			/* atanh of the image mapped to (-1,1); the margin keeps it finite at the bounds */
@@ -459,6 +465,7 @@ static enum bw_err attack_cw(struct bw_adv *a, struct bw_model *m, struct bw_gra
 		for (it = 0; it < cfg->cw_iters; it++) {
 			struct bw_tensor *xt, *z, *sd;
 			int shape[2];
+			double loss = 0.0;
 
 			for (j = 0; j < tot; j++)
 				a->xadv[j] = cfg->lo + span * (tanhf(a->wv[j]) + 1.0f) * 0.5f;
@@ -491,6 +498,8 @@ static enum bw_err attack_cw(struct bw_adv *a, struct bw_model *m, struct bw_gra
 
 					l2 += d * d;
 				}
+				loss += (double)l2 + (double)a->cw_c[e] * (real + cfg->cw_kappa > 0.0f
+				                                           ? (double)(real + cfg->cw_kappa) : 0.0);
 				if (ok) {
 					a->cw_succ[e] = 1;
 					if (l2 < a->cw_best[e]) {
@@ -501,9 +510,15 @@ static enum bw_err attack_cw(struct bw_adv *a, struct bw_model *m, struct bw_gra
 					}
 				}
 			}
+			if (check > 0 && it % check == 0) {
+				if (loss > prev * 0.9999)
+					break; /* the examples of this step were recorded above */
+				prev = loss;
+			}
 			err = bw_graph_backward(g, z, sd->data);
 			if (err != BW_OK)
 				return err;
+			a->cw_steps++;
 			p1 *= b1;
 			p2 *= b2;
 			for (j = 0; j < tot; j++) {
@@ -536,6 +551,11 @@ static enum bw_err attack_cw(struct bw_adv *a, struct bw_model *m, struct bw_gra
 		memcpy(pred, a->pred, sizeof(int32_t) * (size_t)nb);
 	}
 	return BW_OK;
+}
+
+long long bw_adv_cw_steps(const struct bw_adv *a)
+{
+	return a != NULL ? a->cw_steps : 0;
 }
 
 enum bw_err bw_adv_batch(struct bw_adv *a, struct bw_model *m, struct bw_graph *g,
@@ -633,6 +653,7 @@ enum bw_err bw_adv_run(struct bw_model *m, struct bw_graph *g, const struct bw_d
 			progress(pctx, start + nb, n);
 	}
 out:
+	out->cw_steps = bw_adv_cw_steps(a);
 	bw_adv_free(a);
 	return err;
 }

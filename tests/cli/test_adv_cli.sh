@@ -136,6 +136,10 @@ ok $? "adv.npy, results.csv, summary.json and grid.svg are consistent"
 expect_rc 0 "attack cw (small)" "$BW" attack "$t/m.safetensors" --limit 8 --attack cw --cw-iters 20 \
   --cw-search 2 --threads 1
 grep -q "^cw (L2" "$t/out"; ok $? "cw summary line"
+expect_rc 0 "attack cw --cw-no-abort, json" "$BW" attack "$t/m.safetensors" --limit 8 --attack cw \
+  --cw-iters 20 --cw-search 2 --threads 1 --cw-no-abort --format json
+"$PY" -c 'import json,sys; s=json.load(open(sys.argv[1])); assert s["cw_steps"] == 2 * 20 and s["cw_abort_early"] is False, s' "$t/out"
+ok $? "cw without early abort runs cw_search * cw_iters steps (one batch)"
 expect_rc 0 "attack pgd l2 targeted" "$BW" attack "$t/m.safetensors" --limit 8 --norm l2 --eps 1 \
   --steps 3 --target 0 --threads 1
 expect_rc 1 "attack --fail-under 100 exits 1" "$BW" attack "$t/m.safetensors" --limit 20 --attack fgsm \

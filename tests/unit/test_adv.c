@@ -111,7 +111,7 @@ static void run_free(struct run *r)
 static enum bw_err attack(struct bw_model *m, struct bw_graph *g, struct bw_dataset *ds, int n,
                           const struct bw_adv_cfg *c, const int32_t *targets, struct run *r)
 {
-	struct bw_adv_out o = {r->x, r->pc, r->pa, r->li, r->l2};
+	struct bw_adv_out o = {r->x, r->pc, r->pa, r->li, r->l2, 0};
 
 	return bw_adv_run(m, g, ds, n, 16, c, targets, &o, NULL, NULL);
 }
@@ -231,6 +231,48 @@ static void test_attacks(struct bw_model *m, struct bw_graph *g, struct bw_datas
 		CHECKF(margin_ok, "cw kappa %.1f: a returned example wins by less than kappa", (double)kappa);
 		bw_free(lg);
 		bw_free(pr);
+	}
+
+	/*
+	 * CW early abort: without it every batch runs cw_search * cw_iters Adam steps;
+	 * with it (the default) a search step ends once the loss stops falling, with
+	 * fewer steps and the attack still effective.
+	 */
+	{
+		struct bw_adv_cfg c;
+		struct bw_adv_out o = {r.x, r.pc, r.pa, r.li, r.l2, 0};
+		long long all_steps, early_steps;
+		int ok_all = 0, ok_early = 0, clean_n = 0;
+		const int batches = (n + 15) / 16;
+
+		bw_adv_cfg_default(&c, BW_ADV_CW, BW_ADV_L2, 0.0f);
+		CHECK(c.cw_abort_early == 1);
+		c.cw_iters = 200;
+		c.cw_search = 3;
+		c.cw_c0 = 0.1f;
+		c.cw_lr = 0.05f;
+		c.cw_abort_early = 0;
+		CHECK(bw_adv_run(m, g, ds, n, 16, &c, NULL, &o, NULL, NULL) == BW_OK);
+		all_steps = o.cw_steps;
+		for (i = 0; i < n; i++) {
+			ok_all += r.pa[i] == ds->y[i];
+			clean_n += r.pc[i] == ds->y[i];
+		}
+		c.cw_abort_early = 1;
+		CHECK(bw_adv_run(m, g, ds, n, 16, &c, NULL, &o, NULL, NULL) == BW_OK);
+		early_steps = o.cw_steps;
+		for (i = 0; i < n; i++)
+			ok_early += r.pa[i] == ds->y[i];
+		CHECKF(all_steps == (long long)batches * 3 * 200, "cw without abort: %lld steps", all_steps);
+		CHECKF(early_steps > 0 && early_steps < all_steps, "cw early abort: %lld of %lld steps",
+		       early_steps, all_steps);
+		CHECKF(ok_early < clean_n / 2 && ok_all < clean_n / 2,
+		       "cw: accuracy under attack %d (early abort) / %d (none) of %d clean", ok_early, ok_all,
+		       clean_n);
+		fprintf(stderr, "cw early abort: %lld of %lld Adam steps, %d vs %d still correct\n",
+		        early_steps, all_steps, ok_early, ok_all);
+		c.cw_abort_early = 2;
+		CHECK(bw_adv_cfg_check(&c) == BW_ERR_ARG);
 	}
 
 	/* FGSM equals x + eps * sign of the engine's own input gradient */
