@@ -54,21 +54,6 @@ static char *ref_of(struct bw_arena *a, const char *prefix, const char *name)
 	return bw_arena_printf(a, "%s:%s", prefix, name);
 }
 
-/* Top-level packages: those no other listed package depends on (all, if that leaves none). */
-static int is_root(const struct bw_sbom_opts *o, size_t i)
-{
-	char ni[256], nd[256];
-	size_t j, k;
-
-	if (bw_audit_name_normalize(o->reqs[i].name, ni, sizeof ni) != BW_OK)
-		return 1;
-	for (j = 0; j < o->n_reqs; j++)
-		for (k = 0; j != i && k < o->reqs[j].n_deps; k++)
-			if (bw_audit_name_normalize(o->reqs[j].deps[k], nd, sizeof nd) == BW_OK && strcmp(ni, nd) == 0)
-				return 0;
-	return 1;
-}
-
 const char *bw_sbom_pypi_purl(struct bw_arena *a, const struct bw_audit_req *r)
 {
 	char n[256];
@@ -107,6 +92,7 @@ enum bw_err bw_sbom_write_cyclonedx(const struct bw_model_info *m, const struct 
 	const char *spec = o->format == BW_SBOM_CYCLONEDX_15 ? "1.5" : "1.6";
 	const char *model_ref;
 	const char **lib_refs = NULL;
+	struct bw_sbom_index ix;
 	size_t i, j, weights = 0, wi = 0;
 	enum bw_err e = BW_OK;
 	char schema[80];
@@ -276,28 +262,25 @@ enum bw_err bw_sbom_write_cyclonedx(const struct bw_model_info *m, const struct 
 			                                               jstr(r->spec != NULL && r->spec[0] ? r->spec : "*")));
 		json_array_append_new(comps, c);
 	}
+	e = bw_sbom_index_build(&a, o, &ix);
+	if (e != BW_OK)
+		goto out;
 	for (i = 0; i < o->n_reqs; i++) {
 		const struct bw_audit_req *r = &o->reqs[i];
 		json_t *d;
 
 		if (lib_refs[i] == NULL)
 			continue;
-		if (is_root(o, i))
+		/* top-level packages: those no other listed package depends on */
+		if (bw_sbom_index_is_root(&ix, i))
 			json_array_append_new(model_deps, jstr(lib_refs[i]));
 		d = json_array();
 		for (j = 0; j < r->n_deps; j++) {
-			char nd[256], nk[256];
-			size_t k;
+			size_t k = bw_sbom_index_find(&ix, r->deps[j], i, lib_refs);
 
-			if (bw_audit_name_normalize(r->deps[j], nd, sizeof nd) != BW_OK)
-				continue;
-			for (k = 0; k < o->n_reqs; k++)
-				if (lib_refs[k] != NULL && k != i &&
-				    bw_audit_name_normalize(o->reqs[k].name, nk, sizeof nk) == BW_OK && strcmp(nd, nk) == 0) {
-					if (!bw_json_array_has_str(d, lib_refs[k])) /* two spellings of one name: one edge */
-						json_array_append_new(d, jstr(lib_refs[k]));
-					break;
-				}
+			/* two spellings of one name: one edge */
+			if (k != SIZE_MAX && !bw_json_array_has_str(d, lib_refs[k]))
+				json_array_append_new(d, jstr(lib_refs[k]));
 		}
 		json_array_append_new(deps, json_pack("{s:o,s:o}", "ref", jstr(lib_refs[i]), "dependsOn", d));
 	}

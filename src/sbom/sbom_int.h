@@ -56,6 +56,28 @@ BW_MUST_CHECK enum bw_err bw_sbom_write_cyclonedx(const struct bw_model_info *m,
 BW_MUST_CHECK enum bw_err bw_sbom_write_spdx3(const struct bw_model_info *m, const struct bw_sbom_opts *o,
                                               const char *timestamp, char **out, size_t *len);
 
+/*
+ * The requirements of o by PEP 503 name (sbom/reqindex.c), built once per
+ * document in the arena: dependency edges and top-level packages in
+ * O(n log n).
+ */
+struct bw_sbom_name;
+struct bw_sbom_index {
+	struct bw_sbom_name *v; /* sorted by (name, index) */
+	size_t n;
+	unsigned char *depended; /* per requirement: another requirement depends on it */
+};
+BW_MUST_CHECK enum bw_err bw_sbom_index_build(struct bw_arena *a, const struct bw_sbom_opts *o,
+                                              struct bw_sbom_index *ix);
+/* 1 when no other requirement depends on requirement i (also when its name is not valid). */
+int bw_sbom_index_is_root(const struct bw_sbom_index *ix, size_t i);
+/*
+ * The first requirement (in o->reqs order) other than self whose name is
+ * dep's and whose refs entry is set; SIZE_MAX when there is none.
+ */
+size_t bw_sbom_index_find(const struct bw_sbom_index *ix, const char *dep, size_t self,
+                          const char *const *refs);
+
 /* purl of a Python requirement ("pkg:pypi/name@version"), into the arena. */
 const char *bw_sbom_pypi_purl(struct bw_arena *a, const struct bw_audit_req *r);
 

@@ -123,6 +123,8 @@ enum bw_err bw_sbom_write_spdx3(const struct bw_model_info *m, const struct bw_s
 	json_t *root = json_object(), *ci = json_object(), *model, *hashes = json_array(), *files_to = json_array();
 	json_t *ds_to = json_array(), *pk_to = json_array(), *doc, *sbom;
 	const char *model_id, *agent_id, *tool_id, **pkg_ids;
+	json_t *pkg_seen = json_object(); /* package ids written: a lock file may list a package twice */
+	struct bw_sbom_index ix;
 	const char *digest = "0000000000000000";
 	size_t i, j;
 	enum bw_err e = BW_OK;
@@ -269,19 +271,22 @@ enum bw_err bw_sbom_write_spdx3(const struct bw_model_info *m, const struct bw_s
 	/* ---- Python packages ---- */
 	for (i = 0; i < o->n_reqs; i++) {
 		const struct bw_audit_req *r = &o->reqs[i];
-		const char *purl = bw_sbom_pypi_purl(&a, r);
+		const char *purl = bw_sbom_pypi_purl(&a, r), *id;
 		char norm[256];
 		json_t *p;
 
 		pkg_ids[i] = NULL;
 		if (purl == NULL || bw_audit_name_normalize(r->name, norm, sizeof norm) != BW_OK)
 			continue;
-		for (j = 0; j < i; j++)
-			if (pkg_ids[j] != NULL && strcmp(pkg_ids[j], iri(&s, "pypi", purl + 9)) == 0)
-				break;
-		if (j < i)
+		id = iri(&s, "pypi", purl + 9);
+		if (id == NULL || pkg_seen == NULL) {
+			e = BW_ERR_NOMEM;
+			goto out;
+		}
+		if (json_object_get(pkg_seen, id) != NULL)
 			continue;
-		pkg_ids[i] = iri(&s, "pypi", purl + 9);
+		json_object_set_new(pkg_seen, id, json_true());
+		pkg_ids[i] = id;
 		p = element(&s, "software_Package", pkg_ids[i]);
 		json_object_set_new(p, "name", js(norm));
 		if (r->version != NULL)
@@ -292,21 +297,19 @@ enum bw_err bw_sbom_write_spdx3(const struct bw_model_info *m, const struct bw_s
 	}
 	relationship(&s, model_id, "dependsOn", pk_to);
 	pk_to = NULL;
+	if (bw_sbom_index_build(&a, o, &ix) != BW_OK) {
+		e = BW_ERR_NOMEM;
+		goto out;
+	}
 	for (i = 0; i < o->n_reqs; i++) {
 		json_t *to = json_array();
-		char nd[256], nk[256];
-		size_t k;
 
 		for (j = 0; pkg_ids[i] != NULL && j < o->reqs[i].n_deps; j++) {
-			if (bw_audit_name_normalize(o->reqs[i].deps[j], nd, sizeof nd) != BW_OK)
-				continue;
-			for (k = 0; k < o->n_reqs; k++)
-				if (pkg_ids[k] != NULL && k != i &&
-				    bw_audit_name_normalize(o->reqs[k].name, nk, sizeof nk) == BW_OK && strcmp(nd, nk) == 0) {
-					if (!bw_json_array_has_str(to, pkg_ids[k])) /* two spellings of one name: one edge */
-						json_array_append_new(to, js(pkg_ids[k]));
-					break;
-				}
+			size_t k = bw_sbom_index_find(&ix, o->reqs[i].deps[j], i, pkg_ids);
+
+			/* two spellings of one name: one edge */
+			if (k != SIZE_MAX && !bw_json_array_has_str(to, pkg_ids[k]))
+				json_array_append_new(to, js(pkg_ids[k]));
 		}
 		if (pkg_ids[i] != NULL)
 			relationship(&s, pkg_ids[i], "dependsOn", to);
@@ -348,6 +351,7 @@ enum bw_err bw_sbom_write_spdx3(const struct bw_model_info *m, const struct bw_s
 		*len = need + 1;
 	}
 out:
+	json_decref(pkg_seen);
 	json_decref(ds_to);
 	json_decref(pk_to);
 	json_decref(files_to);

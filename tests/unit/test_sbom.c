@@ -1,8 +1,10 @@
 /*
  * test_sbom.c - SBOM building blocks: SHA-256 known answers (FIPS 180-4
  * examples) through bw_sbom_hash_file, case-correct SPDX identifiers, the
- * model-folder reader (config.json, README front matter, file walk), and
- * argument errors of bw_sbom_build.
+ * model-folder reader (config.json, README front matter, file walk), the
+ * requirement index behind dependency edges (spellings of one name, a
+ * package listed twice, self-dependencies, top-level packages), and argument
+ * errors of bw_sbom_build.
  */
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -37,8 +39,52 @@ static void hex(const uint8_t *h, char *out)
 		sprintf(out + 2 * i, "%02x", h[i]);
 }
 
+static void test_req_index(void)
+{
+	static const char *const deps_a[] = {"Requests", "a", "nope"}; /* a lists itself */
+	static const char *const deps_r[] = {"URLLIB3", "charset_normalizer"};
+	static const char *const deps_u[] = {"A"};
+	const struct bw_audit_req reqs[] = {
+		{"a", "1", NULL, NULL, 1, NULL, 3, deps_a},
+		{"requests", "2", NULL, NULL, 2, NULL, 2, deps_r},
+		{"urllib3", "3", NULL, NULL, 3, NULL, 0, NULL},
+		{"Charset-Normalizer", "4", NULL, NULL, 4, NULL, 0, NULL},
+		{"urllib_3", "5", NULL, NULL, 5, NULL, 0, NULL}, /* not urllib3: "urllib-3" */
+		{"URLlib3", "3", NULL, NULL, 6, NULL, 1, deps_u}, /* urllib3 again */
+		{"lonely", "6", NULL, NULL, 7, NULL, 0, NULL},
+		{"bad name!", "7", NULL, NULL, 8, NULL, 0, NULL},
+	};
+	const char *refs[8] = {"a", "requests", "urllib3", "cn", "u3", "urllib3-dup", "lonely", "bad"};
+	const char *refs_no_first[8] = {"a", "requests", NULL, "cn", "u3", "urllib3-dup", "lonely", "bad"};
+	struct bw_sbom_opts o;
+	struct bw_sbom_index ix;
+	struct bw_arena a;
+
+	bw_arena_init(&a, 0);
+	bw_sbom_opts_default(&o);
+	o.reqs = reqs;
+	o.n_reqs = sizeof reqs / sizeof reqs[0];
+	CHECK(bw_sbom_index_build(&a, &o, &ix) == BW_OK);
+	CHECK(bw_sbom_index_find(&ix, "Requests", 0, refs) == 1);
+	CHECK(bw_sbom_index_find(&ix, "urllib3", 1, refs) == 2);       /* the first of two listings */
+	CHECK(bw_sbom_index_find(&ix, "urllib3", 1, refs_no_first) == 5); /* ... that has a ref */
+	CHECK(bw_sbom_index_find(&ix, "urllib3", 2, refs) == 5);       /* never itself */
+	CHECK(bw_sbom_index_find(&ix, "charset.normalizer", 1, refs) == 3);
+	CHECK(bw_sbom_index_find(&ix, "a", 0, refs) == SIZE_MAX);      /* a self-dependency is no edge */
+	CHECK(bw_sbom_index_find(&ix, "nope", 0, refs) == SIZE_MAX);
+	CHECK(bw_sbom_index_find(&ix, "bad name!", 0, refs) == SIZE_MAX);
+	/* roots: nothing else depends on them (a depends on itself only, and urllib3-dup on a) */
+	CHECK(!bw_sbom_index_is_root(&ix, 0)); /* URLlib3 (index 5) depends on A */
+	CHECK(!bw_sbom_index_is_root(&ix, 1));
+	CHECK(!bw_sbom_index_is_root(&ix, 2) && !bw_sbom_index_is_root(&ix, 5));
+	CHECK(!bw_sbom_index_is_root(&ix, 3));
+	CHECK(bw_sbom_index_is_root(&ix, 4) && bw_sbom_index_is_root(&ix, 6) && bw_sbom_index_is_root(&ix, 7));
+	bw_arena_release(&a);
+}
+
 int main(void)
 {
+	test_req_index();
 	uint8_t h[32];
 	char hx[65], p[512];
 	const char *hs = hx;
