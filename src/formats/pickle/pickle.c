@@ -2342,10 +2342,12 @@ __attribute__((noinline)) static void fast_run(struct pk_run *r)
 		/*
 		 * The safe zone: the common cases of the opcodes below without
 		 * per-opcode bounds checks, and a MEMOIZE after a pushed value or
-		 * tuple stored in the same step. Anything else (a string cut short,
-		 * a full stack, a memo store or fetch off the dense array, a tuple
-		 * that is not lazy, every other opcode) goes to the switch below for
-		 * that one opcode, with nothing consumed.
+		 * tuple stored in the same step; MEMOIZE, and BINPUT/LONG_BINPUT of
+		 * the next sequential key (protocol 2), write the next dense memo
+		 * slot inline. Anything else (a string cut short, a full stack, a
+		 * memo store or fetch off the dense array, a tuple that is not lazy,
+		 * every other opcode) goes to the switch below for that one opcode,
+		 * with nothing consumed.
 		 */
 		while (q < safe) {
 			p = q;
@@ -2387,6 +2389,17 @@ __attribute__((noinline)) static void fast_run(struct pk_run *r)
 				q = p + 1;
 				n_ops++;
 				continue; /* a memo store keeps the run */
+			case F_PUT: {
+				/* the next sequential key (what protocol 2 writes): a fresh dense slot */
+				uint64_t key = *p == OP_BINPUT ? p[1] : le32_at(p + 1);
+
+				if (key != mn || mn >= memo_end || sp <= fnc)
+					goto careful;
+				dense[mn++] = stk[sp - 1];
+				q = p + (*p == OP_BINPUT ? 2 : 5);
+				n_ops++;
+				continue; /* a memo store keeps the run */
+			}
 			case F_GET: {
 				uint64_t key = *p == OP_BINGET ? p[1] : le32_at(p + 1);
 
