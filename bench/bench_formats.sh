@@ -15,21 +15,13 @@ dir=$work/formats
 N_FILES=${BENCH_FORMATS_FILES:-1000}
 TOTAL_MB=${BENCH_FORMATS_MB:-1100}
 RUNS=${BENCH_RUNS:-3}
-log() { echo "bench_formats: $*" >&2; }
-[ -x "$bw" ] || { log "no bulwark binary in $build"; exit 2; }
-command -v hyperfine >/dev/null || { log "hyperfine is required"; exit 2; }
+name=formats
+. "$src/bench/lib.sh"
 if [ ! -f "$dir.complete" ]; then
   log "generating $dir ($N_FILES models, ~$TOTAL_MB MiB; a few minutes)"
   rm -rf "$dir"
   nice "$py" "$src/bench/gen_formats_dir.py" "$dir" "$N_FILES" "$TOTAL_MB"
 fi
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-mean() { "$py" -c 'import json,sys; print(json.load(open(sys.argv[1]))["results"][int(sys.argv[2])]["mean"])' "$1" "${2:-0}"; }
-# CPU seconds (user + system, children included) of one command: on a shared machine wall
-# time also counts waiting for a core, CPU time does not
-cpu() { "$py" -c 'import json,sys; r=json.load(open(sys.argv[1]))["results"][int(sys.argv[2])]; print(r["user"] + r["system"])' "$1" "${2:-0}"; }
-calc() { "$py" -c "print($*)"; }
 
 read -r n_files n_bytes < <(find "$dir" -type f -printf '%s\n' | awk '{n++; s+=$1} END {print n, s}')
 find "$dir" -type f -print0 | sort -z > "$work/formats.files0"

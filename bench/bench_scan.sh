@@ -22,9 +22,8 @@ TOTAL_MB=${BENCH_TOTAL_MB:-1100}
 RUNS=${BENCH_RUNS:-3}
 # (a) is one ~60 ms process: on a shared VM single runs vary by +-20 ms, so more runs and the median
 DENSE_RUNS=${BENCH_DENSE_RUNS:-21}
-log() { echo "bench_scan: $*" >&2; }
-[ -x "$bw" ] || { log "no bulwark binary in $build"; exit 2; }
-command -v hyperfine >/dev/null || { log "hyperfine is required"; exit 2; }
+name=scan
+. "$src/bench/lib.sh"
 
 if [ ! -s "$dense" ]; then
   log "generating $dense ($DENSE_MB MiB)"
@@ -36,11 +35,6 @@ if [ ! -f "$models.complete" ]; then
   nice "$py" "$src/bench/gen_model_dir.py" "$models" "$N_FILES" "$TOTAL_MB"
 fi
 
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-# mean seconds from a hyperfine JSON export
-mean() { "$py" -c 'import json,sys; print(json.load(open(sys.argv[1]))["results"][int(sys.argv[2])]["mean"])' "$1" "${2:-0}"; }
-calc() { "$py" -c "print($*)"; }
 
 # ---------------------------------------------------------------- (a) opcode-dense pickle
 log "(a) opcode-dense pickle"
@@ -53,10 +47,10 @@ peer_s=$("$py" -c 'import json,sys; print(sorted(json.load(open(f))["seconds"] f
 dense_verdict=$("$py" -c 'import json,sys; f=json.load(open(sys.argv[1]))["files"][0]; print(f["verdict"] + ("" if not f["incomplete"] else " (" + f["incomplete"]["reason"] + ")"))' "$tmp/dense_report.json")
 hyperfine -N -i --warmup 3 --runs "$DENSE_RUNS" --export-json "$tmp/a.json" \
   "$bw scan --quiet $dense" >/dev/null 2>&1
-bw_s=$("$py" -c 'import json,sys; print(json.load(open(sys.argv[1]))["results"][0]["median"])' "$tmp/a.json")
-bw_min=$("$py" -c 'import json,sys; print(json.load(open(sys.argv[1]))["results"][0]["min"])' "$tmp/a.json")
+bw_s=$(hf "$tmp/a.json" median)
+bw_min=$(hf "$tmp/a.json" min)
 bw_mean=$(mean "$tmp/a.json")
-bw_cpu=$("$py" -c 'import json,sys; r=json.load(open(sys.argv[1]))["results"][0]; print(r["user"] + r["system"])' "$tmp/a.json")
+bw_cpu=$(cpu "$tmp/a.json")
 
 # ---------------------------------------------------------------- (b) mixed model folder
 log "(b) model folder"
