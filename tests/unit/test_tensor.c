@@ -414,6 +414,20 @@ struct convcase {
 	int stride[2], dil[2], pad[4];
 };
 
+/* The convolution attributes of case k. */
+static void conv_attr(const struct convcase *k, struct bw_op_attr *a)
+{
+	bw_op_attr_default(a, BW_OP_CONV2D);
+	a->kernel[0] = k->kh;
+	a->kernel[1] = k->kw;
+	a->stride[0] = k->stride[0];
+	a->stride[1] = k->stride[1];
+	a->dilation[0] = k->dil[0];
+	a->dilation[1] = k->dil[1];
+	memcpy(a->pad, k->pad, sizeof a->pad);
+	a->groups = k->groups;
+}
+
 static float x_at(const float *x, const struct convcase *k, int n, int ci, int iy, int ix)
 {
 	if (iy < 0 || iy >= k->h || ix < 0 || ix >= k->w)
@@ -497,12 +511,7 @@ static void test_conv_forms(void)
 
 			bw_t_set_threads(th);
 			bw_dnnl_set_enabled(dn);
-			bw_op_attr_default(&a, BW_OP_CONV2D);
-			a.kernel[0] = k->kh; a.kernel[1] = k->kw;
-			a.stride[0] = k->stride[0]; a.stride[1] = k->stride[1];
-			a.dilation[0] = k->dil[0]; a.dilation[1] = k->dil[1];
-			memcpy(a.pad, k->pad, sizeof a.pad);
-			a.groups = k->groups;
+			conv_attr(k, &a);
 			CHECK(bw_graph_new(1, &g) == BW_OK);
 			CHECK(bw_graph_tensor(g, 4, sx, 1, &x) == BW_OK);
 			CHECK(bw_graph_tensor(g, 4, sw, 1, &w) == BW_OK);
@@ -584,12 +593,7 @@ static void conv_run(const struct convcase *k, int relu, int bias, int dn, int t
 	rng_state = 7; /* same data for every mode */
 	bw_t_set_threads(th);
 	bw_dnnl_set_enabled(dn);
-	bw_op_attr_default(&a, BW_OP_CONV2D);
-	a.kernel[0] = k->kh; a.kernel[1] = k->kw;
-	a.stride[0] = k->stride[0]; a.stride[1] = k->stride[1];
-	a.dilation[0] = k->dil[0]; a.dilation[1] = k->dil[1];
-	memcpy(a.pad, k->pad, sizeof a.pad);
-	a.groups = k->groups;
+	conv_attr(k, &a);
 	CHECK(bw_graph_new(1, &g) == BW_OK);
 	CHECK(bw_graph_tensor(g, 4, sx, 1, &x) == BW_OK);
 	CHECK(bw_graph_tensor(g, 4, sw, 1, &w) == BW_OK);
