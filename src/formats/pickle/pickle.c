@@ -2234,9 +2234,13 @@ static size_t stack_room(const struct pk_run *r)
  * errors and findings then come from the general path as before. Returns
  * after an error with r->err set.
  *
- * Tuples of 1-3 items whose items were all pushed by the run opcodes just
- * before them (with memo stores between) are PK_T_LAZY refs to those
- * opcodes: no memory per tuple (see pk_internal.h).
+ * Two levels: the safe zone (at least 16 bytes left) takes the common cases
+ * without bounds checks; the switch after it takes one opcode at a time with
+ * full checks, calling the general helpers (memo_put, memo_get, tuple_of)
+ * for everything but pushes. In the safe zone, tuples of 1-3 items whose
+ * items were all pushed by the run opcodes just before them (with memo
+ * stores between) are PK_T_LAZY refs to those opcodes: no memory per tuple
+ * (see pk_internal.h).
  */
 /* What fast_run does with each opcode byte (0: the general path). */
 enum fast_class {
@@ -2485,14 +2489,10 @@ __attribute__((noinline)) static void fast_run(struct pk_run *r)
 				return;
 			FAST_LOAD();
 			continue;
+		/* memo stores, fetches and tuples the safe zone did not take (or in the tail) */
 		case F_MEMOIZE:
 			q++;
 			n_ops++;
-			/* the usual case inline: next sequential key, a fresh dense slot, stack not empty */
-			if (mn < memo_end && sp > fnc) {
-				r->dense[mn++] = stk[sp - 1];
-				continue; /* a memo store keeps the run */
-			}
 			FAST_SYNC(p);
 			memo_put(r, r->memo_n, top(r));
 			if (r->err != BW_OK)
@@ -2521,14 +2521,10 @@ __attribute__((noinline)) static void fast_run(struct pk_run *r)
 			q += adv;
 			n_ops++;
 			FAST_SYNC(p);
-			if (key < r->dense_n && r->dense[key] != 0 && sp < slim) {
-				stk[sp++] = r->dense[key];
-			} else {
-				memo_get(r, key);
-				if (r->err != BW_OK)
-					return;
-				FAST_LOAD();
-			}
+			memo_get(r, key);
+			if (r->err != BW_OK)
+				return;
+			FAST_LOAD();
 			FAST_RESET_RUN();
 			continue;
 		}
@@ -2537,19 +2533,14 @@ __attribute__((noinline)) static void fast_run(struct pk_run *r)
 
 			q++;
 			n_ops++;
+			FAST_SYNC(p);
 			if (sp < k || sp - k < fnc) {
-				FAST_SYNC(p);
 				underflow(r);
 				return;
 			}
-			if (sp - k == run_sp && n_ops - 1 - run_ops <= PK_LAZY_OPS) {
-				x = ((uint64_t)(uintptr_t)run_p << 5) | ((uint64_t)k << 3) | PK_T_LAZY;
-			} else {
-				FAST_SYNC(p);
-				x = tuple_of(r, stk + sp - k, k);
-				if (x == 0)
-					return;
-			}
+			x = tuple_of(r, stk + sp - k, k);
+			if (x == 0)
+				return;
 			sp -= k;
 			stk[sp++] = x; /* k >= 1 items were taken: there is room */
 			FAST_RESET_RUN();
