@@ -27,7 +27,6 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -62,14 +61,14 @@ extern char **environ;
 /* Heap a service child may keep between requests (leaks, fragmentation) before it retires. */
 #define CHILD_HEAP_RETIRE ((size_t)1 << 30)
 #define CHILD_RETIRING 0x80000000u
-/* Requests one service child serves at most (BW_WORKER_PER_CHILD overrides; 1 = a child per request). */
+/* Requests one service child serves at most by default (bw_worker_start: 1 = a child per request). */
 #define CHILD_PER_CHILD_DEFAULT 64u
 #define CHILD_PER_CHILD_MAX 1024u
 
 static bw_worker_handler g_handler;
 static bw_worker_prepare g_prepare;
 
-#define SVC_MAX_CHANNELS 4 /* = BW_WORKER_MAX_CHANNELS of the service below */
+#define SVC_MAX_CHANNELS 4 /* channels of the service (one per core, at most this many) */
 
 /* The caller's side of the service: one socket per channel, one request at a time on each. */
 static struct svc_chan {
@@ -366,9 +365,8 @@ static enum bw_worker_status run_child(bw_worker_handler h, uint32_t kind, const
 /* ---- the service ---- */
 
 /*
- * The service talks to the scanner over up to BW_WORKER_MAX_CHANNELS sockets
- * (fds FD .. FD+n-1, n in the environment variable BW_WORKER_CHANNELS, set by
- * bw_worker_start): each is strictly request/reply, so scan threads on
+ * The service talks to the scanner over up to SVC_MAX_CHANNELS sockets (fds
+ * 3 .. 3+n-1, set up by bw_worker_start): each is strictly request/reply, so scan threads on
  * different channels have their children run at the same time (one core each)
  * instead of queueing behind one another.
  *
@@ -380,8 +378,8 @@ static enum bw_worker_status run_child(bw_worker_handler h, uint32_t kind, const
  * has the numbers).
  *
  * Each channel has at most one confined child at a time, bound to one request
- * kind. It serves up to per_child requests of that kind (BW_WORKER_PER_CHILD,
- * default 64; 1 restores a child per request): the service writes (kind,
+ * kind. It serves up to per_child requests of that kind (bw_worker_start's
+ * argument, default 64; 1 restores a child per request): the service writes (kind,
  * length) into the child's request pipe, the child reads the bytes from the
  * shared buffer and replies on its reply pipe. The child is replaced (killed
  * and reaped BEFORE the next one is forked, and before any other bytes enter
@@ -398,7 +396,6 @@ static enum bw_worker_status run_child(bw_worker_handler h, uint32_t kind, const
  * reading file B): the request is retried once on a fresh child, whose
  * outcome is the file's.
  */
-#define BW_WORKER_MAX_CHANNELS 4
 
 struct chan {
 	int fd;           /* socket to the scanner; -1 once closed */
@@ -668,9 +665,9 @@ static void chan_finish(struct chan *c, bw_worker_handler h)
 /* The service's main loop on channels fd .. fd+n_ch-1; returns the process exit code. */
 static int serve(int fd, int n_ch, unsigned per_child, bw_worker_handler h)
 {
-	struct chan ch[BW_WORKER_MAX_CHANNELS];
-	struct pollfd pf[BW_WORKER_MAX_CHANNELS];
-	int idx[BW_WORKER_MAX_CHANNELS];
+	struct chan ch[SVC_MAX_CHANNELS];
+	struct pollfd pf[SVC_MAX_CHANNELS];
+	int idx[SVC_MAX_CHANNELS];
 	int i, n, wait, pr, rc = 0;
 	int64_t now;
 
